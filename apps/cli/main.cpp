@@ -1,0 +1,6 @@
+#include <cstdio>
+
+int main() {
+    std::fprintf(stderr, "frugal: under construction\n");
+    return 1;
+}

@@ -1,0 +1,93 @@
+// The backend interface: memory placement and the ops the model forward pass is written in.
+//
+// Contract for every op: tensors are contiguous and live on this backend; activations are F32 unless noted;
+// `out` may alias an input only where the op says so. Ops may run asynchronously (CUDA streams): results are
+// visible to the host only after copy_to_host(), which synchronizes. On the CPU every op is synchronous.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/status.h"
+#include "core/tensor.h"
+
+namespace frugal {
+
+// Rotary embedding flavour. kNormal rotates adjacent pairs (x[2i], x[2i+1]) as llama.cpp's LLaMA does with
+// GGUF's permuted q/k weights; kNeox rotates (x[i], x[i + n_rot/2]) as GPT-NeoX, Qwen and Gemma do.
+enum class RopeMode { kNormal, kNeox };
+
+struct RopeParams {
+    RopeMode mode = RopeMode::kNormal;
+    int n_rot = 0;               // rotated dimensions per head (<= head_dim); the rest pass through
+    float freq_base = 10000.0f;  // theta
+    float freq_scale = 1.0f;     // linear position scaling (1 / factor)
+    const Tensor* freq_factors = nullptr;  // optional F32 [n_rot / 2]: per-frequency divisors (Llama 3.1 style)
+};
+
+enum class GluKind { kSilu, kGeluTanh };
+
+// Describes which cached keys each query token attends to. All tensors are I32 on this backend.
+struct AttentionBatch {
+    Tensor positions;     // [num_tokens] absolute position of each token in its sequence
+    Tensor token_seq;     // [num_tokens] index of the token's sequence in block_tables
+    Tensor block_tables;  // [num_seqs, max_blocks_per_seq] KV block ids per sequence (-1 = unused)
+    int block_size = 16;  // tokens per KV block
+};
+
+struct AttentionParams {
+    float scale = 1.0f;       // multiplies q·k
+    int sliding_window = 0;   // 0 = full causal; else key positions (pos - window, pos] are visible
+    float softcap = 0.0f;     // 0 = off; else scores = softcap * tanh(scores / softcap)
+};
+
+// Owned device memory. Tensors handed out by the backend view into these.
+class DeviceBuffer {
+public:
+    virtual ~DeviceBuffer() = default;
+    virtual void* data() = 0;
+    virtual size_t size_bytes() const = 0;
+};
+
+class Backend {
+public:
+    virtual ~Backend() = default;
+    virtual std::string name() const = 0;
+
+    // ---- memory ----
+    virtual std::unique_ptr<DeviceBuffer> allocate(size_t bytes) = 0;
+    // Places a weight tensor. host_data must stay valid for the backend's lifetime when the backend keeps a
+    // view of it (the CPU backend does, over the model's mmap, unless it repacks).
+    virtual Result<Tensor> place_weight(const std::string& name, DType dtype, std::initializer_list<int64_t> shape,
+                                        const void* host_data) = 0;
+    virtual void copy_to_device(const Tensor& dst, const void* src, size_t bytes) = 0;
+    virtual void copy_to_host(void* dst, const Tensor& src, size_t bytes) = 0;
+    virtual void fill_zero(const Tensor& t) = 0;
+
+    // ---- ops ----
+    // out[i, :] = dequantize(table[ids[i], :]). table: any storable dtype [rows, d]; ids: I32 [n]; out: F32 [n, d].
+    virtual void get_rows(const Tensor& table, const Tensor& ids, const Tensor& out) = 0;
+    // out[r, :] = x[r, :] / rms(x[r, :]) * weight. x, out: [rows, d] (may alias); weight: F32 [d].
+    virtual void rms_norm(const Tensor& x, const Tensor& weight, float eps, const Tensor& out) = 0;
+    // y[t, o] = sum_i x[t, i] * w[o, i]. w: any weight dtype [out, in]; x: F32 [n, in]; y: F32 [n, out].
+    virtual void matmul(const Tensor& w, const Tensor& x, const Tensor& y) = 0;
+    // out = a + b; b is either a's shape or one row broadcast over a's rows. out may alias a.
+    virtual void add(const Tensor& a, const Tensor& b, const Tensor& out) = 0;
+    // x *= s, in place.
+    virtual void scale(const Tensor& x, float s) = 0;
+    // In-place rotary embedding of x: [n, heads, head_dim], positions: I32 [n].
+    virtual void rope(const Tensor& x, const Tensor& positions, const RopeParams& params) = 0;
+    // out = act(gate) * up, elementwise; all [n, d]. out may alias gate.
+    virtual void glu(const Tensor& gate, const Tensor& up, GluKind kind, const Tensor& out) = 0;
+    // Writes k, v: [n, kv_heads, head_dim] F32 into the caches at slot_mapping[i] (I32 [n]), converting to the
+    // caches' dtype. k_cache, v_cache: [num_slots, kv_heads, head_dim], F32 or F16.
+    virtual void store_kv(const Tensor& k, const Tensor& v, const Tensor& slot_mapping, const Tensor& k_cache,
+                          const Tensor& v_cache) = 0;
+    // Causal attention of each query token over its sequence's cached keys at positions
+    // max(0, pos - window + 1) .. pos. q, out: [n, heads, head_dim]; heads is a multiple of kv_heads (GQA/MQA).
+    virtual void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const AttentionBatch& batch,
+                           const AttentionParams& params, const Tensor& out) = 0;
+};
+
+}  // namespace frugal

@@ -1,0 +1,86 @@
+#include "core/thread_pool.h"
+
+#include <algorithm>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define FRUGAL_CPU_RELAX() _mm_pause()
+#else
+#define FRUGAL_CPU_RELAX() ((void)0)
+#endif
+
+namespace frugal {
+namespace {
+// Roughly 50-100 µs of spinning before a worker falls back to sleeping.
+constexpr int kSpinIterations = 20000;
+}  // namespace
+
+ThreadPool::ThreadPool(int num_threads) : num_threads_(std::max(1, num_threads)) {
+    for (int i = 1; i < num_threads_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+}
+
+ThreadPool::~ThreadPool() {
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        stop_.store(true);
+        generation_.fetch_add(1);
+    }
+    wake_.notify_all();
+    for (auto& t : workers_) t.join();
+}
+
+void ThreadPool::run(const std::function<void(int)>& fn) {
+    if (num_threads_ == 1) {
+        fn(0);
+        return;
+    }
+    job_ = &fn;
+    pending_.store(num_threads_ - 1, std::memory_order_relaxed);
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        generation_.fetch_add(1, std::memory_order_release);
+    }
+    wake_.notify_all();
+    fn(0);
+    while (pending_.load(std::memory_order_acquire) != 0) FRUGAL_CPU_RELAX();
+    job_ = nullptr;
+}
+
+void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn, int64_t grain) {
+    if (n <= 0) return;
+    grain = std::max<int64_t>(1, grain);
+    const int64_t num_grains = (n + grain - 1) / grain;
+    const int num_tasks = static_cast<int>(std::min<int64_t>(num_threads_, num_grains));
+    if (num_tasks == 1) {
+        fn(0, n);
+        return;
+    }
+    run([&](int t) {
+        if (t >= num_tasks) return;
+        const int64_t begin = std::min(n, (num_grains * t / num_tasks) * grain);
+        const int64_t end = std::min(n, (num_grains * (t + 1) / num_tasks) * grain);
+        if (begin < end) fn(begin, end);
+    });
+}
+
+void ThreadPool::worker_loop(int thread_index) {
+    uint64_t seen = 0;
+    for (;;) {
+        uint64_t gen = generation_.load(std::memory_order_acquire);
+        for (int spin = 0; gen == seen && spin < kSpinIterations; ++spin) {
+            FRUGAL_CPU_RELAX();
+            gen = generation_.load(std::memory_order_acquire);
+        }
+        if (gen == seen) {
+            std::unique_lock<std::mutex> lock(mutex_);
+            wake_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen; });
+            gen = generation_.load(std::memory_order_acquire);
+        }
+        seen = gen;
+        if (stop_.load()) return;
+        (*job_)(thread_index);
+        pending_.fetch_sub(1, std::memory_order_acq_rel);
+    }
+}
+
+}  // namespace frugal

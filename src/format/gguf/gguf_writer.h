@@ -1,0 +1,54 @@
+// GGUF v3 writer. Metadata and tensor descriptions are collected in memory; write() streams them to a file,
+// followed by each tensor's bytes at the file's alignment. Tensor bytes are copied in at add_tensor() unless
+// the caller passes a view that outlives write().
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/dtype.h"
+#include "core/status.h"
+#include "format/gguf/gguf_file.h"
+
+namespace frugal {
+
+class GgufWriter {
+public:
+    void set_uint32(const std::string& key, uint32_t v);
+    void set_int32(const std::string& key, int32_t v);
+    void set_uint64(const std::string& key, uint64_t v);
+    void set_float32(const std::string& key, float v);
+    void set_bool(const std::string& key, bool v);
+    void set_string(const std::string& key, const std::string& v);
+    void set_string_array(const std::string& key, const std::vector<std::string>& v);
+    void set_float32_array(const std::string& key, const std::vector<float>& v);
+    void set_int32_array(const std::string& key, const std::vector<int32_t>& v);
+    // Copies one key from a parsed file, whatever its type.
+    void copy_value(const std::string& key, const GgufValue& v);
+
+    // shape in GGML order (shape[0] contiguous). data must hold exactly the tensor's bytes.
+    Status add_tensor(const std::string& name, DType dtype, std::vector<int64_t> shape, std::span<const uint8_t> data);
+
+    Status write(const std::string& path) const;
+
+private:
+    struct Entry {
+        std::string key;
+        std::vector<uint8_t> encoded;  // type id + payload, as serialized after the key
+    };
+    struct Tensor {
+        std::string name;
+        DType dtype;
+        std::vector<int64_t> shape;
+        std::vector<uint8_t> data;
+    };
+    void put(const std::string& key, std::vector<uint8_t> encoded);
+
+    std::vector<Entry> entries_;
+    std::vector<Tensor> tensors_;
+    uint32_t alignment_ = 32;
+};
+
+}  // namespace frugal
