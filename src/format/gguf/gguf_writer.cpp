@@ -157,7 +157,7 @@ Status GgufWriter::add_tensor(const std::string& name, DType dtype, std::vector<
     return ok_status();
 }
 
-Status GgufWriter::write(const std::string& path) const {
+bool GgufWriter::emit(const std::function<bool(const void*, size_t)>& sink) const {
     Encoder header;
     header.pod<uint32_t>(0x46554747);
     header.pod<uint32_t>(3);
@@ -168,30 +168,43 @@ Status GgufWriter::write(const std::string& path) const {
         header.bytes.insert(header.bytes.end(), e.encoded.begin(), e.encoded.end());
     }
     uint64_t offset = 0;
-    std::vector<uint64_t> offsets;
     for (const Tensor& t : tensors_) {
         header.str(t.name);
         header.pod<uint32_t>(static_cast<uint32_t>(t.shape.size()));
         for (int64_t d : t.shape) header.pod<int64_t>(d);
         header.pod<uint32_t>(static_cast<uint32_t>(t.dtype));
         header.pod<uint64_t>(offset);
-        offsets.push_back(offset);
         offset += (t.data.size() + alignment_ - 1) / alignment_ * alignment_;
     }
-    std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(path.c_str(), "wb"), &std::fclose);
-    if (!file) return Status::errorf("cannot open '{}' for writing: {}", path, std::strerror(errno));
-    auto write_bytes = [&](const void* p, size_t n) { return std::fwrite(p, 1, n, file.get()) == n; };
-    static const std::vector<uint8_t> kZeros(1 << 20, 0);
+    static const std::vector<uint8_t> kZeros(4096, 0);
     auto pad_to = [&](uint64_t written) {
         const uint64_t pad = (alignment_ - written % alignment_) % alignment_;
-        return write_bytes(kZeros.data(), pad);
+        return pad == 0 || sink(kZeros.data(), pad);
     };
-    bool ok = write_bytes(header.bytes.data(), header.bytes.size()) && pad_to(header.bytes.size());
-    for (size_t i = 0; ok && i < tensors_.size(); ++i) {
-        ok = write_bytes(tensors_[i].data.data(), tensors_[i].data.size()) && pad_to(tensors_[i].data.size());
+    if (!sink(header.bytes.data(), header.bytes.size()) || !pad_to(header.bytes.size())) return false;
+    for (const Tensor& t : tensors_) {
+        if (!sink(t.data.data(), t.data.size()) || !pad_to(t.data.size())) return false;
     }
+    return true;
+}
+
+Status GgufWriter::write(const std::string& path) const {
+    if (alignment_ == 0 || alignment_ > 4096) return Status::errorf("unsupported alignment {}", alignment_);
+    std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(path.c_str(), "wb"), &std::fclose);
+    if (!file) return Status::errorf("cannot open '{}' for writing: {}", path, std::strerror(errno));
+    const bool ok = emit([&](const void* p, size_t n) { return std::fwrite(p, 1, n, file.get()) == n; });
     if (!ok || std::fflush(file.get()) != 0) return Status::errorf("error writing '{}': {}", path, std::strerror(errno));
     return ok_status();
+}
+
+std::vector<uint8_t> GgufWriter::to_bytes() const {
+    std::vector<uint8_t> out;
+    emit([&](const void* p, size_t n) {
+        const auto* b = static_cast<const uint8_t*>(p);
+        out.insert(out.end(), b, b + n);
+        return true;
+    });
+    return out;
 }
 
 }  // namespace frugal

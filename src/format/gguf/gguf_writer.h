@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -32,6 +33,8 @@ public:
     Status add_tensor(const std::string& name, DType dtype, std::vector<int64_t> shape, std::span<const uint8_t> data);
 
     Status write(const std::string& path) const;
+    // The whole file as bytes (small models, tests, in-memory conversion).
+    std::vector<uint8_t> to_bytes() const;
 
 private:
     struct Entry {
@@ -45,6 +48,8 @@ private:
         std::vector<uint8_t> data;
     };
     void put(const std::string& key, std::vector<uint8_t> encoded);
+    // Streams the file through sink(bytes, size); stops at the first sink failure and returns false.
+    bool emit(const std::function<bool(const void*, size_t)>& sink) const;
 
     std::vector<Entry> entries_;
     std::vector<Tensor> tensors_;

@@ -1,0 +1,57 @@
+// The CPU backend: every op runs synchronously on the caller's thread plus a fork-join pool. Matrix products use
+// the ISA kernel table chosen at construction (detect_cpu_isa() unless forced); other ops use portable code.
+#pragma once
+
+#include <memory>
+
+#include "backend/backend.h"
+#include "backend/cpu/cpu_kernels.h"
+#include "core/thread_pool.h"
+
+namespace frugal {
+
+class CpuMatmul;
+
+struct CpuBackendOptions {
+    int num_threads = 1;
+    CpuIsa isa = CpuIsa::kScalar;
+    bool detect_isa = true;         // when true, isa is ignored and the best supported variant is used
+    bool reference_matmul = false;  // use the scalar double-precision reference matmul (tests only)
+};
+
+class CpuBackend final : public Backend {
+public:
+    explicit CpuBackend(const CpuBackendOptions& options);
+    ~CpuBackend() override;
+
+    std::string name() const override;
+    CpuIsa isa() const { return kernels_->isa; }
+    int num_threads() const { return pool_.num_threads(); }
+
+    std::unique_ptr<DeviceBuffer> allocate(size_t bytes) override;
+    Result<Tensor> place_weight(const std::string& name, DType dtype, std::initializer_list<int64_t> shape,
+                                const void* host_data) override;
+    void copy_to_device(const Tensor& dst, const void* src, size_t bytes) override;
+    void copy_to_host(void* dst, const Tensor& src, size_t bytes) override;
+    void fill_zero(const Tensor& t) override;
+
+    void get_rows(const Tensor& table, const Tensor& ids, const Tensor& out) override;
+    void rms_norm(const Tensor& x, const Tensor& weight, float eps, const Tensor& out) override;
+    void matmul(const Tensor& w, const Tensor& x, const Tensor& y) override;
+    void add(const Tensor& a, const Tensor& b, const Tensor& out) override;
+    void scale(const Tensor& x, float s) override;
+    void rope(const Tensor& x, const Tensor& positions, const RopeParams& params) override;
+    void glu(const Tensor& gate, const Tensor& up, GluKind kind, const Tensor& out) override;
+    void store_kv(const Tensor& k, const Tensor& v, const Tensor& slot_mapping, const Tensor& k_cache,
+                  const Tensor& v_cache) override;
+    void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const AttentionBatch& batch,
+                   const AttentionParams& params, const Tensor& out) override;
+
+private:
+    const CpuKernels* kernels_;
+    bool reference_matmul_;
+    ThreadPool pool_;
+    std::unique_ptr<CpuMatmul> matmul_;
+};
+
+}  // namespace frugal

@@ -1,0 +1,46 @@
+#include "model/layers/attention_layer.h"
+
+#include <cmath>
+
+namespace frugal {
+
+void attention_layer(Backend& backend, const ModelConfig& c, const LayerWeights& w, const Tensor* rope_freqs,
+                     int64_t layer, const Tensor& xn, const AttentionBatch& batch, const Tensor& slots,
+                     const Tensor& k_cache, const Tensor& v_cache, const AttentionScratch& s, const Tensor& out) {
+    const int64_t n = xn.rows();
+    backend.matmul(w.wq, xn, s.q);
+    backend.matmul(w.wk, xn, s.k);
+    backend.matmul(w.wv, xn, s.v);
+    if (w.bq.data != nullptr) backend.add(s.q, w.bq, s.q);
+    if (w.bk.data != nullptr) backend.add(s.k, w.bk, s.k);
+    if (w.bv.data != nullptr) backend.add(s.v, w.bv, s.v);
+
+    const Tensor q_heads = s.q.reshaped({c.head_dim, c.num_heads, n});
+    const Tensor k_heads = s.k.reshaped({c.head_dim, c.num_kv_heads, n});
+    if (w.q_norm.data != nullptr) backend.rms_norm(q_heads, w.q_norm, c.norm_eps, q_heads);
+    if (w.k_norm.data != nullptr) backend.rms_norm(k_heads, w.k_norm, c.norm_eps, k_heads);
+
+    const bool swa = c.layer_swa(layer);
+    RopeParams rope;
+    rope.mode = c.rope_mode;
+    rope.n_rot = c.n_rot;
+    rope.freq_base = swa ? c.rope_freq_base_swa : c.rope_freq_base;
+    rope.freq_scale = swa ? c.rope_freq_scale_swa : c.rope_freq_scale;
+    rope.freq_factors = rope_freqs;
+    backend.rope(q_heads, batch.positions, rope);
+    backend.rope(k_heads, batch.positions, rope);
+
+    backend.store_kv(s.k, s.v, slots, k_cache, v_cache);
+
+    AttentionParams params;
+    params.scale = c.attention_scale > 0 ? c.attention_scale : 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+    params.sliding_window = swa ? c.sliding_window : 0;
+    params.softcap = c.attn_logit_softcap;
+    const Tensor attn_heads = s.attn.reshaped({c.head_dim_v, c.num_heads, n});
+    backend.attention(q_heads, k_cache, v_cache, batch, params, attn_heads);
+
+    backend.matmul(w.wo, s.attn, out);
+    if (w.post_attn_norm.data != nullptr) backend.rms_norm(out, w.post_attn_norm, c.norm_eps, out);
+}
+
+}  // namespace frugal

@@ -1,0 +1,205 @@
+#include "model/model.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include "loader/weight_loader.h"
+#include "model/arch/architecture.h"
+#include "model/layers/attention_layer.h"
+#include "model/layers/ffn_layer.h"
+
+namespace frugal {
+
+Result<std::unique_ptr<Model>> Model::load(const GgufFile& file, Backend& backend) {
+    Result<std::string> arch = file.get_string("general.architecture");
+    if (!arch.ok()) return arch.status().with_context(file.path());
+    const Architecture* architecture = find_architecture(arch.value());
+    if (architecture == nullptr) {
+        std::string known;
+        for (const Architecture& a : architectures()) known += (known.empty() ? "" : ", ") + std::string(a.name);
+        return Status::errorf("'{}': architecture '{}' is not supported (supported: {})", file.path(), arch.value(),
+                              known);
+    }
+    ModelConfig config;
+    if (Status s = architecture->read_config(file, &config); !s.ok()) {
+        return s.with_context(fmt::format("'{}' ({})", file.path(), arch.value()));
+    }
+    std::unique_ptr<Model> model(new Model(config, backend));
+    RETURN_IF_ERROR(model->load_weights(file));
+    return model;
+}
+
+Status Model::load_weights(const GgufFile& file) {
+    const ModelConfig& c = config_;
+    WeightLoader loader(file, backend_);
+    ModelWeights& w = weights_;
+    ASSIGN_OR_RETURN(w.token_embedding, loader.require("token_embd.weight", {c.dim, c.vocab_size}));
+    ASSIGN_OR_RETURN(w.output_norm, loader.require_f32("output_norm.weight", c.dim));
+    ASSIGN_OR_RETURN(w.output, loader.optional("output.weight", {c.dim, c.vocab_size}));
+    const bool tied = w.output.data == nullptr;
+    if (tied) w.output = w.token_embedding;
+    ASSIGN_OR_RETURN(w.rope_freqs, loader.optional_f32("rope_freqs.weight", c.n_rot / 2));
+
+    w.layers.resize(static_cast<size_t>(c.num_layers));
+    for (int64_t l = 0; l < c.num_layers; ++l) {
+        LayerWeights& lw = w.layers[l];
+        auto name = [l](const char* suffix) { return fmt::format("blk.{}.{}", l, suffix); };
+        ASSIGN_OR_RETURN(lw.attn_norm, loader.require_f32(name("attn_norm.weight"), c.dim));
+        ASSIGN_OR_RETURN(lw.wq, loader.require(name("attn_q.weight"), {c.dim, c.q_dim()}));
+        ASSIGN_OR_RETURN(lw.wk, loader.require(name("attn_k.weight"), {c.dim, c.kv_dim()}));
+        ASSIGN_OR_RETURN(lw.wv, loader.require(name("attn_v.weight"), {c.dim, c.v_dim()}));
+        ASSIGN_OR_RETURN(lw.wo, loader.require(name("attn_output.weight"), {c.q_dim(), c.dim}));
+        if (c.qkv_bias) {
+            ASSIGN_OR_RETURN(lw.bq, loader.require_f32(name("attn_q.bias"), c.q_dim()));
+            ASSIGN_OR_RETURN(lw.bk, loader.require_f32(name("attn_k.bias"), c.kv_dim()));
+            ASSIGN_OR_RETURN(lw.bv, loader.require_f32(name("attn_v.bias"), c.v_dim()));
+        }
+        if (c.qk_norm) {
+            ASSIGN_OR_RETURN(lw.q_norm, loader.require_f32(name("attn_q_norm.weight"), c.head_dim));
+            ASSIGN_OR_RETURN(lw.k_norm, loader.require_f32(name("attn_k_norm.weight"), c.head_dim));
+        }
+        if (c.post_norms) {
+            ASSIGN_OR_RETURN(lw.post_attn_norm, loader.require_f32(name("post_attention_norm.weight"), c.dim));
+            ASSIGN_OR_RETURN(lw.post_ffn_norm, loader.require_f32(name("post_ffw_norm.weight"), c.dim));
+        }
+        ASSIGN_OR_RETURN(lw.ffn_norm, loader.require_f32(name("ffn_norm.weight"), c.dim));
+        ASSIGN_OR_RETURN(lw.w_gate, loader.require(name("ffn_gate.weight"), {c.dim, c.ffn_dim}));
+        ASSIGN_OR_RETURN(lw.w_up, loader.require(name("ffn_up.weight"), {c.dim, c.ffn_dim}));
+        ASSIGN_OR_RETURN(lw.w_down, loader.require(name("ffn_down.weight"), {c.ffn_dim, c.dim}));
+    }
+    weight_bytes_ = loader.bytes_loaded();
+    // A decode step reads every weight once, except the embedding table, of which it reads one row (unless the
+    // table doubles as the output projection, which reads all of it).
+    const uint64_t embedding_bytes = static_cast<uint64_t>(w.token_embedding.size_bytes());
+    weight_bytes_per_token_ = weight_bytes_ - (tied ? 0 : embedding_bytes) + w.token_embedding.row_bytes();
+    return ok_status();
+}
+
+void Model::ensure_workspace(int64_t n, int64_t num_logits, int64_t table_size) {
+    Workspace& ws = ws_;
+    if (n <= ws.capacity_tokens && num_logits <= ws.capacity_logits && table_size <= ws.capacity_tables) return;
+    const ModelConfig& c = config_;
+    ws.buffers.clear();
+    ws.capacity_tokens = std::max(n, ws.capacity_tokens);
+    ws.capacity_logits = std::max(num_logits, ws.capacity_logits);
+    ws.capacity_tables = std::max(table_size, ws.capacity_tables);
+    const int64_t cap = ws.capacity_tokens;
+    auto make = [&](DType dtype, int64_t cols, int64_t rows) {
+        Tensor t(nullptr, dtype, {cols, rows});
+        ws.buffers.push_back(backend_.allocate(static_cast<size_t>(t.size_bytes())));
+        t.data = ws.buffers.back()->data();
+        return t;
+    };
+    ws.x = make(DType::kF32, c.dim, cap);
+    ws.xn = make(DType::kF32, c.dim, cap);
+    ws.proj = make(DType::kF32, c.dim, cap);
+    ws.q = make(DType::kF32, c.q_dim(), cap);
+    ws.k = make(DType::kF32, c.kv_dim(), cap);
+    ws.v = make(DType::kF32, c.v_dim(), cap);
+    ws.attn = make(DType::kF32, c.num_heads * c.head_dim_v, cap);
+    ws.gate = make(DType::kF32, c.ffn_dim, cap);
+    ws.up = make(DType::kF32, c.ffn_dim, cap);
+    ws.token_ids = make(DType::kI32, cap, 1);
+    ws.positions = make(DType::kI32, cap, 1);
+    ws.token_seq = make(DType::kI32, cap, 1);
+    ws.slots = make(DType::kI32, cap, 1);
+    ws.block_tables = make(DType::kI32, ws.capacity_tables, 1);
+    ws.logits_indices = make(DType::kI32, ws.capacity_logits, 1);
+    ws.logits_hidden = make(DType::kF32, c.dim, ws.capacity_logits);
+    ws.logits = make(DType::kF32, c.vocab_size, ws.capacity_logits);
+}
+
+void Model::layer_forward(int64_t l, int64_t n, KvStorage& kv) {
+    const ModelConfig& c = config_;
+    const LayerWeights& w = weights_.layers[l];
+    Workspace& ws = ws_;
+    const Tensor x = ws.x.rows_view(0, n);
+    const Tensor xn = ws.xn.rows_view(0, n);
+    const Tensor proj = ws.proj.rows_view(0, n);
+    const Tensor slots(ws.slots.data, DType::kI32, {n});
+    const Tensor* rope_freqs = weights_.rope_freqs.data != nullptr ? &weights_.rope_freqs : nullptr;
+
+    backend_.rms_norm(x, w.attn_norm, c.norm_eps, xn);
+    AttentionScratch scratch{ws.q.rows_view(0, n), ws.k.rows_view(0, n), ws.v.rows_view(0, n),
+                             ws.attn.rows_view(0, n)};
+    attention_layer(backend_, c, w, rope_freqs, l, xn, attention_batch_, slots, kv.k(l), kv.v(l), scratch, proj);
+    backend_.add(x, proj, x);
+
+    backend_.rms_norm(x, w.ffn_norm, c.norm_eps, xn);
+    ffn_layer(backend_, c, w, xn, ws.gate.rows_view(0, n), ws.up.rows_view(0, n), proj);
+    backend_.add(x, proj, x);
+}
+
+Status Model::forward(const ForwardBatch& batch, KvStorage& kv, std::vector<float>* logits) {
+    const ModelConfig& c = config_;
+    const int64_t n = batch.num_tokens();
+    const auto num_logits = static_cast<int64_t>(batch.logits_indices.size());
+    if (n == 0) return Status::error("empty batch");
+    if (batch.positions.size() != static_cast<size_t>(n) || batch.token_seq.size() != static_cast<size_t>(n) ||
+        batch.slot_mapping.size() != static_cast<size_t>(n) ||
+        batch.block_tables.size() != static_cast<size_t>(batch.num_seqs) * batch.max_blocks_per_seq) {
+        return Status::error("inconsistent forward batch: per-token arrays or block tables have the wrong size");
+    }
+    const int64_t num_slots = kv.num_blocks() * kv.block_size();
+    for (int64_t i = 0; i < n; ++i) {
+        if (batch.token_ids[i] < 0 || batch.token_ids[i] >= c.vocab_size) {
+            return Status::errorf("token id {} is outside the vocabulary (size {})", batch.token_ids[i], c.vocab_size);
+        }
+        if (batch.slot_mapping[i] < 0 || batch.slot_mapping[i] >= num_slots) {
+            return Status::errorf("KV slot {} is outside the cache ({} slots)", batch.slot_mapping[i], num_slots);
+        }
+        if (batch.token_seq[i] < 0 || batch.token_seq[i] >= batch.num_seqs || batch.positions[i] < 0 ||
+            batch.positions[i] >= static_cast<int64_t>(batch.max_blocks_per_seq) * kv.block_size()) {
+            return Status::errorf("token {} has sequence {} / position {} outside the batch's block tables", i,
+                                  batch.token_seq[i], batch.positions[i]);
+        }
+    }
+    for (int32_t block : batch.block_tables) {
+        if (block < -1 || block >= kv.num_blocks()) {
+            return Status::errorf("block table entry {} is outside the KV cache ({} blocks)", block, kv.num_blocks());
+        }
+    }
+    for (int32_t idx : batch.logits_indices) {
+        if (idx < 0 || idx >= n) return Status::errorf("logits index {} is outside the batch of {} tokens", idx, n);
+    }
+
+    ensure_workspace(n, std::max<int64_t>(num_logits, 1), static_cast<int64_t>(batch.block_tables.size()));
+    Workspace& ws = ws_;
+    auto upload = [&](const Tensor& dst, const std::vector<int32_t>& src) {
+        if (!src.empty()) backend_.copy_to_device(dst, src.data(), src.size() * sizeof(int32_t));
+    };
+    upload(ws.token_ids, batch.token_ids);
+    upload(ws.positions, batch.positions);
+    upload(ws.token_seq, batch.token_seq);
+    upload(ws.slots, batch.slot_mapping);
+    upload(ws.block_tables, batch.block_tables);
+    upload(ws.logits_indices, batch.logits_indices);
+    attention_batch_.positions = Tensor(ws.positions.data, DType::kI32, {n});
+    attention_batch_.token_seq = Tensor(ws.token_seq.data, DType::kI32, {n});
+    attention_batch_.block_tables =
+        Tensor(ws.block_tables.data, DType::kI32, {batch.max_blocks_per_seq, batch.num_seqs});
+    attention_batch_.block_size = kv.block_size();
+
+    const Tensor x = ws.x.rows_view(0, n);
+    backend_.get_rows(weights_.token_embedding, Tensor(ws.token_ids.data, DType::kI32, {n}), x);
+    if (c.embedding_scale != 1.0f) backend_.scale(x, c.embedding_scale);
+
+    for (int64_t l = 0; l < c.num_layers; ++l) layer_forward(l, n, kv);
+
+    logits->clear();
+    if (num_logits == 0) return ok_status();
+    const Tensor hidden = ws.logits_hidden.rows_view(0, num_logits);
+    backend_.get_rows(x, Tensor(ws.logits_indices.data, DType::kI32, {num_logits}), hidden);
+    backend_.rms_norm(hidden, weights_.output_norm, c.norm_eps, hidden);
+    const Tensor out = ws.logits.rows_view(0, num_logits);
+    backend_.matmul(weights_.output, hidden, out);
+    logits->resize(static_cast<size_t>(num_logits * c.vocab_size));
+    backend_.copy_to_host(logits->data(), out, logits->size() * sizeof(float));
+    if (c.final_logit_softcap > 0) {
+        for (float& v : *logits) v = c.final_logit_softcap * std::tanh(v / c.final_logit_softcap);
+    }
+    return ok_status();
+}
+
+}  // namespace frugal

@@ -1,0 +1,58 @@
+// A loaded decoder-only transformer: config, weights on a backend, and the forward pass over a flat batch.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "backend/backend.h"
+#include "core/status.h"
+#include "format/gguf/gguf_file.h"
+#include "model/forward_batch.h"
+#include "model/kv_storage.h"
+#include "model/model_config.h"
+#include "model/model_weights.h"
+
+namespace frugal {
+
+class Model {
+public:
+    // Reads the config through the registered architecture and places every weight on the backend.
+    // The GgufFile must outlive the Model (the CPU backend keeps views into its mapping).
+    static Result<std::unique_ptr<Model>> load(const GgufFile& file, Backend& backend);
+
+    const ModelConfig& config() const { return config_; }
+    Backend& backend() { return backend_; }
+    uint64_t weight_bytes() const { return weight_bytes_; }
+    // Bytes of weights one decode step reads: every matrix once (the embedding table only one row).
+    uint64_t weight_bytes_per_token() const { return weight_bytes_per_token_; }
+
+    // Runs the batch through the model, writing K/V into kv, and returns next-token logits for
+    // batch.logits_indices as host F32 [logits_indices.size(), vocab_size] in *logits.
+    Status forward(const ForwardBatch& batch, KvStorage& kv, std::vector<float>* logits);
+
+private:
+    Model(const ModelConfig& config, Backend& backend) : config_(config), backend_(backend) {}
+    Status load_weights(const GgufFile& file);
+    void ensure_workspace(int64_t num_tokens, int64_t num_logits, int64_t block_table_size);
+    void layer_forward(int64_t layer, int64_t n, KvStorage& kv);
+
+    struct Workspace {
+        int64_t capacity_tokens = 0;
+        int64_t capacity_logits = 0;
+        int64_t capacity_tables = 0;
+        std::vector<std::unique_ptr<DeviceBuffer>> buffers;
+        Tensor x, xn, q, k, v, attn, proj, gate, up;  // activations, [capacity, width]
+        Tensor token_ids, positions, token_seq, slots, block_tables, logits_indices;  // I32 batch description
+        Tensor logits_hidden, logits;                                                  // [capacity_logits, ...]
+    };
+
+    ModelConfig config_;
+    Backend& backend_;
+    ModelWeights weights_;
+    uint64_t weight_bytes_ = 0;
+    uint64_t weight_bytes_per_token_ = 0;
+    Workspace ws_;
+    AttentionBatch attention_batch_;
+};
+
+}  // namespace frugal
