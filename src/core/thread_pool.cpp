@@ -13,6 +13,8 @@ namespace frugal {
 namespace {
 // Roughly 50-100 µs of spinning before a worker falls back to sleeping.
 constexpr int kSpinIterations = 20000;
+// parallel_for splits work into this many chunks per thread, balancing uneven progress between threads.
+constexpr int64_t kChunksPerThread = 4;
 }  // namespace
 
 ThreadPool::ThreadPool(int num_threads) : num_threads_(std::max(1, num_threads)) {
@@ -50,16 +52,21 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
     if (n <= 0) return;
     grain = std::max<int64_t>(1, grain);
     const int64_t num_grains = (n + grain - 1) / grain;
-    const int num_tasks = static_cast<int>(std::min<int64_t>(num_threads_, num_grains));
-    if (num_tasks == 1) {
+    if (num_threads_ == 1 || num_grains == 1) {
         fn(0, n);
         return;
     }
-    run([&](int t) {
-        if (t >= num_tasks) return;
-        const int64_t begin = std::min(n, (num_grains * t / num_tasks) * grain);
-        const int64_t end = std::min(n, (num_grains * (t + 1) / num_tasks) * grain);
-        if (begin < end) fn(begin, end);
+    // Chunks are claimed from a shared counter rather than assigned per thread, so a worker that the OS has not
+    // scheduled yet (other processes on the machine) delays nothing: whoever is running takes the next chunk.
+    const int64_t num_chunks = std::min<int64_t>(num_grains, static_cast<int64_t>(num_threads_) * kChunksPerThread);
+    std::atomic<int64_t> next{0};
+    run([&](int) {
+        for (int64_t c = next.fetch_add(1, std::memory_order_relaxed); c < num_chunks;
+             c = next.fetch_add(1, std::memory_order_relaxed)) {
+            const int64_t begin = std::min(n, (num_grains * c / num_chunks) * grain);
+            const int64_t end = std::min(n, (num_grains * (c + 1) / num_chunks) * grain);
+            if (begin < end) fn(begin, end);
+        }
     });
 }
 

@@ -1,0 +1,151 @@
+// frugal bench: prompt-processing and generation speed, measured as llama-bench does (pp: one prompt of P
+// tokens into an empty cache; tg: N single-token decode steps from an empty cache), repeated, with bytes moved
+// per generated token and the effective memory bandwidth. Table on stdout, or JSON with --json.
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <random>
+
+#include "cli_common.h"
+#include "commands.h"
+
+namespace frugal::cli {
+namespace {
+
+struct BenchOptions {
+    ModelOptions model;
+    int64_t n_prompt = 512;
+    int64_t n_gen = 128;
+    int repetitions = 3;
+    bool json = false;
+    double price_per_hour = 0;  // dollars per machine-hour, for $/1M tokens
+};
+
+struct Spread {
+    double median = 0, min = 0, max = 0;
+};
+
+Spread summarize(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    if (v.empty()) return {};
+    return {v[v.size() / 2], v.front(), v.back()};
+}
+
+// Runs one request to completion and returns seconds spent in the steps after `skip_steps`.
+Result<double> timed_request(Engine& engine, const std::vector<int32_t>& prompt, int64_t max_new, int64_t* steps) {
+    Request r;
+    r.request_id = 1;
+    r.prompt_ids = prompt;
+    r.max_new_tokens = max_new;
+    r.ignore_eos = true;
+    r.sampling.temperature = 0;
+    RETURN_IF_ERROR(engine.add_request(r));
+    const auto start = std::chrono::steady_clock::now();
+    *steps = 0;
+    while (engine.has_unfinished()) {
+        Result<std::vector<RequestOutput>> out = engine.step();
+        if (!out.ok()) return out.status();
+        ++*steps;
+    }
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+int bench(const BenchOptions& o) {
+    ModelOptions mo = o.model;
+    mo.context = std::max<int64_t>(mo.context, o.n_prompt + o.n_gen + 8);
+    Result<LoadedEngine> loaded = load_engine(mo);
+    if (!loaded.ok()) {
+        fmt::print(stderr, "error: {}\n", loaded.status().message());
+        return 1;
+    }
+    Engine& engine = *loaded->engine;
+    const ModelConfig& c = engine.config();
+    if (o.n_prompt + 1 > engine.context_length() || o.n_gen + 1 > engine.context_length()) {
+        fmt::print(stderr, "error: -p {} / -n {} exceed the model's context of {}\n", o.n_prompt, o.n_gen,
+                   engine.context_length());
+        return 1;
+    }
+    std::mt19937 rng(1234);
+    std::uniform_int_distribution<int32_t> token(0, static_cast<int32_t>(c.vocab_size - 1));
+    std::vector<int32_t> prompt(static_cast<size_t>(o.n_prompt));
+    for (int32_t& t : prompt) t = token(rng);
+    const std::vector<int32_t> one = {token(rng)};
+
+    fmt::print(stderr, "frugal bench: {} ({}), {} threads, {}; warm-up...\n", c.name, engine.backend().name(),
+               resolve_threads(o.model.threads), o.json ? "json" : "table");
+    int64_t steps = 0;
+    if (Result<double> w = timed_request(engine, {prompt.begin(), prompt.begin() + std::min<int64_t>(8, o.n_prompt)},
+                                         4, &steps); !w.ok()) {
+        fmt::print(stderr, "error: {}\n", w.status().message());
+        return 1;
+    }
+    std::vector<double> pp, tg;
+    for (int r = 0; r < o.repetitions; ++r) {
+        if (o.n_prompt > 0) {
+            Result<double> t = timed_request(engine, prompt, 1, &steps);
+            if (!t.ok()) return fmt::print(stderr, "error: {}\n", t.status().message()), 1;
+            pp.push_back(o.n_prompt / t.value());
+            fmt::print(stderr, "  pp{} run {}/{}: {:.1f} tok/s\n", o.n_prompt, r + 1, o.repetitions, pp.back());
+        }
+        if (o.n_gen > 0) {
+            Result<double> t = timed_request(engine, one, o.n_gen, &steps);
+            if (!t.ok()) return fmt::print(stderr, "error: {}\n", t.status().message()), 1;
+            tg.push_back(static_cast<double>(steps) / t.value());
+            fmt::print(stderr, "  tg{} run {}/{}: {:.1f} tok/s\n", o.n_gen, r + 1, o.repetitions, tg.back());
+        }
+    }
+    const Spread pps = summarize(pp);
+    const Spread tgs = summarize(tg);
+    // Bytes a decode step reads: every weight once plus, on average, half the generated context of K and V.
+    const double kv_row_bytes = static_cast<double>(c.num_layers) * (c.kv_dim() + c.v_dim()) *
+                                (mo.cache_type_k == "f32" ? 4.0 : 2.0);
+    const double bytes_per_token = static_cast<double>(engine.model().weight_bytes_per_token()) +
+                                   kv_row_bytes * (static_cast<double>(o.n_gen) / 2.0);
+    const double gb_s = bytes_per_token * tgs.median / 1e9;
+    const double usd_per_mtok = o.price_per_hour > 0 && tgs.median > 0 ? o.price_per_hour / (tgs.median * 3600) * 1e6 : 0;
+
+    nlohmann::json j = {
+        {"model", o.model.model_path}, {"model_name", c.name}, {"arch", c.arch},
+        {"backend", engine.backend().name()}, {"threads", resolve_threads(o.model.threads)},
+        {"weight_bytes", engine.model().weight_bytes()},
+        {"pp_tokens", o.n_prompt}, {"pp_tok_s", pps.median}, {"pp_tok_s_min", pps.min}, {"pp_tok_s_max", pps.max},
+        {"tg_tokens", o.n_gen}, {"tg_tok_s", tgs.median}, {"tg_tok_s_min", tgs.min}, {"tg_tok_s_max", tgs.max},
+        {"bytes_per_token", bytes_per_token}, {"gb_s", gb_s}, {"repetitions", o.repetitions},
+    };
+    if (usd_per_mtok > 0) j["usd_per_mtok"] = usd_per_mtok;
+    if (o.json) {
+        fmt::print("{}\n", j.dump());
+        return 0;
+    }
+    fmt::print("| model | backend | threads | test | tok/s (median) | min | max |\n|---|---|---|---|---|---|---|\n");
+    if (!pp.empty()) {
+        fmt::print("| {} | {} | {} | pp{} | {:.1f} | {:.1f} | {:.1f} |\n", c.name, engine.backend().name(),
+                   resolve_threads(o.model.threads), o.n_prompt, pps.median, pps.min, pps.max);
+    }
+    if (!tg.empty()) {
+        fmt::print("| {} | {} | {} | tg{} | {:.1f} | {:.1f} | {:.1f} |\n", c.name, engine.backend().name(),
+                   resolve_threads(o.model.threads), o.n_gen, tgs.median, tgs.min, tgs.max);
+        fmt::print("\ndecode: {:.1f} MB read per token, {:.2f} GB/s effective", bytes_per_token / 1e6, gb_s);
+        if (usd_per_mtok > 0) fmt::print(", ${:.3f} per 1M generated tokens at ${:.2f}/hour", usd_per_mtok, o.price_per_hour);
+        fmt::print("\n");
+    }
+    return 0;
+}
+
+}  // namespace
+
+std::function<int()> add_bench_command(CLI::App& app) {
+    auto o = std::make_shared<BenchOptions>();
+    CLI::App* sub = app.add_subcommand("bench", "Measure prompt processing and generation speed");
+    add_model_options(sub, o->model);
+    sub->add_option("-p,--n-prompt", o->n_prompt, "Prompt tokens for the pp test (0: skip)");
+    sub->add_option("-n,--n-gen", o->n_gen, "Generated tokens for the tg test (0: skip)");
+    sub->add_option("-r,--repetitions", o->repetitions, "Repetitions of each test")->check(CLI::PositiveNumber);
+    sub->add_flag("--json", o->json, "Print one JSON object instead of the table");
+    sub->add_option("--price-per-hour", o->price_per_hour, "Machine price in $/hour, to report $ per 1M tokens");
+    return [o] { return bench(*o); };
+}
+
+}  // namespace frugal::cli

@@ -1,0 +1,78 @@
+#include "cli_common.h"
+
+#include <chrono>
+#include <thread>
+
+#include "backend/cpu/cpu_backend.h"
+
+namespace frugal::cli {
+
+void add_model_options(CLI::App* app, ModelOptions& o) {
+    app->add_option("-m,--model", o.model_path, "Model file: GGUF, or a llama2.c checkpoint")->required();
+    app->add_option("--tokenizer", o.tokenizer_path, "llama2.c tokenizer.bin (for llama2.c checkpoints)");
+    app->add_option("-t,--threads", o.threads, "CPU threads (default: all hardware threads)");
+    app->add_option("-c,--ctx-size", o.context, "Context size in tokens (capped at the model's)")
+        ->check(CLI::PositiveNumber);
+    app->add_option("-b,--batch-size", o.batch_size, "Max prompt tokens per forward pass")->check(CLI::PositiveNumber);
+    app->add_option("--cache-type-k", o.cache_type_k, "KV cache type for K: f16 or f32")
+        ->check(CLI::IsMember({"f16", "f32"}));
+    app->add_option("--cache-type-v", o.cache_type_v, "KV cache type for V: f16 or f32")
+        ->check(CLI::IsMember({"f16", "f32"}));
+    app->add_option("--cpu-isa", o.isa, "CPU kernel variant: auto, scalar, avx2, avx512")
+        ->check(CLI::IsMember({"auto", "scalar", "avx2", "avx512"}));
+}
+
+int resolve_threads(int threads) {
+    if (threads > 0) return threads;
+    return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+Result<LoadedEngine> load_engine(const ModelOptions& o) {
+    const auto start = std::chrono::steady_clock::now();
+    if (o.cache_type_k != o.cache_type_v) {
+        return Status::error("--cache-type-k and --cache-type-v must be the same type for now");
+    }
+    LoadedEngine loaded;
+    ASSIGN_OR_RETURN(loaded.source, ModelSource::open(o.model_path, o.tokenizer_path));
+    CpuBackendOptions backend_options;
+    backend_options.num_threads = resolve_threads(o.threads);
+    if (o.isa != "auto") {
+        backend_options.detect_isa = false;
+        backend_options.isa = o.isa == "avx512" ? CpuIsa::kAvx512 : o.isa == "avx2" ? CpuIsa::kAvx2 : CpuIsa::kScalar;
+        if (!cpu_isa_supported(backend_options.isa)) {
+            return Status::errorf("--cpu-isa {}: this processor does not support it", o.isa);
+        }
+    }
+    EngineOptions options;
+    options.num_threads = backend_options.num_threads;
+    options.context_length = o.context;
+    options.max_batch_tokens = o.batch_size;
+    options.kv_dtype = o.cache_type_k == "f32" ? DType::kF32 : DType::kF16;
+    ASSIGN_OR_RETURN(loaded.engine,
+                     Engine::create(*loaded.source, std::make_unique<CpuBackend>(backend_options), options));
+    loaded.load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return loaded;
+}
+
+Result<std::vector<int32_t>> parse_id_list(const std::string& text) {
+    std::vector<int32_t> ids;
+    size_t i = 0;
+    while (i < text.size()) {
+        while (i < text.size() && (text[i] == ',' || text[i] == ' ')) ++i;
+        if (i >= text.size()) break;
+        size_t j = i;
+        while (j < text.size() && text[j] != ',' && text[j] != ' ') ++j;
+        const std::string item = text.substr(i, j - i);
+        char* end = nullptr;
+        const long v = std::strtol(item.c_str(), &end, 10);
+        if (end == item.c_str() || *end != '\0' || v < 0 || v > INT32_MAX) {
+            return Status::errorf("'{}' is not a token id", item);
+        }
+        ids.push_back(static_cast<int32_t>(v));
+        i = j;
+    }
+    if (ids.empty()) return Status::error("--prompt-ids is empty");
+    return ids;
+}
+
+}  // namespace frugal::cli

@@ -1,0 +1,42 @@
+// frugal convert: write a llama2.c checkpoint (and its tokenizer) as a GGUF file that frugal and llama.cpp load.
+#include <fmt/format.h>
+
+#include "commands.h"
+#include "engine/model_source.h"
+
+namespace frugal::cli {
+namespace {
+
+struct ConvertOptions {
+    std::string model_path;
+    std::string tokenizer_path;
+    std::string output_path;
+};
+
+int convert(const ConvertOptions& o) {
+    Result<GgufWriter> writer = ModelSource::llama2c_to_gguf(o.model_path, o.tokenizer_path);
+    if (!writer.ok()) {
+        fmt::print(stderr, "error: {}\n", writer.status().message());
+        return 1;
+    }
+    if (Status s = writer->write(o.output_path); !s.ok()) {
+        fmt::print(stderr, "error: {}\n", s.message());
+        return 1;
+    }
+    fmt::print(stderr, "frugal: wrote {}\n", o.output_path);
+    return 0;
+}
+
+}  // namespace
+
+std::function<int()> add_convert_command(CLI::App& app) {
+    auto o = std::make_shared<ConvertOptions>();
+    CLI::App* sub = app.add_subcommand("convert", "Convert a llama2.c checkpoint to GGUF");
+    sub->add_option("-m,--model", o->model_path, "llama2.c checkpoint (.bin)")->required()->check(CLI::ExistingFile);
+    sub->add_option("--tokenizer", o->tokenizer_path, "llama2.c tokenizer.bin (vocabulary to embed)")
+        ->check(CLI::ExistingFile);
+    sub->add_option("-o,--output", o->output_path, "Output GGUF path")->required();
+    return [o] { return convert(*o); };
+}
+
+}  // namespace frugal::cli

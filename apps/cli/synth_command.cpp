@@ -1,0 +1,178 @@
+// frugal synth: write a random-weight model of a real architecture's shape, for benchmarks. Weights are
+// uniform in ±sqrt(3 / fan_in) (unit-variance activations through each projection), norms are ones; nothing is
+// zero. The vocabulary can be copied from a GGUF (e.g. llama.cpp's vocab files) so other engines load it too.
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <memory>
+#include <thread>
+
+#include "cli_common.h"
+#include "commands.h"
+#include "core/thread_pool.h"
+#include "format/gguf/gguf_file.h"
+#include "format/gguf/gguf_writer.h"
+#include "quant/quant_traits.h"
+
+namespace frugal::cli {
+namespace {
+
+struct Shape {
+    std::string arch;
+    int64_t dim, layers, heads, kv_heads, head_dim, ffn, vocab, context;
+    float rope_base;
+    bool tied;
+    bool qk_norm;
+};
+
+const std::map<std::string, Shape>& shapes() {
+    static const std::map<std::string, Shape> kShapes = {
+        {"llama3-8b", {"llama", 4096, 32, 32, 8, 128, 14336, 128256, 8192, 500000.0f, false, false}},
+        {"llama3.2-1b", {"llama", 2048, 16, 32, 8, 64, 8192, 128256, 131072, 500000.0f, true, false}},
+        {"llama3.2-3b", {"llama", 3072, 28, 24, 8, 128, 8192, 128256, 131072, 500000.0f, true, false}},
+        {"qwen3-0.6b", {"qwen3", 1024, 28, 16, 8, 128, 3072, 151936, 40960, 1000000.0f, true, true}},
+        {"tiny", {"llama", 256, 2, 4, 2, 64, 512, 1024, 2048, 10000.0f, false, false}},
+    };
+    return kShapes;
+}
+
+struct SynthOptions {
+    std::string shape = "llama3.2-1b";
+    std::string type = "Q4_K";
+    std::string output;
+    std::string vocab;
+    uint64_t seed = 42;
+    int threads = 0;
+};
+
+// Splitmix64: a fast, well-mixed stream per row, so rows can be generated in parallel reproducibly.
+uint64_t splitmix(uint64_t& s) {
+    uint64_t z = (s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+std::vector<uint8_t> random_matrix(ThreadPool& pool, DType type, int64_t cols, int64_t rows, uint64_t seed) {
+    const int64_t row_bytes = dtype_row_bytes(type, cols);
+    std::vector<uint8_t> out(static_cast<size_t>(row_bytes * rows));
+    const float bound = std::sqrt(3.0f / static_cast<float>(cols));
+    const QuantizeRowFn quantize = quant_traits(type).quantize_row;
+    pool.parallel_for(rows, [&](int64_t begin, int64_t end) {
+        std::vector<float> row(static_cast<size_t>(cols));
+        for (int64_t r = begin; r < end; ++r) {
+            uint64_t s = seed * 0x100000001b3ull + static_cast<uint64_t>(r);
+            for (float& v : row) v = bound * (static_cast<float>(splitmix(s) >> 40) / 8388608.0f - 1.0f);
+            quantize(row.data(), out.data() + r * row_bytes, cols);
+        }
+    });
+    return out;
+}
+
+int synth(const SynthOptions& o) {
+    const auto it = shapes().find(o.shape);
+    if (it == shapes().end()) {
+        std::string names;
+        for (const auto& [n, s] : shapes()) names += " " + n;
+        fmt::print(stderr, "error: unknown shape '{}'; known:{}\n", o.shape, names);
+        return 1;
+    }
+    const Shape& s = it->second;
+    const std::optional<DType> type = dtype_from_name(o.type);
+    if (!type || !has_quant_traits(*type) || quant_traits(*type).quantize_row == nullptr ||
+        *type == DType::kQ8_K || *type == DType::kQ8_1) {
+        fmt::print(stderr, "error: --type {} cannot be written (try F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K)\n", o.type);
+        return 1;
+    }
+    const auto start = std::chrono::steady_clock::now();
+    ThreadPool pool(resolve_threads(o.threads));
+    GgufWriter w;
+    const std::string a = s.arch;
+    w.set_string("general.architecture", a);
+    w.set_string("general.name", fmt::format("synthetic {} {}", o.shape, o.type));
+    w.set_uint32(a + ".context_length", static_cast<uint32_t>(s.context));
+    w.set_uint32(a + ".embedding_length", static_cast<uint32_t>(s.dim));
+    w.set_uint32(a + ".block_count", static_cast<uint32_t>(s.layers));
+    w.set_uint32(a + ".feed_forward_length", static_cast<uint32_t>(s.ffn));
+    w.set_uint32(a + ".attention.head_count", static_cast<uint32_t>(s.heads));
+    w.set_uint32(a + ".attention.head_count_kv", static_cast<uint32_t>(s.kv_heads));
+    w.set_uint32(a + ".attention.key_length", static_cast<uint32_t>(s.head_dim));
+    w.set_uint32(a + ".attention.value_length", static_cast<uint32_t>(s.head_dim));
+    w.set_uint32(a + ".rope.dimension_count", static_cast<uint32_t>(s.head_dim));
+    w.set_float32(a + ".rope.freq_base", s.rope_base);
+    w.set_float32(a + ".attention.layer_norm_rms_epsilon", 1e-5f);
+    w.set_uint32(a + ".vocab_size", static_cast<uint32_t>(s.vocab));
+    w.set_uint32("general.quantization_version", 2);
+
+    std::unique_ptr<GgufFile> vocab;
+    if (!o.vocab.empty()) {
+        Result<GgufFile> v = GgufFile::open(o.vocab);
+        if (!v.ok()) return fmt::print(stderr, "error: {}\n", v.status().message()), 1;
+        vocab = std::make_unique<GgufFile>(std::move(v).value());
+        const GgufValue* tokens = vocab->find("tokenizer.ggml.tokens");
+        if (tokens == nullptr || tokens->array_count != static_cast<uint64_t>(s.vocab)) {
+            fmt::print(stderr, "error: '{}' has no vocabulary of {} tokens for shape {}\n", o.vocab, s.vocab, o.shape);
+            return 1;
+        }
+        for (const auto& [key, value] : vocab->metadata()) {
+            if (key.rfind("tokenizer.", 0) == 0) w.copy_value(key, value);
+        }
+    }
+
+    uint64_t seed = o.seed;
+    auto matrix = [&](const std::string& name, int64_t cols, int64_t rows) -> Status {
+        std::vector<uint8_t> bytes = random_matrix(pool, *type, cols, rows, ++seed);
+        return w.add_tensor(name, *type, {cols, rows}, bytes);
+    };
+    auto ones = [&](const std::string& name, int64_t n) -> Status {
+        std::vector<float> v(static_cast<size_t>(n), 1.0f);
+        return w.add_tensor(name, DType::kF32, {n}, {reinterpret_cast<const uint8_t*>(v.data()), v.size() * 4});
+    };
+    const int64_t q_dim = s.heads * s.head_dim;
+    const int64_t kv_dim = s.kv_heads * s.head_dim;
+    Status st = matrix("token_embd.weight", s.dim, s.vocab);
+    if (st.ok()) st = ones("output_norm.weight", s.dim);
+    if (st.ok() && !s.tied) st = matrix("output.weight", s.dim, s.vocab);
+    for (int64_t l = 0; st.ok() && l < s.layers; ++l) {
+        auto n = [l](const char* suffix) { return fmt::format("blk.{}.{}", l, suffix); };
+        st = ones(n("attn_norm.weight"), s.dim);
+        if (st.ok()) st = matrix(n("attn_q.weight"), s.dim, q_dim);
+        if (st.ok()) st = matrix(n("attn_k.weight"), s.dim, kv_dim);
+        if (st.ok()) st = matrix(n("attn_v.weight"), s.dim, kv_dim);
+        if (st.ok()) st = matrix(n("attn_output.weight"), q_dim, s.dim);
+        if (st.ok() && s.qk_norm) st = ones(n("attn_q_norm.weight"), s.head_dim);
+        if (st.ok() && s.qk_norm) st = ones(n("attn_k_norm.weight"), s.head_dim);
+        if (st.ok()) st = ones(n("ffn_norm.weight"), s.dim);
+        if (st.ok()) st = matrix(n("ffn_gate.weight"), s.dim, s.ffn);
+        if (st.ok()) st = matrix(n("ffn_up.weight"), s.dim, s.ffn);
+        if (st.ok()) st = matrix(n("ffn_down.weight"), s.ffn, s.dim);
+        fmt::print(stderr, "\rfrugal synth: layer {}/{}", l + 1, s.layers);
+    }
+    fmt::print(stderr, "\n");
+    if (st.ok()) st = w.write(o.output);
+    if (!st.ok()) {
+        fmt::print(stderr, "error: {}\n", st.message());
+        return 1;
+    }
+    fmt::print(stderr, "frugal synth: wrote {} ({} {}) in {:.1f} s\n", o.output, o.shape, o.type,
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    return 0;
+}
+
+}  // namespace
+
+std::function<int()> add_synth_command(CLI::App& app) {
+    auto o = std::make_shared<SynthOptions>();
+    CLI::App* sub = app.add_subcommand("synth", "Write a random-weight model of a real shape (for benchmarks)");
+    sub->add_option("--shape", o->shape, "llama3-8b, llama3.2-1b, llama3.2-3b, qwen3-0.6b, tiny");
+    sub->add_option("--type", o->type, "Weight type: F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K");
+    sub->add_option("-o,--output", o->output, "Output GGUF path")->required();
+    sub->add_option("--vocab", o->vocab, "GGUF whose tokenizer.* metadata to copy (so llama.cpp can load the file)");
+    sub->add_option("--seed", o->seed, "Random seed");
+    sub->add_option("-t,--threads", o->threads, "Threads for quantization");
+    return [o] { return synth(*o); };
+}
+
+}  // namespace frugal::cli

@@ -1,0 +1,53 @@
+#include "engine/model_source.h"
+
+#include <cstring>
+#include <fstream>
+
+#include "core/mapped_file.h"
+#include "format/llama2c/llama2c_checkpoint.h"
+#include "tokenizer/tokenizer.h"
+
+namespace frugal {
+
+Result<GgufWriter> ModelSource::llama2c_to_gguf(const std::string& model_path, const std::string& tokenizer_path) {
+    ASSIGN_OR_RETURN(MappedFile file, MappedFile::open(model_path));
+    ASSIGN_OR_RETURN(Llama2cCheckpoint ckpt, Llama2cCheckpoint::parse(file.data(), file.size(), model_path));
+    GgufWriter writer;
+    RETURN_IF_ERROR(ckpt.add_to_gguf(writer));
+    if (!tokenizer_path.empty()) {
+        ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tok, Tokenizer::from_llama2c(tokenizer_path));
+        if (tok->vocab_size() != ckpt.config().vocab_size) {
+            return Status::errorf("tokenizer '{}' has {} tokens but checkpoint '{}' expects {}", tokenizer_path,
+                                  tok->vocab_size(), model_path, ckpt.config().vocab_size);
+        }
+        tok->write_gguf_metadata(writer);
+    }
+    return writer;
+}
+
+Result<std::unique_ptr<ModelSource>> ModelSource::open(const std::string& model_path,
+                                                       const std::string& tokenizer_path) {
+    auto source = std::unique_ptr<ModelSource>(new ModelSource());
+    char magic[4] = {};
+    {
+        std::ifstream in(model_path, std::ios::binary);
+        if (!in) return Status::errorf("cannot open model '{}': {}", model_path, std::strerror(errno));
+        in.read(magic, 4);
+    }
+    if (std::memcmp(magic, "GGUF", 4) == 0) {
+        ASSIGN_OR_RETURN(GgufFile gguf, GgufFile::open(model_path));
+        source->gguf_ = std::make_unique<GgufFile>(std::move(gguf));
+        return source;
+    }
+    Result<GgufWriter> writer = llama2c_to_gguf(model_path, tokenizer_path);
+    if (!writer.ok()) {
+        return writer.status().with_context(
+            fmt::format("'{}' is not a GGUF file; reading it as a llama2.c checkpoint failed", model_path));
+    }
+    source->owned_bytes_ = writer->to_bytes();
+    ASSIGN_OR_RETURN(GgufFile gguf, GgufFile::parse(source->owned_bytes_.data(), source->owned_bytes_.size(), model_path));
+    source->gguf_ = std::make_unique<GgufFile>(std::move(gguf));
+    return source;
+}
+
+}  // namespace frugal

@@ -1,0 +1,32 @@
+// Opens what a user points frugal at: a GGUF file (memory-mapped) or a llama2.c checkpoint plus its tokenizer,
+// which is converted in memory to the same GGUF form, so one loading path serves both.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "format/gguf/gguf_file.h"
+#include "format/gguf/gguf_writer.h"
+
+namespace frugal {
+
+class ModelSource {
+public:
+    // tokenizer_path: llama2.c tokenizer.bin for llama2.c checkpoints (optional: without it the model runs on
+    // token ids only). Ignored for GGUF files, which carry their vocabulary.
+    static Result<std::unique_ptr<ModelSource>> open(const std::string& model_path,
+                                                     const std::string& tokenizer_path = "");
+    // The llama2.c checkpoint (+ tokenizer) as a GGUF writer, for `frugal convert`.
+    static Result<GgufWriter> llama2c_to_gguf(const std::string& model_path, const std::string& tokenizer_path);
+
+    const GgufFile& gguf() const { return *gguf_; }
+    bool has_tokenizer() const { return gguf_->find("tokenizer.ggml.tokens") != nullptr; }
+
+private:
+    std::vector<uint8_t> owned_bytes_;  // backing store of an in-memory conversion
+    std::unique_ptr<GgufFile> gguf_;
+};
+
+}  // namespace frugal
