@@ -17,6 +17,19 @@ std::string_view cpu_isa_name(CpuIsa isa);
 CpuIsa detect_cpu_isa();
 bool cpu_isa_supported(CpuIsa isa);
 
+// Largest tile a VecDotTileFn computes in one call: kMaxTileRows weight rows x kMaxTileTokens activation rows.
+inline constexpr int kMaxTileRows = 4;
+inline constexpr int kMaxTileTokens = 4;
+
+// The R x T tile of dot products y[t * y_stride + r] = dot(w row r, x row t) for r < num_rows, t < num_tokens
+// (1 <= num_rows <= kMaxTileRows, 1 <= num_tokens <= kMaxTileTokens). Rows are n elements; w rows are
+// w_row_bytes apart in the weight dtype, x rows x_row_bytes apart in its vec_dot_type. Each result equals the
+// reference vec_dot up to float rounding (integer block sums are exact). Loading a weight block once for several
+// tokens, and an activation block once for several rows, is what makes prefill compute-bound rather than
+// load-bound and lets decode keep several weight streams in flight.
+using VecDotTileFn = void (*)(int64_t n, const void* w, int64_t w_row_bytes, int num_rows, const void* x,
+                              int64_t x_row_bytes, int num_tokens, float* y, int64_t y_stride);
+
 struct CpuKernels {
     CpuIsa isa = CpuIsa::kScalar;
     // Activation quantizers, indexed by the activation dtype (Q8_0, Q8_1, Q8_K, F16, ...).
@@ -26,6 +39,8 @@ struct CpuKernels {
     VecDotFn vec_dot[kNumDTypeIds] = {};
     // Dequantizes a weight row to F32 (used by get_rows); indexed by dtype.
     DequantizeRowFn dequantize_row[kNumDTypeIds] = {};
+    // Tiles of vec_dot (see VecDotTileFn), indexed by the weight dtype; the scalar variant loops over vec_dot.
+    VecDotTileFn vec_dot_tile[kNumDTypeIds] = {};
 };
 
 // The kernel table of one variant. Entries a variant does not accelerate fall back to the scalar reference.

@@ -1,10 +1,17 @@
 #include "backend/cpu/matmul.h"
 
-#include <cstring>
+#include <algorithm>
 
 #include "core/check.h"
 
 namespace frugal {
+namespace {
+
+// Prefill keeps a chunk of quantized activation rows resident in L2 (per core) while every weight row of the
+// thread's range streams past it once; 1 MiB leaves room for the weight rows and the output.
+constexpr int64_t kActivationChunkBytes = 1 << 20;
+
+}  // namespace
 
 CpuMatmul::CpuMatmul(const CpuKernels& k) : kernels_(k) {}
 
@@ -15,8 +22,11 @@ void CpuMatmul::run(ThreadPool& pool, const Tensor& w, const Tensor& x, const Te
     CHECK_EQ(x.cols(), in);
     CHECK_EQ(y.cols(), out);
     CHECK_EQ(y.rows(), n);
-    const VecDotFn vec_dot = kernels_.vec_dot[static_cast<int>(w.dtype)];
-    CHECK(vec_dot != nullptr) << "no vec_dot kernel for " << dtype_name(w.dtype);
+    const VecDotTileFn tile = kernels_.vec_dot_tile[static_cast<int>(w.dtype)];
+    CHECK(tile != nullptr) << "no matmul kernel for weight type " << dtype_name(w.dtype);
+    if (n == 0 || out == 0) return;
+
+    // 1. Activations into the weight's vec_dot_type, once for all rows.
     const DType act_type = quant_traits(w.dtype).vec_dot_type;
     const int64_t act_row_bytes = dtype_row_bytes(act_type, in);
     const uint8_t* act = static_cast<const uint8_t*>(x.data);
@@ -24,21 +34,37 @@ void CpuMatmul::run(ThreadPool& pool, const Tensor& w, const Tensor& x, const Te
         const QuantizeRowFn quantize = kernels_.quantize_row[static_cast<int>(act_type)];
         CHECK(quantize != nullptr) << "no quantizer for " << dtype_name(act_type);
         scratch_.resize(static_cast<size_t>(act_row_bytes * n));
+        uint8_t* dst = scratch_.data();
+        const float* src = x.as<float>();
         pool.parallel_for(n, [&](int64_t b, int64_t e) {
-            for (int64_t t = b; t < e; ++t) quantize(x.as<float>() + t * in, scratch_.data() + t * act_row_bytes, in);
+            for (int64_t t = b; t < e; ++t) quantize(src + t * in, dst + t * act_row_bytes, in);
         });
         act = scratch_.data();
     }
-    const int64_t w_row_bytes = w.row_bytes();
+
+    // 2. Each thread owns a contiguous range of output rows (a multiple of the tile height, so every weight byte is
+    //    read by exactly one thread) and walks it tile by tile.
     const uint8_t* wd = static_cast<const uint8_t*>(w.data);
+    const int64_t w_row_bytes = w.row_bytes();
     float* yd = y.as<float>();
-    pool.parallel_for(out, [&](int64_t b, int64_t e) {
-        for (int64_t t = 0; t < n; ++t) {
-            for (int64_t o = b; o < e; ++o) {
-                yd[t * out + o] = vec_dot(in, wd + o * w_row_bytes, act + t * act_row_bytes);
+    const int64_t chunk_tokens =
+        std::max<int64_t>(kMaxTileTokens, kActivationChunkBytes / act_row_bytes / kMaxTileTokens * kMaxTileTokens);
+    pool.parallel_for(
+        out,
+        [&](int64_t row_begin, int64_t row_end) {
+            for (int64_t t0 = 0; t0 < n; t0 += chunk_tokens) {
+                const int64_t t1 = std::min(n, t0 + chunk_tokens);
+                for (int64_t r = row_begin; r < row_end; r += kMaxTileRows) {
+                    const int num_rows = static_cast<int>(std::min<int64_t>(kMaxTileRows, row_end - r));
+                    for (int64_t t = t0; t < t1; t += kMaxTileTokens) {
+                        const int num_tokens = static_cast<int>(std::min<int64_t>(kMaxTileTokens, t1 - t));
+                        tile(in, wd + r * w_row_bytes, w_row_bytes, num_rows, act + t * act_row_bytes, act_row_bytes,
+                             num_tokens, yd + t * out + r, out);
+                    }
+                }
             }
-        }
-    });
+        },
+        kMaxTileRows);
 }
 
 }  // namespace frugal
