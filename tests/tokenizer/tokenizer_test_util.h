@@ -43,10 +43,9 @@ struct VocabCase {
 };
 
 // llama.cpp's test-tokenizer-0 format: .inp cases separated by "\n__ggml_vocab_test__\n", .out one line each.
-inline std::vector<VocabCase> read_vocab_cases(const std::string& name) {
-    const std::string base = std::string(FRUGAL_SHARED_DIR) + "/vocab-gguf/ggml-vocab-" + name + ".gguf";
-    const std::string raw = read_binary(base + ".inp");
-    const std::string out = read_binary(base + ".out");
+inline std::vector<VocabCase> read_test_cases(const std::string& inp_path, const std::string& out_path) {
+    const std::string raw = read_binary(inp_path);
+    const std::string out = read_binary(out_path);
     std::vector<std::string> inputs;
     const std::string sep = "\n__ggml_vocab_test__\n";
     for (size_t pos = 0; pos < raw.size();) {
@@ -79,6 +78,22 @@ inline std::vector<VocabCase> read_vocab_cases(const std::string& name) {
     if (inputs.size() != outputs.size()) return cases;
     for (size_t i = 0; i < inputs.size(); ++i) cases.push_back({inputs[i], outputs[i]});
     return cases;
+}
+
+inline std::vector<VocabCase> read_vocab_cases(const std::string& name) {
+    const std::string base = std::string(FRUGAL_SHARED_DIR) + "/vocab-gguf/ggml-vocab-" + name + ".gguf";
+    return read_test_cases(base + ".inp", base + ".out");
+}
+
+// Decompresses an .xz file to memory ("" on failure).
+inline std::string read_xz(const std::string& path) {
+    std::string out;
+    FILE* pipe = ::popen(("xz -dc '" + path + "'").c_str(), "r");
+    if (pipe == nullptr) return out;
+    char buf[1 << 16];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof(buf), pipe)) > 0) out.append(buf, n);
+    return ::pclose(pipe) == 0 ? out : std::string();
 }
 
 // Loads a tokenizer from a shared vocab GGUF; the GgufFile is closed before returning (the tokenizer owns copies).
