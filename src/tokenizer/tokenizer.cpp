@@ -6,6 +6,7 @@
 #include "tokenizer/byte_level.h"
 #include "tokenizer/gguf_vocab.h"
 #include "tokenizer/llama2c_vocab.h"
+#include "tokenizer/special_token_index.h"
 #include "tokenizer/spm_tokenizer.h"
 #include "tokenizer/utf8.h"
 
@@ -102,6 +103,9 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_vocab(Vocab vocab) {
         tok->vocab_.eog.size() != tok->vocab_.tokens.size()) {
         return Status::error("vocabulary was not finalized");
     }
+    std::vector<std::string_view> special_texts;
+    for (int32_t id : tok->vocab_.special_tokens) special_texts.emplace_back(tok->vocab_.tokens[id].text);
+    tok->special_index_ = std::make_unique<SpecialTokenIndex>(special_texts);
     if (tok->vocab_.type == VocabType::kSpm) {
         tok->spm_ = std::make_unique<SpmTokenizer>(tok->vocab_);
     } else {
@@ -126,8 +130,12 @@ std::vector<Tokenizer::Fragment> Tokenizer::partition_special(std::string_view t
     fragments.push_back({kNullToken, 0, text.size()});
     const auto is_space = [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; };
 
-    // Each special token splits every raw fragment at all its occurrences; longer tokens go first.
-    for (int32_t special_id : vocab_.special_tokens) {
+    // Each special token splits every raw fragment at all its occurrences; longer tokens go first. Tokens that
+    // do not occur in text cannot split anything and are skipped.
+    const std::vector<bool> present = special_index_->find_present(text);
+    for (size_t k = 0; k < vocab_.special_tokens.size(); ++k) {
+        if (!present[k]) continue;
+        const int32_t special_id = vocab_.special_tokens[k];
         const TokenData& data = vocab_.tokens[special_id];
         if (!parse_special && (data.attr & (kAttrControl | kAttrUnknown))) continue;
         const std::string_view special = data.text;

@@ -19,6 +19,7 @@ namespace frugal {
 
 class SpmTokenizer;
 class BpeTokenizer;
+class SpecialTokenIndex;
 
 class Tokenizer {
 public:
@@ -68,6 +69,7 @@ private:
     Vocab vocab_;
     std::unique_ptr<SpmTokenizer> spm_;
     std::unique_ptr<BpeTokenizer> bpe_;
+    std::unique_ptr<SpecialTokenIndex> special_index_;  // over vocab_.special_tokens, same order
 };
 
 // Turns a stream of token ids into text that is always valid UTF-8: bytes of a multi-byte character split across
