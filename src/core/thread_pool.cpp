@@ -31,21 +31,25 @@ ThreadPool::~ThreadPool() {
     for (auto& t : workers_) t.join();
 }
 
+void ThreadPool::publish(const std::function<void(int)>* job, bool dynamic) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    job_ = job;
+    job_dynamic_ = dynamic;
+    const uint64_t gen = generation_.load(std::memory_order_relaxed) + 1;
+    if (dynamic) open_generation_.store(gen);
+    generation_.store(gen, std::memory_order_release);
+}
+
 void ThreadPool::run(const std::function<void(int)>& fn) {
     if (num_threads_ == 1) {
         fn(0);
         return;
     }
-    job_ = &fn;
     pending_.store(num_threads_ - 1, std::memory_order_relaxed);
-    {
-        std::lock_guard<std::mutex> lock(mutex_);
-        generation_.fetch_add(1, std::memory_order_release);
-    }
+    publish(&fn, /*dynamic=*/false);
     wake_.notify_all();
     fn(0);
     while (pending_.load(std::memory_order_acquire) != 0) FRUGAL_CPU_RELAX();
-    job_ = nullptr;
 }
 
 void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn, int64_t grain) {
@@ -57,17 +61,26 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
         return;
     }
     // Chunks are claimed from a shared counter rather than assigned per thread, so a worker that the OS has not
-    // scheduled yet (other processes on the machine) delays nothing: whoever is running takes the next chunk.
+    // scheduled (other processes on the machine) delays nothing: whoever runs takes the next chunk, and the
+    // caller returns once every chunk is done, closing the job to workers that arrive late.
     const int64_t num_chunks = std::min<int64_t>(num_grains, static_cast<int64_t>(num_threads_) * kChunksPerThread);
     std::atomic<int64_t> next{0};
-    run([&](int) {
-        for (int64_t c = next.fetch_add(1, std::memory_order_relaxed); c < num_chunks;
-             c = next.fetch_add(1, std::memory_order_relaxed)) {
+    std::atomic<int64_t> done{0};
+    const std::function<void(int)> job = [&](int) {
+        for (int64_t c = next.fetch_add(1); c < num_chunks; c = next.fetch_add(1)) {
             const int64_t begin = std::min(n, (num_grains * c / num_chunks) * grain);
             const int64_t end = std::min(n, (num_grains * (c + 1) / num_chunks) * grain);
             if (begin < end) fn(begin, end);
+            done.fetch_add(1, std::memory_order_release);
         }
-    });
+    };
+    publish(&job, /*dynamic=*/true);
+    wake_.notify_all();
+    job(0);
+    while (done.load(std::memory_order_acquire) != num_chunks) FRUGAL_CPU_RELAX();
+    // Close the job; a worker that entered before the close finishes (finding no chunks) before we return.
+    open_generation_.store(0);
+    while (active_.load() != 0) FRUGAL_CPU_RELAX();
 }
 
 void ThreadPool::worker_loop(int thread_index) {
@@ -78,15 +91,28 @@ void ThreadPool::worker_loop(int thread_index) {
             FRUGAL_CPU_RELAX();
             gen = generation_.load(std::memory_order_acquire);
         }
-        if (gen == seen) {
+        const std::function<void(int)>* job = nullptr;
+        bool dynamic = false;
+        {
+            // The generation and its job are read together under the lock, since a dynamic job's caller may
+            // already have published the next job by the time a late worker gets here.
             std::unique_lock<std::mutex> lock(mutex_);
             wake_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen; });
             gen = generation_.load(std::memory_order_acquire);
+            job = job_;
+            dynamic = job_dynamic_;
         }
         seen = gen;
         if (stop_.load()) return;
-        (*job_)(thread_index);
-        pending_.fetch_sub(1, std::memory_order_acq_rel);
+        if (!dynamic) {
+            (*job)(thread_index);
+            pending_.fetch_sub(1, std::memory_order_acq_rel);
+            continue;
+        }
+        // Enter a dynamic job only while its caller still holds it open (seq_cst: pairs with the close).
+        active_.fetch_add(1);
+        if (open_generation_.load() == gen) (*job)(thread_index);
+        active_.fetch_sub(1);
     }
 }
 

@@ -33,10 +33,14 @@ public:
 
 private:
     void worker_loop(int thread_index);
+    void publish(const std::function<void(int)>* job, bool dynamic);
 
     int num_threads_;
     std::vector<std::thread> workers_;
     const std::function<void(int)>* job_ = nullptr;
+    bool job_dynamic_ = false;  // dynamic jobs may start without some workers (see parallel_for)
+    std::atomic<uint64_t> open_generation_{0};  // generation of the dynamic job workers may still join, 0 = none
+    std::atomic<int> active_{0};                // workers inside a dynamic job
     std::atomic<uint64_t> generation_{0};
     std::atomic<int> pending_{0};
     std::atomic<bool> stop_{false};
