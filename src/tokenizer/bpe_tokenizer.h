@@ -14,13 +14,13 @@
 namespace frugal {
 
 class BpeTokenizer {
-public:
+  public:
     static Result<std::unique_ptr<BpeTokenizer>> create(const Vocab& vocab);
 
     // Appends the ids of text to out. Thread-safe.
     void encode(std::string_view text, std::vector<int32_t>& out) const;
 
-private:
+  private:
     BpeTokenizer(const Vocab& vocab, std::unique_ptr<PreTokenizer> pre) : vocab_(vocab), pre_(std::move(pre)) {}
     void encode_word(const std::string& word, std::vector<int32_t>& out) const;
 

@@ -47,7 +47,8 @@ constexpr SpecialIdKey kSpecialIdKeys[] = {
 Result<Vocab> vocab_from_gguf(const GgufFile& file) {
     Vocab vocab;
     const GgufValue* model = file.find(kModelKey);
-    if (model == nullptr) return Status::errorf("{}: no tokenizer: metadata key '{}' is missing", file.path(), kModelKey);
+    if (model == nullptr)
+        return Status::errorf("{}: no tokenizer: metadata key '{}' is missing", file.path(), kModelKey);
     if (model->type != GgufType::kString) {
         return Status::errorf("{}: metadata key '{}' has type {}, expected string", file.path(), kModelKey,
                               gguf_type_name(model->type));
@@ -60,7 +61,8 @@ Result<Vocab> vocab_from_gguf(const GgufFile& file) {
     } else if (vocab.model == "gpt2") {
         vocab.type = VocabType::kBpe;
     } else {
-        return Status::errorf("{}: unsupported tokenizer model '{}' (supported: llama, gpt2)", file.path(), vocab.model);
+        return Status::errorf("{}: unsupported tokenizer model '{}' (supported: llama, gpt2)", file.path(),
+                              vocab.model);
     }
     apply_vocab_type_defaults(vocab);
 
@@ -80,8 +82,8 @@ Result<Vocab> vocab_from_gguf(const GgufFile& file) {
             return Status::errorf("{}: metadata key '{}' must be a numeric array", file.path(), kScoresKey);
         }
         if (scores->array_count < n) {
-            return Status::errorf("{}: '{}' has {} entries for {} tokens", file.path(), kScoresKey,
-                                  scores->array_count, n);
+            return Status::errorf("{}: '{}' has {} entries for {} tokens", file.path(), kScoresKey, scores->array_count,
+                                  n);
         }
     }
     const GgufValue* types = file.find(kTokenTypeKey);
@@ -131,7 +133,8 @@ Result<Vocab> vocab_from_gguf(const GgufFile& file) {
     for (const SpecialIdKey& k : kSpecialIdKeys) {
         const GgufValue* v = file.find(k.key);
         if (v == nullptr || !v->is_integer()) continue;
-        if (v->int_value >= 0 && v->int_value < static_cast<int64_t>(n)) vocab.*k.id = static_cast<int32_t>(v->int_value);
+        if (v->int_value >= 0 && v->int_value < static_cast<int64_t>(n))
+            vocab.*k.id = static_cast<int32_t>(v->int_value);
     }
     vocab.add_bos = file.get_bool_or("tokenizer.ggml.add_bos_token", vocab.add_bos);
     vocab.add_eos = file.get_bool_or("tokenizer.ggml.add_eos_token", vocab.add_eos);

@@ -71,8 +71,10 @@ Result<Vocab> parse_llama2c_vocab(std::span<const uint8_t> bytes, const std::str
 
     const int32_t n = vocab.num_tokens();
     if (n < kFirstByteToken + kNumByteTokens) {
-        return Status::errorf("{}: {} tokens; a llama2.c SentencePiece vocabulary has at least {} (3 specials + "
-                              "256 bytes)", name, n, kFirstByteToken + kNumByteTokens);
+        return Status::errorf(
+            "{}: {} tokens; a llama2.c SentencePiece vocabulary has at least {} (3 specials + "
+            "256 bytes)",
+            name, n, kFirstByteToken + kNumByteTokens);
     }
     if (expected_num_tokens > 0 && n != expected_num_tokens) {
         return Status::errorf("{}: {} tokens, but the model expects {}", name, n, expected_num_tokens);

@@ -120,10 +120,10 @@ std::optional<PreTokenizerTraits> pre_tokenizer_traits(std::string_view pre) {
                            false);
     }
     if (pre == "falcon") {
-        return make_traits({"[\\p{P}\\$\\+<=>\\^~\\|`]+",
-                            "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)",
-                            "[0-9][0-9][0-9]"},
-                           true);
+        return make_traits(
+            {"[\\p{P}\\$\\+<=>\\^~\\|`]+",
+             "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)", "[0-9][0-9][0-9]"},
+            true);
     }
     if (is_one_of(pre, {"gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v2-es", "jina-v2-de", "a.x-4.0",
                         "mellum", "modern-bert", "exaone4", "mpt", "olmo", "jais"})) {
@@ -165,8 +165,8 @@ Result<std::unique_ptr<PreTokenizer>> PreTokenizer::create(const std::vector<std
         if (regex->code == nullptr) {
             PCRE2_UCHAR message[256];
             pcre2_get_error_message(error, message, sizeof(message));
-            return Status::errorf("pre-tokenizer regex '{}' does not compile at offset {}: {}", pattern,
-                                  error_offset, reinterpret_cast<const char*>(message));
+            return Status::errorf("pre-tokenizer regex '{}' does not compile at offset {}: {}", pattern, error_offset,
+                                  reinterpret_cast<const char*>(message));
         }
         // JIT is an optimization only: without it (or when it fails) pcre2_match interprets.
         pcre2_jit_compile(regex->code, PCRE2_JIT_COMPLETE);
@@ -206,8 +206,8 @@ std::vector<std::string> PreTokenizer::split(std::string_view text) const {
             size_t emitted = 0;  // fragment-relative end of the last emitted piece
             size_t start = 0;
             while (start < length) {
-                const int rc = pcre2_match(regex->code, base, length, start, PCRE2_NO_UTF_CHECK, match_data,
-                                           match_context);
+                const int rc =
+                    pcre2_match(regex->code, base, length, start, PCRE2_NO_UTF_CHECK, match_data, match_context);
                 if (rc < 0) break;  // no match, or a resource error: the rest stays one piece
                 const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(match_data);
                 const size_t m_begin = ov[0];

@@ -24,7 +24,7 @@ struct PreTokenizerTraits {
 std::optional<PreTokenizerTraits> pre_tokenizer_traits(std::string_view pre);
 
 class PreTokenizer {
-public:
+  public:
     static Result<std::unique_ptr<PreTokenizer>> create(const std::vector<std::string>& patterns);
     ~PreTokenizer();
     PreTokenizer(const PreTokenizer&) = delete;
@@ -34,7 +34,7 @@ public:
     // so the words are always valid UTF-8 and concatenate to that cleaned text. Thread-safe.
     std::vector<std::string> split(std::string_view text) const;
 
-private:
+  private:
     struct Regex;
     PreTokenizer() = default;
     std::vector<std::unique_ptr<Regex>> regexes_;

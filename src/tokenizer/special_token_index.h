@@ -11,14 +11,14 @@
 namespace frugal {
 
 class SpecialTokenIndex {
-public:
+  public:
     // texts[i] is the text of special token i (an index into the caller's list, not a token id).
     explicit SpecialTokenIndex(const std::vector<std::string_view>& texts);
 
     // present[i] is set for every special token i that occurs somewhere in text.
     std::vector<bool> find_present(std::string_view text) const;
 
-private:
+  private:
     int32_t child(int32_t node, uint8_t byte) const {
         auto it = edges_.find((static_cast<uint64_t>(node) << 8) | byte);
         return it == edges_.end() ? -1 : it->second;

@@ -12,13 +12,13 @@
 namespace frugal {
 
 class SpmTokenizer {
-public:
+  public:
     explicit SpmTokenizer(const Vocab& vocab) : vocab_(vocab) {}
 
     // text must already have its spaces escaped to U+2581. Appends to out. Thread-safe.
     void encode(std::string_view text, std::vector<int32_t>& out) const;
 
-private:
+  private:
     const Vocab& vocab_;  // owned by the Tokenizer that owns this
 };
 

@@ -82,8 +82,8 @@ std::string clean_up_spaces(std::string text) {
         if (i > 0 && text[i - 1] == ' ' && x == '\'' && i + 1 < text.size()) {
             const char x1 = text[i + 1];
             const bool two = i + 2 < text.size();
-            if (x1 == 's' || x1 == 'm' || (two && ((x1 == 'r' && text[i + 2] == 'e') ||
-                                                   (x1 == 'v' && text[i + 2] == 'e')))) {
+            if (x1 == 's' || x1 == 'm' ||
+                (two && ((x1 == 'r' && text[i + 2] == 'e') || (x1 == 'v' && text[i + 2] == 'e')))) {
                 if (!out.empty()) out.pop_back();
             }
         }
@@ -208,8 +208,8 @@ std::string Tokenizer::piece(int32_t id, bool render_special, bool strip_leading
     if (data.attr & (kAttrUnknown | kAttrControl | kAttrUserDefined)) {
         result = data.text;
     } else if (data.attr & kAttrNormal) {
-        result = vocab_.type == VocabType::kSpm ? replace_all(data.text, kEscapedSpace, " ")
-                                                : decode_byte_level(data.text);
+        result =
+            vocab_.type == VocabType::kSpm ? replace_all(data.text, kEscapedSpace, " ") : decode_byte_level(data.text);
     } else if (data.attr & kAttrByte) {
         result.push_back(static_cast<char>(vocab_.token_to_byte(id)));
     }

@@ -22,7 +22,7 @@ class BpeTokenizer;
 class SpecialTokenIndex;
 
 class Tokenizer {
-public:
+  public:
     // From the tokenizer.ggml.* metadata of a GGUF file.
     static Result<std::unique_ptr<Tokenizer>> from_gguf(const GgufFile& file);
     // From a llama2.c tokenizer.bin (e.g. stories260K's tok512.bin); yields an SPM vocabulary.
@@ -55,7 +55,7 @@ public:
     // Writes the tokenizer.ggml.* keys that reproduce this vocabulary (for `frugal convert`).
     void write_gguf_metadata(GgufWriter& w) const;
 
-private:
+  private:
     struct Fragment {
         int32_t token = kNullToken;  // a special token, or kNullToken for raw text [offset, offset + length)
         size_t offset = 0;
@@ -78,7 +78,7 @@ private:
 // additionally applies the clean-up-spaces rule, which a stream cannot apply without look-ahead).
 // One instance per sequence; not thread-safe. The Tokenizer must outlive it.
 class StreamingDetokenizer {
-public:
+  public:
     explicit StreamingDetokenizer(const Tokenizer& tokenizer, bool render_special = false)
         : tokenizer_(tokenizer), render_special_(render_special) {}
 
@@ -87,7 +87,7 @@ public:
     // Returns what is still held back (an incomplete sequence becomes U+FFFD) and resets the stream.
     std::string flush();
 
-private:
+  private:
     // Moves every complete (or definitely invalid) sequence at the front of pending_ to the result.
     std::string drain(bool at_end);
 

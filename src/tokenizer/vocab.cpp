@@ -17,43 +17,95 @@ bool text_in(std::string_view text, std::span<const std::string_view> list) {
 
 uint32_t attr_from_type(TokenType type) {
     switch (type) {
-        case TokenType::kNormal: return kAttrNormal;
-        case TokenType::kUnknown: return kAttrUnknown;
-        case TokenType::kControl: return kAttrControl;
-        case TokenType::kUserDefined: return kAttrUserDefined;
-        case TokenType::kUnused: return kAttrUnused;
-        case TokenType::kByte: return kAttrByte;
-        case TokenType::kUndefined: return kAttrUndefined;
+        case TokenType::kNormal:
+            return kAttrNormal;
+        case TokenType::kUnknown:
+            return kAttrUnknown;
+        case TokenType::kControl:
+            return kAttrControl;
+        case TokenType::kUserDefined:
+            return kAttrUserDefined;
+        case TokenType::kUnused:
+            return kAttrUnused;
+        case TokenType::kByte:
+            return kAttrByte;
+        case TokenType::kUndefined:
+            return kAttrUndefined;
     }
     return kAttrUndefined;
 }
 
 // Texts llama.cpp recognizes for each special role when the metadata does not name the id. A token found this
 // way is forced to be a control token, which matters for parse_special=false (control tokens stay text).
-constexpr std::string_view kEotTexts[] = {
-    "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>", "<EOT>", "_<EOT>",
-    "[EOT]", "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>", "<end_of_utterance>"};
+constexpr std::string_view kEotTexts[] = {"<|eot_id|>",
+                                          "<|im_end|>",
+                                          "<|end|>",
+                                          "<end_of_turn>",
+                                          "<|endoftext|>",
+                                          "<|end_of_text|>",
+                                          "<EOT>",
+                                          "_<EOT>",
+                                          "[EOT]",
+                                          "<\xef\xbd\x9c"
+                                          "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>",
+                                          "<end_of_utterance>"};
 constexpr std::string_view kEomTexts[] = {"<|eom_id|>"};
-constexpr std::string_view kFimPreTexts[] = {
-    "<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<\xef\xbd\x9c" "fim\xe2\x96\x81" "begin\xef\xbd\x9c>",
-    "<PRE>", "\xe2\x96\x81<PRE>", "<|code_prefix|>", "<|prefix|>"};
-constexpr std::string_view kFimSufTexts[] = {
-    "<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<\xef\xbd\x9c" "fim\xe2\x96\x81hole\xef\xbd\x9c>",
-    "<SUF>", "\xe2\x96\x81<SUF>", "<|code_suffix|>", "<|suffix|>"};
-constexpr std::string_view kFimMidTexts[] = {
-    "<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<\xef\xbd\x9c" "fim\xe2\x96\x81" "end\xef\xbd\x9c>",
-    "<MID>", "\xe2\x96\x81<MID>", "<|code_middle|>", "<|middle|>"};
-constexpr std::string_view kFimPadTexts[] = {"<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>",
-                                                                 "[PAD]"};
-constexpr std::string_view kFimRepTexts[] = {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>",
-                                                                 "<REPO>", "<reponame>"};
+constexpr std::string_view kFimPreTexts[] = {"<|fim_prefix|>",
+                                             "<fim-prefix>",
+                                             "<fim_prefix>",
+                                             "<\xef\xbd\x9c"
+                                             "fim\xe2\x96\x81"
+                                             "begin\xef\xbd\x9c>",
+                                             "<PRE>",
+                                             "\xe2\x96\x81<PRE>",
+                                             "<|code_prefix|>",
+                                             "<|prefix|>"};
+constexpr std::string_view kFimSufTexts[] = {"<|fim_suffix|>",
+                                             "<fim-suffix>",
+                                             "<fim_suffix>",
+                                             "<\xef\xbd\x9c"
+                                             "fim\xe2\x96\x81hole\xef\xbd\x9c>",
+                                             "<SUF>",
+                                             "\xe2\x96\x81<SUF>",
+                                             "<|code_suffix|>",
+                                             "<|suffix|>"};
+constexpr std::string_view kFimMidTexts[] = {"<|fim_middle|>",
+                                             "<fim-middle>",
+                                             "<fim_middle>",
+                                             "<\xef\xbd\x9c"
+                                             "fim\xe2\x96\x81"
+                                             "end\xef\xbd\x9c>",
+                                             "<MID>",
+                                             "\xe2\x96\x81<MID>",
+                                             "<|code_middle|>",
+                                             "<|middle|>"};
+constexpr std::string_view kFimPadTexts[] = {"<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"};
+constexpr std::string_view kFimRepTexts[] = {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"};
 constexpr std::string_view kFimSepTexts[] = {"<|file_sep|>"};
 constexpr std::string_view kAlwaysRenderedTexts[] = {"<|channel|>", "<|message|>", "<|start|>", "<|constrain|>"};
-constexpr std::string_view kEogTexts[] = {
-    "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>", "<end_of_turn>",
-    "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]", "<|end_of_text|>",
-    "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>",
-    "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>", "[e~["};
+constexpr std::string_view kEogTexts[] = {"<|eot_id|>",
+                                          "<|im_end|>",
+                                          "<|end|>",
+                                          "<|return|>",
+                                          "<|call|>",
+                                          "<|flush|>",
+                                          "<|calls|>",
+                                          "<end_of_turn>",
+                                          "<|endoftext|>",
+                                          "</s>",
+                                          "<|eom_id|>",
+                                          "<EOT>",
+                                          "_<EOT>",
+                                          "[EOT]",
+                                          "[EOS]",
+                                          "<|end_of_text|>",
+                                          "<end_of_utterance>",
+                                          "<eos>",
+                                          "<turn|>",
+                                          "<|tool_response>",
+                                          "<\xef\xbd\x9c"
+                                          "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>",
+                                          "[e~["};
 
 }  // namespace
 
@@ -201,9 +253,8 @@ Status Vocab::finalize() {
     for (int32_t id = 0; id < n; ++id) {
         if (tokens[id].attr & (kAttrControl | kAttrUserDefined | kAttrUnknown)) special_tokens.push_back(id);
     }
-    std::stable_sort(special_tokens.begin(), special_tokens.end(), [&](int32_t a, int32_t b) {
-        return tokens[a].text.size() > tokens[b].text.size();
-    });
+    std::stable_sort(special_tokens.begin(), special_tokens.end(),
+                     [&](int32_t a, int32_t b) { return tokens[a].text.size() > tokens[b].text.size(); });
 
     // Per-model attributes llama.cpp sets by name (Phi-3 special tokens swallow the whitespace after them).
     std::string lower_name = name;

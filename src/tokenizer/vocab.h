@@ -58,9 +58,9 @@ using TokenIndex = std::unordered_map<std::string, int32_t, StringHash, std::equ
 
 struct Vocab {
     VocabType type = VocabType::kSpm;
-    std::string model;     // tokenizer.ggml.model ("llama", "gpt2")
-    std::string pre;       // tokenizer.ggml.pre (BPE only)
-    std::string name;      // general.name, used by llama.cpp's per-model attribute rules
+    std::string model;  // tokenizer.ggml.model ("llama", "gpt2")
+    std::string pre;    // tokenizer.ggml.pre (BPE only)
+    std::string name;   // general.name, used by llama.cpp's per-model attribute rules
     std::vector<TokenData> tokens;
     std::vector<std::string> merges;  // BPE merges as stored ("left right"), rank = index
 

@@ -1,9 +1,9 @@
 // Gemma 3 (SPM vocabulary without a dummy prefix, whitespace-run and special tokens) against ids recorded from
 // llama.cpp by scripts/make_gemma_tokenizer_fixture.py. Skipped when the model is not installed.
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "tokenizer/tokenizer_test_util.h"
 
@@ -11,7 +11,7 @@ namespace frugal {
 namespace {
 
 class GemmaTokenizerTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         const std::string path = std::string(FRUGAL_MODELS_DIR) + "/gemma-3-270m-q4_k_m.gguf";
         if (!std::filesystem::exists(path)) GTEST_SKIP() << "no Gemma 3 model at " << path;

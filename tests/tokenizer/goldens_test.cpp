@@ -1,8 +1,8 @@
 // The shared tokenizer goldens (158 strings, made with HF tokenizers; see /work/shared/TOKENIZER-DATA.md) in both
 // special-token modes. Differences from HF that llama.cpp itself has are listed per vocabulary and expected here.
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "tokenizer/pre_tokenizer.h"
@@ -57,7 +57,8 @@ Result<std::unique_ptr<Tokenizer>> tokenizer_from_hf(const std::string& dir, con
     const auto config = nlohmann::json::parse(testing::read_binary(dir + "/tokenizer_config.json"));
 
     int64_t num_tokens = 0;
-    for (const auto& [text, id] : json["model"]["vocab"].items()) num_tokens = std::max<int64_t>(num_tokens, id.get<int64_t>() + 1);
+    for (const auto& [text, id] : json["model"]["vocab"].items())
+        num_tokens = std::max<int64_t>(num_tokens, id.get<int64_t>() + 1);
     for (const auto& t : json["added_tokens"]) num_tokens = std::max<int64_t>(num_tokens, t["id"].get<int64_t>() + 1);
 
     Vocab vocab;
@@ -79,7 +80,8 @@ Result<std::unique_ptr<Tokenizer>> tokenizer_from_hf(const std::string& dir, con
                    t.compare(t.size() - close.size(), close.size(), close) == 0;
         };
         return t == "<pad>" || t == "<mask>" || t == "<2mass>" || t == "[@BOS@]" || wrapped("<|", "|>") ||
-               wrapped("<\xef\xbd\x9c", "\xef\xbd\x9c>") || t.rfind("<start_of_", 0) == 0 || t.rfind("<end_of_", 0) == 0;
+               wrapped("<\xef\xbd\x9c", "\xef\xbd\x9c>") || t.rfind("<start_of_", 0) == 0 ||
+               t.rfind("<end_of_", 0) == 0;
     };
     for (const auto& t : json["added_tokens"]) {
         const std::string text = t["content"];
@@ -102,8 +104,12 @@ Result<std::unique_ptr<Tokenizer>> tokenizer_from_hf(const std::string& dir, con
     vocab.ignore_merges = traits->ignore_merges;
     std::unordered_map<std::string, int32_t> ids;
     for (int32_t i = 0; i < num_tokens; ++i) ids[vocab.tokens[i].text] = i;
-    vocab.bos_id = config.contains("bos_token") && ids.count(content(config["bos_token"])) ? ids[content(config["bos_token"])] : kNullToken;
-    vocab.eos_id = config.contains("eos_token") && ids.count(content(config["eos_token"])) ? ids[content(config["eos_token"])] : kNullToken;
+    vocab.bos_id = config.contains("bos_token") && ids.count(content(config["bos_token"]))
+                       ? ids[content(config["bos_token"])]
+                       : kNullToken;
+    vocab.eos_id = config.contains("eos_token") && ids.count(content(config["eos_token"]))
+                       ? ids[content(config["eos_token"])]
+                       : kNullToken;
     RETURN_IF_ERROR(vocab.finalize());
     return Tokenizer::from_vocab(std::move(vocab));
 }

@@ -1,10 +1,11 @@
+#include "tokenizer/llama2c_vocab.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
 
 #include "format/gguf/gguf_writer.h"
-#include "tokenizer/llama2c_vocab.h"
 #include "tokenizer/tokenizer_test_util.h"
 
 namespace frugal {

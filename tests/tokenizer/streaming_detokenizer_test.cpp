@@ -19,11 +19,12 @@ bool is_valid_utf8(std::string_view s) {
 const char* const kTexts[] = {
     "Hello world",
     " leading space and  double  spaces",
-    "\xc3\x9c" "mlaut caf\xc3\xa9 na\xc3\xafve",                                  // Latin-1 supplement
-    "\xe4\xbd\xa0\xe5\xa5\xbd\xef\xbc\x8c\xe4\xb8\x96\xe7\x95\x8c",                  // CJK
+    "\xc3\x9c"
+    "mlaut caf\xc3\xa9 na\xc3\xafve",                                // Latin-1 supplement
+    "\xe4\xbd\xa0\xe5\xa5\xbd\xef\xbc\x8c\xe4\xb8\x96\xe7\x95\x8c",  // CJK
     "emoji \xf0\x9f\xa6\x99\xf0\x9f\x9a\x80 \xf0\x9f\x98\x80\xf0\x9f\x91\x8d\xf0\x9f\x8f\xbd family "
-    "\xf0\x9f\x91\xa8\xe2\x80\x8d\xf0\x9f\x91\xa9\xe2\x80\x8d\xf0\x9f\x91\xa7",      // emoji, ZWJ sequence
-    "\xe1\x9e\x80\xe1\x9e\xb6\xe1\x9e\x93\xe1\x9f\x8b",                              // Khmer (byte fallback in SPM)
+    "\xf0\x9f\x91\xa8\xe2\x80\x8d\xf0\x9f\x91\xa9\xe2\x80\x8d\xf0\x9f\x91\xa7",  // emoji, ZWJ sequence
+    "\xe1\x9e\x80\xe1\x9e\xb6\xe1\x9e\x93\xe1\x9f\x8b",                          // Khmer (byte fallback in SPM)
     "line\nbreaks\n\n\ttabs",
     "\xd0\x9f\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82 \xe2\x82\xac \xe2\x88\x9e",
 };
@@ -73,7 +74,9 @@ TEST(StreamingDetokenizerBytesTest, HoldsBackPartialSequencesAndReplacesInvalidO
     EXPECT_EQ(stream.push(byte(0xA0)), "\xe4\xbd\xa0");
     // A lead byte followed by ASCII: the broken sequence becomes U+FFFD and the ASCII comes through.
     EXPECT_EQ(stream.push(byte(0xE4)), "");
-    EXPECT_EQ(stream.push(byte('A')), "\xef\xbf\xbd" "A");
+    EXPECT_EQ(stream.push(byte('A')),
+              "\xef\xbf\xbd"
+              "A");
     // A stray continuation byte is invalid at once.
     EXPECT_EQ(stream.push(byte(0x80)), "\xef\xbf\xbd");
     // 4-byte emoji split 2 + 2, then a dangling lead byte flushed at the end.

@@ -147,7 +147,9 @@ TEST(TokenizerTest, InvalidUtf8DoesNotCrash) {
     // SPM byte fallback keeps stray bytes (as long as a bad lead byte does not swallow what follows it: llama.cpp
     // sizes a symbol by its lead byte alone); BPE sees U+FFFD, as llama.cpp does.
     auto spm = load("llama-spm");
-    const std::string stray("abc\x80" "def \xc3");
+    const std::string stray(
+        "abc\x80"
+        "def \xc3");
     EXPECT_EQ(spm->decode(spm->encode(stray, false, false)), stray);
     auto bpe = load("llama-bpe");
     EXPECT_EQ(bpe->decode(bpe->encode(nasty[0], false, false)), "\xef\xbf\xbd\xef\xbf\xbd abc \xef\xbf\xbd");
