@@ -188,7 +188,9 @@ struct LegacyKernel {
                     float* y, int64_t y_stride) {
         __m256 acc[R][T];
         float min_acc[R][T];
+        #pragma GCC unroll 16
         for (int r = 0; r < R; ++r) {
+            #pragma GCC unroll 16
             for (int t = 0; t < T; ++t) {
                 acc[r][t] = _mm256_setzero_ps();
                 min_acc[r][t] = 0.0f;
@@ -198,6 +200,7 @@ struct LegacyKernel {
         for (int64_t b = 0; b < num_blocks; ++b) {
             __m256i xq[T], start[T];
             float dx[T], sx[T];
+            #pragma GCC unroll 16
             for (int t = 0; t < T; ++t) {
                 const uint8_t* xb = x + t * x_row_bytes + b * kActBytes;
                 xq[t] = loadu(xb + kActQs);
@@ -209,12 +212,14 @@ struct LegacyKernel {
                                                                        _mm256_set1_epi8(static_cast<char>(F::kOffset)), xq[t]))
                                            : _mm256_setzero_si256();
             }
+            #pragma GCC unroll 16
             for (int r = 0; r < R; ++r) {
                 const uint8_t* wb = w + r * w_row_bytes + b * F::kBytes;
                 if (b + 8 < num_blocks) _mm_prefetch(reinterpret_cast<const char*>(wb + 8 * F::kBytes), _MM_HINT_T0);
                 const __m256i q = F::levels(wb);
                 const float dw = f16(load_u16(wb));
                 const float mw = F::kHasMin ? F::min(wb) : 0.0f;
+                #pragma GCC unroll 16
                 for (int t = 0; t < T; ++t) {
                     __m256i dot;
                     if constexpr (F::kSigned) {
@@ -227,7 +232,9 @@ struct LegacyKernel {
                 }
             }
         }
+        #pragma GCC unroll 16
         for (int r = 0; r < R; ++r) {
+            #pragma GCC unroll 16
             for (int t = 0; t < T; ++t) y[t * y_stride + r] = hsum(acc[r][t]) + min_acc[r][t];
         }
     }
@@ -272,7 +279,9 @@ struct Q45KKernel {
     static void run(int64_t n, const uint8_t* w, int64_t w_row_bytes, const uint8_t* x, int64_t x_row_bytes,
                     float* y, int64_t y_stride) {
         __m256 acc[R][T];
+        #pragma GCC unroll 16
         for (int r = 0; r < R; ++r) {
+            #pragma GCC unroll 16
             for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
         }
         const __m256i low4 = _mm256_set1_epi8(0x0f);
@@ -280,6 +289,7 @@ struct Q45KKernel {
         for (int64_t b = 0; b < num_blocks; ++b) {
             const uint8_t* xb[T];
             __m256 dx[T], xsums[T];
+            #pragma GCC unroll 16
             for (int t = 0; t < T; ++t) {
                 xb[t] = x + t * x_row_bytes + b * static_cast<int64_t>(sizeof(BlockQ8_K));
                 float d;
@@ -287,6 +297,7 @@ struct Q45KKernel {
                 dx[t] = _mm256_set1_ps(d);
                 xsums[t] = q8k_sub_block_sums(xb[t], d);
             }
+            #pragma GCC unroll 16
             for (int r = 0; r < R; ++r) {
                 const uint8_t* wb = w + r * w_row_bytes + b * kBytes;
                 _mm_prefetch(reinterpret_cast<const char*>(wb + 2 * kBytes), _MM_HINT_T0);
@@ -301,8 +312,11 @@ struct Q45KKernel {
                     _mm256_set1_ps(f16(load_u16(wb + 2))));
                 __m256i qh;
                 if constexpr (kFive) qh = loadu(wb + 16);
-                __m256i iacc[T];
-                for (int t = 0; t < T; ++t) iacc[t] = _mm256_setzero_si256();
+                // Two accumulator chains per token: vpdpwssd has ~5 cycles of latency.
+                __m256i iacc[T], iacc2[T];
+                #pragma GCC unroll 16
+                for (int t = 0; t < T; ++t) iacc[t] = iacc2[t] = _mm256_setzero_si256();
+                #pragma GCC unroll 16
                 for (int j = 0; j < 4; ++j) {
                     const __m256i q = loadu(wb + kQs + 32 * j);
                     __m256i lo = _mm256_and_si256(q, low4);
@@ -318,18 +332,23 @@ struct Q45KKernel {
                     }
                     const __m256i sc_lo = k_scale16(scales_bcast, 2 * j);
                     const __m256i sc_hi = k_scale16(scales_bcast, 2 * j + 1);
+                    #pragma GCC unroll 16
                     for (int t = 0; t < T; ++t) {
                         iacc[t] = scaled_dot(iacc[t], lo, loadu(xb[t] + kQ8KQs + 64 * j), sc_lo);
-                        iacc[t] = scaled_dot(iacc[t], hi, loadu(xb[t] + kQ8KQs + 64 * j + 32), sc_hi);
+                        iacc2[t] = scaled_dot(iacc2[t], hi, loadu(xb[t] + kQ8KQs + 64 * j + 32), sc_hi);
                     }
                 }
+                #pragma GCC unroll 16
                 for (int t = 0; t < T; ++t) {
-                    acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(iacc[t]), _mm256_mul_ps(dw, dx[t]), acc[r][t]);
+                    const __m256i sum = _mm256_add_epi32(iacc[t], iacc2[t]);
+                    acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_mul_ps(dw, dx[t]), acc[r][t]);
                     acc[r][t] = _mm256_fnmadd_ps(mins_f, xsums[t], acc[r][t]);
                 }
             }
         }
+        #pragma GCC unroll 16
         for (int r = 0; r < R; ++r) {
+            #pragma GCC unroll 16
             for (int t = 0; t < T; ++t) y[t * y_stride + r] = hsum(acc[r][t]);
         }
     }
@@ -344,7 +363,9 @@ struct Q6KKernel {
     static void run(int64_t n, const uint8_t* w, int64_t w_row_bytes, const uint8_t* x, int64_t x_row_bytes,
                     float* y, int64_t y_stride) {
         __m256 acc[R][T];
+        #pragma GCC unroll 16
         for (int r = 0; r < R; ++r) {
+            #pragma GCC unroll 16
             for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
         }
         const __m256i low4 = _mm256_set1_epi8(0x0f);
@@ -354,6 +375,7 @@ struct Q6KKernel {
             const uint8_t* xb[T];
             __m256 dx[T];
             __m256i bsums[T];
+            #pragma GCC unroll 16
             for (int t = 0; t < T; ++t) {
                 xb[t] = x + t * x_row_bytes + b * static_cast<int64_t>(sizeof(BlockQ8_K));
                 float d;
@@ -361,6 +383,7 @@ struct Q6KKernel {
                 dx[t] = _mm256_set1_ps(d);
                 bsums[t] = loadu(xb[t] + kQ8KBsums);
             }
+            #pragma GCC unroll 16
             for (int r = 0; r < R; ++r) {
                 const uint8_t* wb = w + r * w_row_bytes + b * kBytes;
                 _mm_prefetch(reinterpret_cast<const char*>(wb + 2 * kBytes), _MM_HINT_T0);
@@ -371,8 +394,13 @@ struct Q6KKernel {
                 const __m256i sc16_all = _mm256_cvtepi8_epi16(sc8);
                 const __m256 dw = _mm256_set1_ps(f16(load_u16(wb + 208)));
                 const __m256i neg32sc = _mm256_sub_epi16(_mm256_setzero_si256(), _mm256_slli_epi16(sc16_all, 5));
-                __m256i iacc[T];
-                for (int t = 0; t < T; ++t) iacc[t] = _mm256_madd_epi16(neg32sc, bsums[t]);
+                __m256i iacc[T], iacc2[T];  // two chains per token, as in Q45KKernel
+                #pragma GCC unroll 16
+                for (int t = 0; t < T; ++t) {
+                    iacc[t] = _mm256_madd_epi16(neg32sc, bsums[t]);
+                    iacc2[t] = _mm256_setzero_si256();
+                }
+                #pragma GCC unroll 16
                 for (int h = 0; h < 2; ++h) {
                     const __m256i ql0 = loadu(wb + 64 * h);
                     const __m256i ql1 = loadu(wb + 64 * h + 32);
@@ -384,23 +412,30 @@ struct Q6KKernel {
                         _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
                                         _mm256_and_si256(_mm256_srli_epi16(qh, 2), high2)),
                     };
+                    #pragma GCC unroll 16
                     for (int k = 0; k < 4; ++k) {
                         const int g = 4 * h + k;  // 32-element group: sub-blocks 2g (lanes 0..7) and 2g + 1
                         const __m128i idx = _mm_setr_epi8(2 * g, 2 * g, 2 * g, 2 * g, 2 * g, 2 * g, 2 * g, 2 * g,
                                                           2 * g + 1, 2 * g + 1, 2 * g + 1, 2 * g + 1, 2 * g + 1,
                                                           2 * g + 1, 2 * g + 1, 2 * g + 1);
                         const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc8, idx));
+                        #pragma GCC unroll 16
                         for (int t = 0; t < T; ++t) {
-                            iacc[t] = scaled_dot(iacc[t], q[k], loadu(xb[t] + kQ8KQs + 32 * g), sc16);
+                            __m256i& a = (k & 1) ? iacc2[t] : iacc[t];
+                            a = scaled_dot(a, q[k], loadu(xb[t] + kQ8KQs + 32 * g), sc16);
                         }
                     }
                 }
+                #pragma GCC unroll 16
                 for (int t = 0; t < T; ++t) {
-                    acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(iacc[t]), _mm256_mul_ps(dw, dx[t]), acc[r][t]);
+                    const __m256i sum = _mm256_add_epi32(iacc[t], iacc2[t]);
+                    acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_mul_ps(dw, dx[t]), acc[r][t]);
                 }
             }
         }
+        #pragma GCC unroll 16
         for (int r = 0; r < R; ++r) {
+            #pragma GCC unroll 16
             for (int t = 0; t < T; ++t) y[t * y_stride + r] = hsum(acc[r][t]);
         }
     }
@@ -434,19 +469,26 @@ struct FloatKernel {
     static void run(int64_t n, const uint8_t* w, int64_t w_row_bytes, const uint8_t* x, int64_t x_row_bytes,
                     float* y, int64_t y_stride) {
         __m256 acc[R][T];
+        #pragma GCC unroll 16
         for (int r = 0; r < R; ++r) {
+            #pragma GCC unroll 16
             for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
         }
         int64_t i = 0;
         for (; i + 8 <= n; i += 8) {
             __m256 xv[T];
+            #pragma GCC unroll 16
             for (int t = 0; t < T; ++t) xv[t] = _mm256_loadu_ps(reinterpret_cast<const float*>(x + t * x_row_bytes) + i);
+            #pragma GCC unroll 16
             for (int r = 0; r < R; ++r) {
                 const __m256 wv = L::load(w + r * w_row_bytes + i * L::kElemBytes);
+                #pragma GCC unroll 16
                 for (int t = 0; t < T; ++t) acc[r][t] = _mm256_fmadd_ps(wv, xv[t], acc[r][t]);
             }
         }
+        #pragma GCC unroll 16
         for (int r = 0; r < R; ++r) {
+            #pragma GCC unroll 16
             for (int t = 0; t < T; ++t) {
                 float s = hsum(acc[r][t]);
                 const float* xt = reinterpret_cast<const float*>(x + t * x_row_bytes);
@@ -489,6 +531,7 @@ void quantize_row_q8_legacy(const float* src, void* dst, int64_t n) {
     constexpr int kBlockBytes = kWithSum ? 36 : 34;
     for (int64_t i = 0; i < n / 32; ++i, src += 32, out += kBlockBytes) {
         __m256 v[4];
+        #pragma GCC unroll 16
         for (int k = 0; k < 4; ++k) v[k] = _mm256_loadu_ps(src + 8 * k);
         const __m256 m = _mm256_max_ps(_mm256_max_ps(abs_ps(v[0]), abs_ps(v[1])), _mm256_max_ps(abs_ps(v[2]), abs_ps(v[3])));
         const float amax = hmax(m);
@@ -496,6 +539,7 @@ void quantize_row_q8_legacy(const float* src, void* dst, int64_t n) {
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
         const __m256 idv = _mm256_set1_ps(id);
         __m256i q[4];
+        #pragma GCC unroll 16
         for (int k = 0; k < 4; ++k) q[k] = _mm256_cvttps_epi32(round_away(_mm256_mul_ps(v[k], idv)));
         const uint16_t dh = to_f16(d);
         std::memcpy(out, &dh, 2);
@@ -534,6 +578,7 @@ void quantize_row_q8_k_x86(const float* src, void* dst, int64_t n) {
         const __m256 is = _mm256_set1_ps(iscale);
         for (int g = 0; g < 8; ++g) {
             __m256i q[4];
+            #pragma GCC unroll 16
             for (int k = 0; k < 4; ++k) {
                 const __m256i v = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(src + 32 * g + 8 * k), is));
                 q[k] = _mm256_min_epi32(v, _mm256_set1_epi32(127));
