@@ -206,9 +206,13 @@ std::vector<std::string> PreTokenizer::split(std::string_view text) const {
             size_t emitted = 0;  // fragment-relative end of the last emitted piece
             size_t start = 0;
             while (start < length) {
-                const int rc =
-                    pcre2_match(regex->code, base, length, start, PCRE2_NO_UTF_CHECK, match_data, match_context);
-                if (rc < 0) break;  // no match, or a resource error: the rest stays one piece
+                int rc = pcre2_match(regex->code, base, length, start, PCRE2_NO_UTF_CHECK, match_data, match_context);
+                if (rc < 0 && rc != PCRE2_ERROR_NOMATCH) {
+                    // JIT stack exhausted (very long runs): the interpreter keeps its frames on the heap.
+                    rc = pcre2_match(regex->code, base, length, start, PCRE2_NO_UTF_CHECK | PCRE2_NO_JIT, match_data,
+                                     match_context);
+                }
+                if (rc < 0) break;  // no match (or an unrecoverable resource error): the rest stays one piece
                 const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(match_data);
                 const size_t m_begin = ov[0];
                 const size_t m_end = ov[1];
