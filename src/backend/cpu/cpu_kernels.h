@@ -30,6 +30,19 @@ inline constexpr int kMaxTileTokens = 4;
 using VecDotTileFn = void (*)(int64_t n, const void* w, int64_t w_row_bytes, int num_rows, const void* x,
                               int64_t x_row_bytes, int num_tokens, float* y, int64_t y_stride);
 
+// Prefill GEMM over activations packed for it (optional; null where a variant has none, and the matmul then uses
+// tiles). Packing transposes blocks of kGemmTokenBlock activation rows so that one vector holds the same few
+// elements of every token: one broadcast weight word then feeds a whole block of tokens per instruction, and the
+// sub-block scales are applied once per block of tokens rather than once per token.
+inline constexpr int kGemmTokenBlock = 16;
+// Packs activation rows [0, num_tokens) (num_tokens <= kGemmTokenBlock; x in vec_dot_type, rows x_row_bytes apart)
+// into one token block at packed; returns the bytes of one packed block (also when packed is null).
+using GemmPackFn = int64_t (*)(int64_t n, const void* x, int64_t x_row_bytes, int num_tokens, void* packed);
+// y[t * y_stride + r] = dot(w row r, token t) for r < num_rows (any), t < num_tokens, from packed token blocks laid
+// out one after another (block b holds tokens [16 b, 16 b + 16)).
+using GemmFn = void (*)(int64_t n, const void* w, int64_t w_row_bytes, int64_t num_rows, const void* packed,
+                        int64_t num_tokens, float* y, int64_t y_stride);
+
 struct CpuKernels {
     CpuIsa isa = CpuIsa::kScalar;
     // Activation quantizers, indexed by the activation dtype (Q8_0, Q8_1, Q8_K, F16, ...).
@@ -41,6 +54,9 @@ struct CpuKernels {
     DequantizeRowFn dequantize_row[kNumDTypeIds] = {};
     // Tiles of vec_dot (see VecDotTileFn), indexed by the weight dtype; the scalar variant loops over vec_dot.
     VecDotTileFn vec_dot_tile[kNumDTypeIds] = {};
+    // Prefill GEMM and its activation packer, indexed by the weight dtype (both set or both null).
+    GemmPackFn gemm_pack[kNumDTypeIds] = {};
+    GemmFn gemm[kNumDTypeIds] = {};
 };
 
 // The kernel table of one variant. Entries a variant does not accelerate fall back to the scalar reference.

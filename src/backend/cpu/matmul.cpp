@@ -10,6 +10,10 @@ namespace {
 // Prefill keeps a chunk of quantized activation rows resident in L2 (per core) while every weight row of the
 // thread's range streams past it once; 1 MiB leaves room for the weight rows and the output.
 constexpr int64_t kActivationChunkBytes = 1 << 20;
+// From this many tokens on, a variant's packed GEMM (where it has one) beats the tiles.
+constexpr int64_t kGemmMinTokens = 8;
+// Rows per GEMM work item: a multiple of the 8-row bands the GEMM kernels sweep.
+constexpr int64_t kGemmRowGrain = 16;
 
 }  // namespace
 
@@ -42,6 +46,12 @@ void CpuMatmul::run(ThreadPool& pool, const Tensor& w, const Tensor& x, const Te
         act = scratch_.data();
     }
 
+    const GemmFn gemm = kernels_.gemm[static_cast<int>(w.dtype)];
+    if (gemm != nullptr && n >= kGemmMinTokens) {
+        run_gemm(pool, w, act, act_row_bytes, n, y);
+        return;
+    }
+
     // 2. Each thread owns a contiguous range of output rows (a multiple of the tile height, so every weight byte is
     //    read by exactly one thread) and walks it tile by tile.
     const uint8_t* wd = static_cast<const uint8_t*>(w.data);
@@ -65,6 +75,31 @@ void CpuMatmul::run(ThreadPool& pool, const Tensor& w, const Tensor& x, const Te
             }
         },
         kMaxTileRows);
+}
+
+void CpuMatmul::run_gemm(ThreadPool& pool, const Tensor& w, const uint8_t* act, int64_t act_row_bytes, int64_t n,
+                         const Tensor& y) {
+    const int64_t in = w.cols(), out = w.rows();
+    const GemmPackFn pack = kernels_.gemm_pack[static_cast<int>(w.dtype)];
+    const GemmFn gemm = kernels_.gemm[static_cast<int>(w.dtype)];
+    CHECK(pack != nullptr) << "GEMM without a packer for " << dtype_name(w.dtype);
+    const int64_t block_bytes = pack(in, nullptr, 0, 0, nullptr);
+    const int64_t num_blocks = (n + kGemmTokenBlock - 1) / kGemmTokenBlock;
+    packed_.resize(static_cast<size_t>(block_bytes * num_blocks));
+    uint8_t* packed = packed_.data();
+    pool.parallel_for(num_blocks, [&](int64_t b, int64_t e) {
+        for (int64_t blk = b; blk < e; ++blk) {
+            const int64_t t0 = blk * kGemmTokenBlock;
+            const int tokens = static_cast<int>(std::min<int64_t>(kGemmTokenBlock, n - t0));
+            pack(in, act + t0 * act_row_bytes, act_row_bytes, tokens, packed + blk * block_bytes);
+        }
+    });
+    const uint8_t* wd = static_cast<const uint8_t*>(w.data);
+    const int64_t w_row_bytes = w.row_bytes();
+    float* yd = y.as<float>();
+    pool.parallel_for(
+        out, [&](int64_t b, int64_t e) { gemm(in, wd + b * w_row_bytes, w_row_bytes, e - b, packed, n, yd + b, out); },
+        kGemmRowGrain);
 }
 
 }  // namespace frugal

@@ -20,8 +20,13 @@ public:
     void run(ThreadPool& pool, const Tensor& w, const Tensor& x, const Tensor& y);
 
 private:
+    // Prefill through the variant's packed GEMM: packs the quantized activations in token blocks, then splits rows.
+    void run_gemm(ThreadPool& pool, const Tensor& w, const uint8_t* act, int64_t act_row_bytes, int64_t n,
+                  const Tensor& y);
+
     const CpuKernels& kernels_;
     std::vector<uint8_t> scratch_;  // x quantized to vec_dot_type, [n, in] rows of dtype_row_bytes
+    std::vector<uint8_t> packed_;   // scratch_ packed for the GEMM, kGemmTokenBlock tokens per block
 };
 
 }  // namespace frugal

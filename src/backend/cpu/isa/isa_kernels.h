@@ -8,5 +8,6 @@ namespace frugal {
 
 void register_avx2_kernels(CpuKernels& k);    // isa/avx2/avx2_kernels.cpp
 void register_avx512_kernels(CpuKernels& k);  // isa/avx512/avx512_kernels.cpp
+void register_avx512_gemm(CpuKernels& k);     // isa/avx512/avx512_gemm.cpp
 
 }  // namespace frugal

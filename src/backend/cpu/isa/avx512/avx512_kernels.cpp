@@ -6,6 +6,9 @@
 
 namespace frugal {
 
-void register_avx512_kernels(CpuKernels& k) { register_x86_kernels(k); }
+void register_avx512_kernels(CpuKernels& k) {
+    register_x86_kernels(k);
+    register_avx512_gemm(k);
+}
 
 }  // namespace frugal

@@ -1,0 +1,264 @@
+// AVX-512 VNNI prefill GEMM for K-quant weights (Q4_K, Q5_K, Q6_K) against packed Q8_K activations.
+//
+// Layout: a token block of 16 activation rows is packed so that one zmm holds 4 consecutive elements of each of
+// the 16 tokens (lane j = token j). A weight row's 4 levels at the same position are broadcast into every lane, so
+// one vpdpbusd does 64 multiply-adds for 16 tokens, and a sub-block's integer scale is applied with one vpmulld per
+// row for all 16 tokens (instead of once per token as in the tile kernels). Weights are unpacked to one level per
+// byte once per (8-row band, super-block, token block) into a small L1 buffer.
+//
+// Integer parts are exact (int32 per sub-block, as the reference); the float scaling order differs.
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+#include <vector>
+#include <algorithm>
+
+#include "backend/cpu/cpu_kernels.h"
+#include "core/half.h"
+#include "quant/block_formats.h"
+
+namespace frugal {
+namespace {
+
+constexpr int kTok = kGemmTokenBlock;  // tokens per packed block = zmm int32 lanes
+constexpr int kBand = 8;               // weight rows per micro-kernel pass
+static_assert(kTok == 16, "one zmm of int32 lanes per token block");
+
+// Packed Q8_K token block, per super-block: codes[64 groups][16 tokens][4 bytes], d[16 tokens] (float),
+// bsums[16 sub-blocks of 16][16 tokens] (int32), bsum_pairs[4][16 tokens] (two int16: sums of 32-element
+// sub-blocks 2p and 2p + 1).
+constexpr int kCodesBytes = 64 * kTok * 4;
+constexpr int kDOffset = kCodesBytes;
+constexpr int kBsumsOffset = kDOffset + kTok * 4;
+constexpr int kPairsOffset = kBsumsOffset + 16 * kTok * 4;
+constexpr int kSuperBlockBytes = kPairsOffset + 4 * kTok * 4;
+
+inline uint32_t load_u32(const uint8_t* p) {
+    uint32_t v;
+    std::memcpy(&v, p, 4);
+    return v;
+}
+inline uint16_t load_u16(const uint8_t* p) {
+    uint16_t v;
+    std::memcpy(&v, p, 2);
+    return v;
+}
+
+int64_t pack_q8_k(int64_t n, const void* x, int64_t x_row_bytes, int num_tokens, void* packed) {
+    const int64_t num_blocks = n / kQK_K;
+    const int64_t bytes = num_blocks * kSuperBlockBytes;
+    if (packed == nullptr) return bytes;
+    uint8_t* out = static_cast<uint8_t*>(packed);
+    std::memset(out, 0, bytes);  // absent tokens: zero codes and scales
+    for (int j = 0; j < num_tokens; ++j) {
+        const BlockQ8_K* row = reinterpret_cast<const BlockQ8_K*>(static_cast<const uint8_t*>(x) + j * x_row_bytes);
+        for (int64_t b = 0; b < num_blocks; ++b) {
+            uint8_t* sb = out + b * kSuperBlockBytes;
+            const BlockQ8_K& blk = row[b];
+            for (int g = 0; g < 64; ++g) std::memcpy(sb + (g * kTok + j) * 4, blk.qs + 4 * g, 4);
+            std::memcpy(sb + kDOffset + 4 * j, &blk.d, 4);
+            int32_t* bsums = reinterpret_cast<int32_t*>(sb + kBsumsOffset);
+            for (int s = 0; s < 16; ++s) bsums[s * kTok + j] = blk.bsums[s];
+            uint32_t* pairs = reinterpret_cast<uint32_t*>(sb + kPairsOffset);
+            for (int p = 0; p < 4; ++p) {
+                const int lo = blk.bsums[4 * p] + blk.bsums[4 * p + 1];
+                const int hi = blk.bsums[4 * p + 2] + blk.bsums[4 * p + 3];
+                pairs[p * kTok + j] = static_cast<uint16_t>(lo) | (static_cast<uint32_t>(static_cast<uint16_t>(hi)) << 16);
+            }
+        }
+    }
+    return bytes;
+}
+
+// One 8-row band of one super-block, unpacked: a level per byte in element order, integer sub-block scales (and
+// mins, as int16 pairs for vpdpwssd), float d and dmin.
+struct Band {
+    alignas(64) uint8_t levels[kBand][kQK_K];
+    int32_t scales[kBand][16];
+    int32_t min_pairs[kBand][4];
+    float d[kBand];
+    float dmin[kBand];
+};
+
+void unpack_q4_k_row(const uint8_t* b, bool five, Band& band, int r) {
+    const int qs_offset = five ? 48 : 16;
+    const __m256i low4 = _mm256_set1_epi8(0x0f);
+    const __m256i qh = five ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 16)) : _mm256_setzero_si256();
+    const __m256i bit = _mm256_set1_epi8(0x10);
+    for (int c = 0; c < 4; ++c) {
+        const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + qs_offset + 32 * c));
+        __m256i lo = _mm256_and_si256(q, low4);
+        __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+        if (five) {
+            // Fifth bit of sub-block g is bit g of each qh byte, moved to bit 4.
+            auto to_bit4 = [&](int g) {  // bit g of every byte to bit 4 (16-bit shifts keep both bytes' bits apart)
+                return g <= 4 ? _mm256_sll_epi16(qh, _mm_cvtsi32_si128(4 - g)) : _mm256_srl_epi16(qh, _mm_cvtsi32_si128(g - 4));
+            };
+            const __m256i sh_lo = to_bit4(2 * c);
+            const __m256i sh_hi = to_bit4(2 * c + 1);
+            lo = _mm256_or_si256(lo, _mm256_and_si256(sh_lo, bit));
+            hi = _mm256_or_si256(hi, _mm256_and_si256(sh_hi, bit));
+        }
+        _mm256_store_si256(reinterpret_cast<__m256i*>(band.levels[r] + 64 * c), lo);
+        _mm256_store_si256(reinterpret_cast<__m256i*>(band.levels[r] + 64 * c + 32), hi);
+    }
+    const uint32_t u0 = load_u32(b + 4), u1 = load_u32(b + 8), u2 = load_u32(b + 12);
+    const uint32_t sc[2] = {u0 & 0x3f3f3f3f, (u2 & 0x0f0f0f0f) | ((u0 >> 2) & 0x30303030)};
+    const uint32_t mn[2] = {u1 & 0x3f3f3f3f, ((u2 >> 4) & 0x0f0f0f0f) | ((u1 >> 2) & 0x30303030)};
+    uint8_t scales[8], mins[8];
+    std::memcpy(scales, sc, 8);
+    std::memcpy(mins, mn, 8);
+    for (int s = 0; s < 8; ++s) band.scales[r][s] = scales[s];
+    for (int p = 0; p < 4; ++p) band.min_pairs[r][p] = mins[2 * p] | (mins[2 * p + 1] << 16);
+    band.d[r] = _cvtsh_ss(load_u16(b));
+    band.dmin[r] = _cvtsh_ss(load_u16(b + 2));
+}
+
+void unpack_q6_k_row(const uint8_t* b, Band& band, int r) {
+    const __m256i low4 = _mm256_set1_epi8(0x0f);
+    const __m256i high2 = _mm256_set1_epi8(0x30);
+    for (int h = 0; h < 2; ++h) {
+        const __m256i ql0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 64 * h));
+        const __m256i ql1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 64 * h + 32));
+        const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 128 + 32 * h));
+        const __m256i q[4] = {
+            _mm256_or_si256(_mm256_and_si256(ql0, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), high2)),
+            _mm256_or_si256(_mm256_and_si256(ql1, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), high2)),
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4), _mm256_and_si256(qh, high2)),
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
+                            _mm256_and_si256(_mm256_srli_epi16(qh, 2), high2)),
+        };
+        for (int k = 0; k < 4; ++k) {
+            _mm256_store_si256(reinterpret_cast<__m256i*>(band.levels[r] + 128 * h + 32 * k), q[k]);
+        }
+    }
+    const int8_t* sc = reinterpret_cast<const int8_t*>(b + 192);
+    for (int s = 0; s < 16; ++s) band.scales[r][s] = sc[s];
+    band.d[r] = _cvtsh_ss(load_u16(b + 208));
+    band.dmin[r] = 0.0f;
+}
+
+void clear_row(Band& band, int r) {
+    std::memset(band.levels[r], 0, kQK_K);
+    std::memset(band.scales[r], 0, sizeof(band.scales[r]));
+    std::memset(band.min_pairs[r], 0, sizeof(band.min_pairs[r]));
+    band.d[r] = 0.0f;
+    band.dmin[r] = 0.0f;
+}
+
+// acc[r][0..16) += band row r . token block, over one super-block.
+// kSub: sub-block size (32 for Q4_K / Q5_K, 16 for Q6_K); kBias: levels are value + kBias (Q6_K: 32), removed
+// through the per-16 sums of the activations; kHasMin: subtract dmin * min_s * bsum_s (Q4_K / Q5_K).
+template <int kSub, int kBias, bool kHasMin>
+void band_super_block(const Band& band, const uint8_t* sb, float (*acc)[kTok]) {
+    constexpr int kNumSub = kQK_K / kSub;
+    constexpr int kGroups = kSub / 4;
+    const int32_t* bsums = reinterpret_cast<const int32_t*>(sb + kBsumsOffset);
+    __m512i s1[kBand];
+#pragma GCC unroll 8
+    for (int r = 0; r < kBand; ++r) s1[r] = _mm512_setzero_si512();
+    for (int s = 0; s < kNumSub; ++s) {
+        __m512i start = _mm512_setzero_si512();
+        if constexpr (kBias != 0) {
+            // -kBias * sum(x) over the sub-block (kSub == 16 here, one bsum each).
+            start = _mm512_mullo_epi32(_mm512_loadu_si512(bsums + s * kTok), _mm512_set1_epi32(-kBias));
+        }
+        __m512i a[kBand];
+#pragma GCC unroll 8
+        for (int r = 0; r < kBand; ++r) a[r] = start;
+#pragma GCC unroll 8
+        for (int g = 0; g < kGroups; ++g) {
+            const int kg = s * kGroups + g;
+            const __m512i codes = _mm512_loadu_si512(sb + kg * kTok * 4);
+#pragma GCC unroll 8
+            for (int r = 0; r < kBand; ++r) {
+                a[r] = _mm512_dpbusd_epi32(a[r], _mm512_set1_epi32(static_cast<int>(load_u32(band.levels[r] + 4 * kg))),
+                                           codes);
+            }
+        }
+#pragma GCC unroll 8
+        for (int r = 0; r < kBand; ++r) s1[r] = _mm512_add_epi32(s1[r], _mm512_mullo_epi32(a[r], _mm512_set1_epi32(band.scales[r][s])));
+    }
+    const __m512 dx = _mm512_loadu_ps(sb + kDOffset);
+#pragma GCC unroll 8
+    for (int r = 0; r < kBand; ++r) {
+        __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(s1[r]), _mm512_set1_ps(band.d[r]));
+        if constexpr (kHasMin) {
+            __m512i s2 = _mm512_setzero_si512();
+            for (int p = 0; p < 4; ++p) {
+                s2 = _mm512_dpwssd_epi32(s2, _mm512_loadu_si512(sb + kPairsOffset + p * kTok * 4),
+                                         _mm512_set1_epi32(band.min_pairs[r][p]));
+            }
+            v = _mm512_fnmadd_ps(_mm512_set1_ps(band.dmin[r]), _mm512_cvtepi32_ps(s2), v);
+        }
+        _mm512_storeu_ps(acc[r], _mm512_fmadd_ps(v, dx, _mm512_loadu_ps(acc[r])));
+    }
+}
+
+// Token blocks whose packed activations stay in L2 while a band of weight rows sweeps them.
+constexpr int64_t kChunkBytes = 1 << 20;
+
+template <int kKind>  // 0: Q4_K, 1: Q5_K, 2: Q6_K
+void gemm_k(int64_t n, const void* w, int64_t w_row_bytes, int64_t num_rows, const void* packed, int64_t num_tokens,
+            float* y, int64_t y_stride) {
+    constexpr int kBytes = kKind == 0 ? 144 : (kKind == 1 ? 176 : 210);
+    const int64_t num_blocks = n / kQK_K;
+    const int64_t block_bytes = num_blocks * kSuperBlockBytes;
+    const int64_t num_token_blocks = (num_tokens + kTok - 1) / kTok;
+    const int64_t chunk_blocks = std::max<int64_t>(1, kChunkBytes / block_bytes);
+    const uint8_t* wd = static_cast<const uint8_t*>(w);
+    const uint8_t* pd = static_cast<const uint8_t*>(packed);
+    Band band;
+    // Accumulators of one band against every token block of the chunk: [chunk block][row][token].
+    std::vector<float> acc_buffer(chunk_blocks * kBand * kTok);
+    auto* acc = reinterpret_cast<float(*)[kBand][kTok]>(acc_buffer.data());
+    for (int64_t tb0 = 0; tb0 < num_token_blocks; tb0 += chunk_blocks) {
+        const int64_t tb1 = std::min(num_token_blocks, tb0 + chunk_blocks);
+        for (int64_t r0 = 0; r0 < num_rows; r0 += kBand) {
+            const int rows = static_cast<int>(std::min<int64_t>(kBand, num_rows - r0));
+            std::fill(acc_buffer.begin(), acc_buffer.end(), 0.0f);
+            for (int64_t b = 0; b < num_blocks; ++b) {
+                // Each super-block of the band is unpacked once and used for every token block of the chunk.
+                for (int r = 0; r < kBand; ++r) {
+                    if (r >= rows) {
+                        clear_row(band, r);
+                        continue;
+                    }
+                    const uint8_t* blk = wd + (r0 + r) * w_row_bytes + b * kBytes;
+                    if (b + 1 < num_blocks) _mm_prefetch(reinterpret_cast<const char*>(blk + kBytes), _MM_HINT_T0);
+                    if constexpr (kKind == 2) {
+                        unpack_q6_k_row(blk, band, r);
+                    } else {
+                        unpack_q4_k_row(blk, kKind == 1, band, r);
+                    }
+                }
+                for (int64_t tb = tb0; tb < tb1; ++tb) {
+                    const uint8_t* sb = pd + tb * block_bytes + b * kSuperBlockBytes;
+                    if constexpr (kKind == 2) {
+                        band_super_block<16, 32, false>(band, sb, acc[tb - tb0]);
+                    } else {
+                        band_super_block<32, 0, true>(band, sb, acc[tb - tb0]);
+                    }
+                }
+            }
+            for (int64_t tb = tb0; tb < tb1; ++tb) {
+                const int tokens = static_cast<int>(std::min<int64_t>(kTok, num_tokens - tb * kTok));
+                for (int j = 0; j < tokens; ++j) {
+                    for (int r = 0; r < rows; ++r) y[(tb * kTok + j) * y_stride + r0 + r] = acc[tb - tb0][r][j];
+                }
+            }
+        }
+    }
+}
+
+}  // namespace
+
+void register_avx512_gemm(CpuKernels& k) {
+    for (DType t : {DType::kQ4_K, DType::kQ5_K, DType::kQ6_K}) k.gemm_pack[static_cast<int>(t)] = &pack_q8_k;
+    k.gemm[static_cast<int>(DType::kQ4_K)] = &gemm_k<0>;
+    k.gemm[static_cast<int>(DType::kQ5_K)] = &gemm_k<1>;
+    k.gemm[static_cast<int>(DType::kQ6_K)] = &gemm_k<2>;
+}
+
+}  // namespace frugal
