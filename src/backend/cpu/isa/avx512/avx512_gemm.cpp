@@ -1,4 +1,5 @@
-// AVX-512 VNNI prefill GEMM for K-quant weights (Q4_K, Q5_K, Q6_K) against packed Q8_K activations.
+// AVX-512 VNNI prefill GEMM: K-quant weights (Q4_K, Q5_K, Q6_K) against packed Q8_K activations, and the legacy
+// 32-element formats (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0) against packed Q8_0 / Q8_1 activations.
 //
 // Layout: a token block of 16 activation rows is packed so that one zmm holds 4 consecutive elements of each of
 // the 16 tokens (lane j = token j). A weight row's 4 levels at the same position are broadcast into every lane, so
@@ -252,6 +253,150 @@ void gemm_k(int64_t n, const void* w, int64_t w_row_bytes, int64_t num_rows, con
     }
 }
 
+// ---------------------------------------------------------------------------------------------------------------
+// Legacy 32-element formats against packed Q8_0 / Q8_1 activations. Per token block and 32-element block:
+// codes[8 groups][16 tokens][4 bytes], d[16] (float), sum[16] (int32 sum of the block's levels), s[16] (float, the
+// Q8_1 s = d * sum(q); zero for Q8_0).
+constexpr int kLegacyCodesBytes = 8 * kTok * 4;
+constexpr int kLegacyDOffset = kLegacyCodesBytes;
+constexpr int kLegacySumOffset = kLegacyDOffset + kTok * 4;
+constexpr int kLegacySOffset = kLegacySumOffset + kTok * 4;
+constexpr int kLegacyBlockBytes = kLegacySOffset + kTok * 4;
+
+template <bool kWithSum>
+int64_t pack_q8_legacy(int64_t n, const void* x, int64_t x_row_bytes, int num_tokens, void* packed) {
+    constexpr int kActBytes = kWithSum ? 36 : 34;
+    constexpr int kQs = kWithSum ? 4 : 2;
+    const int64_t num_blocks = n / 32;
+    const int64_t bytes = num_blocks * kLegacyBlockBytes;
+    if (packed == nullptr) return bytes;
+    uint8_t* out = static_cast<uint8_t*>(packed);
+    std::memset(out, 0, bytes);
+    for (int j = 0; j < num_tokens; ++j) {
+        const uint8_t* row = static_cast<const uint8_t*>(x) + j * x_row_bytes;
+        for (int64_t b = 0; b < num_blocks; ++b) {
+            const uint8_t* blk = row + b * kActBytes;
+            uint8_t* pb = out + b * kLegacyBlockBytes;
+            for (int g = 0; g < 8; ++g) std::memcpy(pb + (g * kTok + j) * 4, blk + kQs + 4 * g, 4);
+            const float d = _cvtsh_ss(load_u16(blk));
+            std::memcpy(pb + kLegacyDOffset + 4 * j, &d, 4);
+            int32_t sum = 0;
+            for (int e = 0; e < 32; ++e) sum += static_cast<int8_t>(blk[kQs + e]);
+            std::memcpy(pb + kLegacySumOffset + 4 * j, &sum, 4);
+            const float sx = kWithSum ? _cvtsh_ss(load_u16(blk + 2)) : 0.0f;
+            std::memcpy(pb + kLegacySOffset + 4 * j, &sx, 4);
+        }
+    }
+    return bytes;
+}
+
+// Weight block -> 32 unsigned levels (value = level - kOffset), scale and min. Mirrors the tile formats.
+inline __m256i nibbles32(const uint8_t* qs) {
+    const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0x0f));
+}
+inline __m256i fifth32(const uint8_t* qh) { return _mm256_maskz_mov_epi8(load_u32(qh), _mm256_set1_epi8(0x10)); }
+
+struct GemmQ4_0 {
+    static constexpr int kBytes = 18, kOffset = 8;
+    static constexpr bool kHasMin = false;
+    static __m256i levels(const uint8_t* b) { return nibbles32(b + 2); }
+};
+struct GemmQ4_1 {
+    static constexpr int kBytes = 20, kOffset = 0;
+    static constexpr bool kHasMin = true;
+    static __m256i levels(const uint8_t* b) { return nibbles32(b + 4); }
+};
+struct GemmQ5_0 {
+    static constexpr int kBytes = 22, kOffset = 16;
+    static constexpr bool kHasMin = false;
+    static __m256i levels(const uint8_t* b) { return _mm256_or_si256(nibbles32(b + 6), fifth32(b + 2)); }
+};
+struct GemmQ5_1 {
+    static constexpr int kBytes = 24, kOffset = 0;
+    static constexpr bool kHasMin = true;
+    static __m256i levels(const uint8_t* b) { return _mm256_or_si256(nibbles32(b + 8), fifth32(b + 4)); }
+};
+struct GemmQ8_0 {  // signed weights biased to unsigned: w + 128 = w ^ 0x80
+    static constexpr int kBytes = 34, kOffset = 128;
+    static constexpr bool kHasMin = false;
+    static __m256i levels(const uint8_t* b) {
+        return _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 2)), _mm256_set1_epi8(-128));
+    }
+};
+
+template <typename F>
+void gemm_legacy(int64_t n, const void* w, int64_t w_row_bytes, int64_t num_rows, const void* packed,
+                 int64_t num_tokens, float* y, int64_t y_stride) {
+    const int64_t num_blocks = n / 32;
+    const int64_t block_bytes = num_blocks * kLegacyBlockBytes;
+    const int64_t num_token_blocks = (num_tokens + kTok - 1) / kTok;
+    const int64_t chunk_blocks = std::max<int64_t>(1, kChunkBytes / block_bytes);
+    const uint8_t* wd = static_cast<const uint8_t*>(w);
+    const uint8_t* pd = static_cast<const uint8_t*>(packed);
+    alignas(64) uint8_t levels[kBand][32];
+    float dw[kBand], mw[kBand];
+    std::vector<float> acc_buffer(chunk_blocks * kBand * kTok);
+    auto* acc = reinterpret_cast<float(*)[kBand][kTok]>(acc_buffer.data());
+    for (int64_t tb0 = 0; tb0 < num_token_blocks; tb0 += chunk_blocks) {
+        const int64_t tb1 = std::min(num_token_blocks, tb0 + chunk_blocks);
+        for (int64_t r0 = 0; r0 < num_rows; r0 += kBand) {
+            const int rows = static_cast<int>(std::min<int64_t>(kBand, num_rows - r0));
+            std::fill(acc_buffer.begin(), acc_buffer.end(), 0.0f);
+            for (int64_t b = 0; b < num_blocks; ++b) {
+                for (int r = 0; r < kBand; ++r) {
+                    if (r >= rows) {
+                        std::memset(levels[r], 0, 32);
+                        dw[r] = mw[r] = 0.0f;
+                        continue;
+                    }
+                    const uint8_t* blk = wd + (r0 + r) * w_row_bytes + b * F::kBytes;
+                    if ((b & 3) == 0) _mm_prefetch(reinterpret_cast<const char*>(blk + 8 * F::kBytes), _MM_HINT_T0);
+                    _mm256_store_si256(reinterpret_cast<__m256i*>(levels[r]), F::levels(blk));
+                    dw[r] = _cvtsh_ss(load_u16(blk));
+                    mw[r] = F::kHasMin ? _cvtsh_ss(load_u16(blk + 2)) : 0.0f;
+                }
+                for (int64_t tb = tb0; tb < tb1; ++tb) {
+                    const uint8_t* pb = pd + tb * block_bytes + b * kLegacyBlockBytes;
+                    __m512i start = _mm512_setzero_si512();
+                    if constexpr (F::kOffset != 0) {
+                        start = _mm512_mullo_epi32(_mm512_loadu_si512(pb + kLegacySumOffset),
+                                                   _mm512_set1_epi32(-F::kOffset));
+                    }
+                    __m512i a[kBand];
+#pragma GCC unroll 8
+                    for (int r = 0; r < kBand; ++r) a[r] = start;
+#pragma GCC unroll 8
+                    for (int g = 0; g < 8; ++g) {
+                        const __m512i codes = _mm512_loadu_si512(pb + g * kTok * 4);
+#pragma GCC unroll 8
+                        for (int r = 0; r < kBand; ++r) {
+                            a[r] = _mm512_dpbusd_epi32(a[r], _mm512_set1_epi32(static_cast<int>(load_u32(levels[r] + 4 * g))), codes);
+                        }
+                    }
+                    const __m512 dx = _mm512_loadu_ps(pb + kLegacyDOffset);
+                    __m512 sx;
+                    if constexpr (F::kHasMin) sx = _mm512_loadu_ps(pb + kLegacySOffset);
+                    float(*acc_tb)[kTok] = acc[tb - tb0];
+#pragma GCC unroll 8
+                    for (int r = 0; r < kBand; ++r) {
+                        __m512 v = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(a[r]), _mm512_set1_ps(dw[r])), dx,
+                                                   _mm512_loadu_ps(acc_tb[r]));
+                        if constexpr (F::kHasMin) v = _mm512_fmadd_ps(_mm512_set1_ps(mw[r]), sx, v);
+                        _mm512_storeu_ps(acc_tb[r], v);
+                    }
+                }
+            }
+            for (int64_t tb = tb0; tb < tb1; ++tb) {
+                const int tokens = static_cast<int>(std::min<int64_t>(kTok, num_tokens - tb * kTok));
+                for (int j = 0; j < tokens; ++j) {
+                    for (int r = 0; r < rows; ++r) y[(tb * kTok + j) * y_stride + r0 + r] = acc[tb - tb0][r][j];
+                }
+            }
+        }
+    }
+}
+
 }  // namespace
 
 void register_avx512_gemm(CpuKernels& k) {
@@ -259,6 +404,13 @@ void register_avx512_gemm(CpuKernels& k) {
     k.gemm[static_cast<int>(DType::kQ4_K)] = &gemm_k<0>;
     k.gemm[static_cast<int>(DType::kQ5_K)] = &gemm_k<1>;
     k.gemm[static_cast<int>(DType::kQ6_K)] = &gemm_k<2>;
+    for (DType t : {DType::kQ4_0, DType::kQ5_0, DType::kQ8_0}) k.gemm_pack[static_cast<int>(t)] = &pack_q8_legacy<false>;
+    for (DType t : {DType::kQ4_1, DType::kQ5_1}) k.gemm_pack[static_cast<int>(t)] = &pack_q8_legacy<true>;
+    k.gemm[static_cast<int>(DType::kQ4_0)] = &gemm_legacy<GemmQ4_0>;
+    k.gemm[static_cast<int>(DType::kQ4_1)] = &gemm_legacy<GemmQ4_1>;
+    k.gemm[static_cast<int>(DType::kQ5_0)] = &gemm_legacy<GemmQ5_0>;
+    k.gemm[static_cast<int>(DType::kQ5_1)] = &gemm_legacy<GemmQ5_1>;
+    k.gemm[static_cast<int>(DType::kQ8_0)] = &gemm_legacy<GemmQ8_0>;
 }
 
 }  // namespace frugal
