@@ -1,5 +1,6 @@
 #include "format/gguf/gguf_file.h"
 
+#include <cmath>
 #include <cstring>
 #include <limits>
 
@@ -72,6 +73,14 @@ int scalar_size(GgufType t) {
         case GgufType::kFloat64: return 8;
         default: return 0;
     }
+}
+
+// float -> int64 without undefined behaviour: NaN becomes 0, out-of-range values clamp.
+int64_t saturate_to_int(double v) {
+    if (std::isnan(v)) return 0;
+    if (v >= 9.2233720368547748e18) return std::numeric_limits<int64_t>::max();
+    if (v <= -9.2233720368547758e18) return std::numeric_limits<int64_t>::min();
+    return static_cast<int64_t>(v);
 }
 
 bool valid_type(uint32_t t) { return t <= static_cast<uint32_t>(GgufType::kFloat64); }
@@ -189,10 +198,16 @@ int64_t GgufValue::array_int(uint64_t i) const {
         case GgufType::kInt32: return load<int32_t>(p);
         case GgufType::kUint64: return static_cast<int64_t>(load<uint64_t>(p));
         case GgufType::kInt64: return load<int64_t>(p);
-        case GgufType::kFloat32: return static_cast<int64_t>(load<float>(p));
-        case GgufType::kFloat64: return static_cast<int64_t>(load<double>(p));
+        case GgufType::kFloat32: return saturate_to_int(load<float>(p));
+        case GgufType::kFloat64: return saturate_to_int(load<double>(p));
         default: return 0;
     }
+}
+
+int64_t GgufTensorInfo::rows() const {
+    int64_t n = 1;
+    for (size_t d = 1; d < shape.size(); ++d) n *= shape[d];
+    return n;
 }
 
 int64_t GgufTensorInfo::num_elements() const {

@@ -63,7 +63,8 @@ struct GgufTensorInfo {
     const uint8_t* data = nullptr;
 
     int64_t num_elements() const;
-    int64_t rows() const { return shape.empty() ? 1 : num_elements() / shape[0]; }
+    // Product of the outer dimensions (shape[1..]); well defined for zero-sized dimensions too.
+    int64_t rows() const;
 };
 
 class GgufFile {

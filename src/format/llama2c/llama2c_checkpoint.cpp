@@ -1,5 +1,6 @@
 #include "format/llama2c/llama2c_checkpoint.h"
 
+#include <climits>
 #include <cstring>
 #include <span>
 
@@ -25,7 +26,8 @@ Result<Llama2cCheckpoint> Llama2cCheckpoint::parse(const uint8_t* data, size_t s
     c.num_heads = h[3];
     c.num_kv_heads = h[4];
     c.shared_classifier = h[5] > 0;
-    c.vocab_size = h[5] > 0 ? h[5] : -h[5];
+    // INT32_MIN has no positive counterpart; it is no plausible vocabulary size either.
+    c.vocab_size = h[5] > 0 ? h[5] : (h[5] == INT32_MIN ? 0 : -h[5]);
     c.seq_len = h[6];
     auto in_range = [](int32_t v) { return v > 0 && v <= kMaxDim; };
     if (!in_range(c.dim) || !in_range(c.hidden_dim) || !in_range(c.num_layers) || !in_range(c.num_heads) ||
@@ -38,9 +40,11 @@ Result<Llama2cCheckpoint> Llama2cCheckpoint::parse(const uint8_t* data, size_t s
     const uint64_t head = c.dim / c.num_heads;
     const uint64_t kv_dim = head * c.num_kv_heads;
     const uint64_t L = c.num_layers;
-    uint64_t floats = uint64_t{c.vocab_size} * c.dim + L * c.dim * 2 + L * c.dim * (c.dim + 2 * kv_dim + c.dim) +
-                      L * 3 * uint64_t{c.hidden_dim} * c.dim + c.dim + uint64_t{c.seq_len} * head;
-    if (!c.shared_classifier) floats += uint64_t{c.vocab_size} * c.dim;
+    const auto dim = static_cast<uint64_t>(c.dim);
+    const auto vocab = static_cast<uint64_t>(c.vocab_size);
+    uint64_t floats = vocab * dim + L * dim * 2 + L * dim * (dim + 2 * kv_dim + dim) +
+                      L * 3 * static_cast<uint64_t>(c.hidden_dim) * dim + dim + static_cast<uint64_t>(c.seq_len) * head;
+    if (!c.shared_classifier) floats += vocab * dim;
     if (size - kHeaderBytes != floats * 4) {
         return Status::errorf("llama2.c checkpoint '{}' is {} bytes; its header (dim={}, layers={}, vocab={}) "
                               "implies {} bytes", name, size, c.dim, c.num_layers, c.vocab_size,
