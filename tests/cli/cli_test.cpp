@@ -1,0 +1,231 @@
+// Smoke tests of the frugal CLI binary (FRUGAL_BINARY), run through popen: greedy generation on stories260K
+// against the llama2.c goldens (text on stdout starting with the prompt; ids with --print-ids), errors for
+// missing, non-model and truncated model files (non-zero exit and an "error:" line on stderr), and
+// convert-then-run giving the same ids as running the llama2.c checkpoint directly.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace frugal {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string kModelDir = std::string(FRUGAL_SHARED_DIR) + "/models/stories260K";
+const std::string kBin = kModelDir + "/stories260K.bin";
+const std::string kTokenizer = kModelDir + "/tok512.bin";
+
+struct RunResult {
+    int exit_code = -1;
+    std::string out;
+    std::string err;
+};
+
+std::string quote(const std::string& s) {
+    std::string q = "'";
+    for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return q + "'";
+}
+
+fs::path scratch() {
+    const fs::path dir = fs::path(FRUGAL_TEST_SCRATCH_DIR) / "cli";
+    fs::create_directories(dir);
+    return dir;
+}
+
+// Runs FRUGAL_BINARY with args; stdout is read through the pipe, stderr through a file.
+RunResult run_frugal(const std::vector<std::string>& args) {
+    static int counter = 0;
+    const fs::path err_path = scratch() / ("stderr_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+    std::string cmd = quote(FRUGAL_BINARY);
+    for (const std::string& a : args) cmd += " " + quote(a);
+    cmd += " 2>" + quote(err_path.string());
+    RunResult r;
+    FILE* pipe = ::popen(cmd.c_str(), "r");
+    if (pipe == nullptr) {
+        ADD_FAILURE() << "popen failed: " << cmd;
+        return r;
+    }
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof(buf), pipe)) > 0) r.out.append(buf, n);
+    const int status = ::pclose(pipe);
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    std::ifstream in(err_path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    r.err = ss.str();
+    fs::remove(err_path);
+    return r;
+}
+
+std::vector<int> parse_ids(const std::string& text) {
+    std::vector<int> ids;
+    std::istringstream in(text);
+    int v;
+    while (in >> v) ids.push_back(v);
+    return ids;
+}
+
+struct GoldenCase {
+    std::string prompt;
+    std::vector<int> prompt_ids;  // with BOS
+    std::vector<int> next_ids;    // next_ids[i] follows position i
+    std::string text;
+};
+
+std::vector<GoldenCase> goldens() {
+    std::ifstream in(kModelDir + "/golden_greedy.json");
+    const nlohmann::json j = nlohmann::json::parse(in);
+    std::vector<GoldenCase> cases;
+    for (const auto& c : j.at("cases")) {
+        cases.push_back({c.at("prompt").get<std::string>(), c.at("prompt_ids_with_bos").get<std::vector<int>>(),
+                         c.at("next_ids").get<std::vector<int>>(), c.at("stdout_text").get<std::string>()});
+    }
+    return cases;
+}
+
+// The ids greedy decoding generates after the prompt: the golden continuation from the last prompt position.
+std::vector<int> expected_generation(const GoldenCase& g, size_t n) {
+    const size_t first = g.prompt_ids.size() - 1;
+    return std::vector<int>(g.next_ids.begin() + static_cast<std::ptrdiff_t>(first),
+                            g.next_ids.begin() + static_cast<std::ptrdiff_t>(first + n));
+}
+
+// Whether some line of stderr starts with "error:" (the CLI's convention for user-facing errors).
+bool has_error_line(const std::string& err) {
+    return err.rfind("error:", 0) == 0 || err.find("\nerror:") != std::string::npos;
+}
+
+TEST(CliTest, RunPrintsThePromptThenTheGreedyContinuation) {
+    const RunResult r = run_frugal({"run", "-m", kBin, "--tokenizer", kTokenizer, "-p", "Once upon a time", "--temp",
+                                    "0", "-n", "20", "-t", "1"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    ASSERT_EQ(r.out.rfind("Once upon a time", 0), 0u) << "stdout: " << r.out;
+    EXPECT_GT(r.out.size(), std::string("Once upon a time").size() + 20);
+    // llama2.c printed the same story (64 steps); our 20 tokens are a prefix of it.
+    const GoldenCase g = goldens()[1];
+    ASSERT_EQ(g.prompt, "Once upon a time");
+    std::string out = r.out;
+    while (!out.empty() && out.back() == '\n') out.pop_back();
+    EXPECT_EQ(g.text.rfind(out, 0), 0u) << "stdout:\n" << r.out << "\ngolden:\n" << g.text;
+    EXPECT_EQ(r.err.find("error"), std::string::npos) << r.err;
+}
+
+TEST(CliTest, PrintIdsMatchesTheLlama2cGoldens) {
+    for (const GoldenCase& g : goldens()) {
+        if (g.prompt.empty()) continue;
+        SCOPED_TRACE(g.prompt);
+        const size_t n = 30;
+        for (const char* threads : {"1", "3"}) {
+            const RunResult r = run_frugal({"run", "-m", kBin, "--tokenizer", kTokenizer, "-p", g.prompt, "--temp", "0",
+                                            "-n", std::to_string(n), "-t", threads, "--print-ids"});
+            ASSERT_EQ(r.exit_code, 0) << r.err;
+            EXPECT_EQ(parse_ids(r.out), expected_generation(g, n)) << "threads " << threads << ", stdout: " << r.out;
+        }
+    }
+}
+
+TEST(CliTest, PromptIdsNeedNoTokenizerAndGiveTheSameIds) {
+    const GoldenCase g = goldens()[1];
+    std::string ids;
+    for (size_t i = 0; i < g.prompt_ids.size(); ++i) ids += (i ? "," : "") + std::to_string(g.prompt_ids[i]);
+    const RunResult r = run_frugal({"run", "-m", kBin, "--prompt-ids", ids, "--temp", "0", "-n", "12", "--print-ids"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(parse_ids(r.out), expected_generation(g, 12)) << r.out;
+}
+
+TEST(CliTest, MissingModelIsAnError) {
+    const RunResult r = run_frugal({"run", "-m", "/nonexistent/model.gguf", "-p", "hi", "-n", "2"});
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_TRUE(has_error_line(r.err)) << r.err;
+    EXPECT_NE(r.err.find("/nonexistent/model.gguf"), std::string::npos) << "the error names the file: " << r.err;
+    EXPECT_TRUE(r.out.empty()) << r.out;
+}
+
+TEST(CliTest, NonModelFilesAreErrors) {
+    std::vector<std::string> files;
+    if (fs::exists("/etc/hostname")) files.push_back("/etc/hostname");
+    const fs::path text = scratch() / "not_a_model.txt";
+    std::ofstream(text) << "this is a text file, not a model\n";
+    files.push_back(text.string());
+    const fs::path empty = scratch() / "empty.bin";
+    std::ofstream(empty).flush();
+    files.push_back(empty.string());
+    for (const std::string& f : files) {
+        const RunResult r = run_frugal({"run", "-m", f, "-p", "hi", "-n", "2"});
+        EXPECT_NE(r.exit_code, 0) << f;
+        EXPECT_LT(r.exit_code, 128) << f << " crashed: " << r.err;
+        EXPECT_TRUE(has_error_line(r.err)) << f << ": " << r.err;
+    }
+}
+
+TEST(CliTest, ConvertThenRunGivesTheSameIdsAsTheCheckpoint) {
+    const fs::path gguf = scratch() / "stories260K.gguf";
+    fs::remove(gguf);
+    const RunResult c = run_frugal({"convert", "-m", kBin, "--tokenizer", kTokenizer, "-o", gguf.string()});
+    ASSERT_EQ(c.exit_code, 0) << c.err;
+    ASSERT_TRUE(fs::exists(gguf));
+    {
+        std::ifstream in(gguf, std::ios::binary);
+        char magic[4] = {};
+        in.read(magic, 4);
+        EXPECT_EQ(std::string(magic, 4), "GGUF");
+    }
+    const std::vector<std::string> common = {"-p", "Once upon a time", "--temp", "0", "-n", "40", "--print-ids"};
+    std::vector<std::string> from_bin = {"run", "-m", kBin, "--tokenizer", kTokenizer};
+    std::vector<std::string> from_gguf = {"run", "-m", gguf.string()};  // the vocabulary is embedded
+    from_bin.insert(from_bin.end(), common.begin(), common.end());
+    from_gguf.insert(from_gguf.end(), common.begin(), common.end());
+    const RunResult a = run_frugal(from_bin);
+    const RunResult b = run_frugal(from_gguf);
+    ASSERT_EQ(a.exit_code, 0) << a.err;
+    ASSERT_EQ(b.exit_code, 0) << b.err;
+    EXPECT_EQ(parse_ids(a.out).size(), 40u);
+    EXPECT_EQ(parse_ids(b.out), parse_ids(a.out));
+
+    // Text mode from the GGUF also echoes the prompt.
+    const RunResult t = run_frugal({"run", "-m", gguf.string(), "-p", "Once upon a time", "--temp", "0", "-n", "5"});
+    ASSERT_EQ(t.exit_code, 0) << t.err;
+    EXPECT_EQ(t.out.rfind("Once upon a time", 0), 0u) << t.out;
+}
+
+TEST(CliTest, TruncatedGgufIsAnError) {
+    const fs::path gguf = scratch() / "stories260K_for_truncation.gguf";
+    const RunResult c = run_frugal({"convert", "-m", kBin, "--tokenizer", kTokenizer, "-o", gguf.string()});
+    ASSERT_EQ(c.exit_code, 0) << c.err;
+    const auto size = fs::file_size(gguf);
+    for (uintmax_t keep : {uintmax_t{10}, uintmax_t{200}, size / 2, size - 1}) {
+        const fs::path cut = scratch() / ("truncated_" + std::to_string(keep) + ".gguf");
+        fs::copy_file(gguf, cut, fs::copy_options::overwrite_existing);
+        fs::resize_file(cut, keep);
+        const RunResult r = run_frugal({"run", "-m", cut.string(), "-p", "hi", "-n", "2"});
+        EXPECT_NE(r.exit_code, 0) << keep;
+        EXPECT_LT(r.exit_code, 128) << "crashed at " << keep << " bytes: " << r.err;
+        EXPECT_TRUE(has_error_line(r.err)) << keep << ": " << r.err;
+    }
+}
+
+TEST(CliTest, ConvertRejectsANonCheckpoint) {
+    const fs::path text = scratch() / "not_a_checkpoint.txt";
+    std::ofstream(text) << "hello\n";
+    const RunResult r = run_frugal({"convert", "-m", text.string(), "-o", (scratch() / "x.gguf").string()});
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_TRUE(has_error_line(r.err)) << r.err;
+}
+
+TEST(CliTest, UsageErrorsExitNonZero) {
+    EXPECT_NE(run_frugal({}).exit_code, 0);
+    EXPECT_NE(run_frugal({"no-such-command"}).exit_code, 0);
+    EXPECT_NE(run_frugal({"run", "-p", "hi"}).exit_code, 0);  // -m is required
+}
+
+}  // namespace
+}  // namespace frugal
