@@ -20,8 +20,9 @@ class GemmaTokenizerTest : public ::testing::Test {
         auto tok = Tokenizer::from_gguf(file.value());
         ASSERT_TRUE(tok.ok()) << tok.status().message();
         tok_ = std::move(tok).value();
-        // The fixture lives next to this file (tests/tokenizer/data), not in the shared tests/data.
-        const auto data = std::filesystem::path(__FILE__).parent_path() / "data" / "gemma3_tokenizer.json";
+        // The fixture lives in tests/tokenizer/data; FRUGAL_TEST_DATA_DIR is the shared tests/data.
+        const auto data =
+            std::filesystem::path(FRUGAL_TEST_DATA_DIR).parent_path() / "tokenizer" / "data" / "gemma3_tokenizer.json";
         const std::string json = testing::read_binary(data.string());
         ASSERT_FALSE(json.empty()) << "missing fixture " << data;
         fixture_ = nlohmann::json::parse(json);
