@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "backend/backend.h"
+#include "backend/cpu/vector_ops.h"
 
 namespace frugal {
 
@@ -17,8 +18,9 @@ struct CpuAttentionShape {
     DType cache_dtype = DType::kF32;  // F32 or F16
 };
 
-// Items [begin, end) of (token, head) pairs, item = token * heads + head; semantics of Backend::attention.
-void cpu_attention(const float* q, const void* k_cache, const void* v_cache, const int32_t* positions,
+// Items [begin, end) of (token, KV head) pairs, item = token * kv_heads + kv_head; semantics of
+// Backend::attention.
+void cpu_attention(const VectorOps& ops, const float* q, const void* k_cache, const void* v_cache, const int32_t* positions,
                    const int32_t* token_seq, const int32_t* block_tables, const CpuAttentionShape& shape,
                    const AttentionParams& params, int64_t begin, int64_t end, float* out);
 

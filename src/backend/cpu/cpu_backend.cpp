@@ -39,6 +39,7 @@ constexpr int64_t kMinElementsPerTask = 16384;
 
 CpuBackend::CpuBackend(const CpuBackendOptions& options)
     : kernels_(&cpu_kernels(options.detect_isa ? detect_cpu_isa() : options.isa)),
+      vector_ops_(&vector_ops(kernels_->isa)),
       reference_matmul_(options.reference_matmul),
       pool_(options.num_threads),
       matmul_(std::make_unique<CpuMatmul>(*kernels_)) {
@@ -137,10 +138,11 @@ void CpuBackend::rope(const Tensor& x, const Tensor& positions, const RopeParams
 
 void CpuBackend::glu(const Tensor& gate, const Tensor& up, GluKind kind, const Tensor& out) {
     CHECK_EQ(gate.num_elements(), up.num_elements());
+    const auto fn = kind == GluKind::kSilu ? vector_ops_->silu_mul : vector_ops_->gelu_tanh_mul;
     pool_.parallel_for(
         gate.num_elements(),
-        [&](int64_t b, int64_t e) { reference::glu(gate.as<float>(), up.as<float>(), kind, b, e, out.as<float>()); },
-        kMinElementsPerTask / 8);
+        [&](int64_t b, int64_t e) { fn(gate.as<float>() + b, up.as<float>() + b, out.as<float>() + b, e - b); },
+        kMinElementsPerTask / 4);
 }
 
 void CpuBackend::store_kv(const Tensor& k, const Tensor& v, const Tensor& slot_mapping, const Tensor& k_cache,
@@ -166,8 +168,8 @@ void CpuBackend::attention(const Tensor& q, const Tensor& k_cache, const Tensor&
     s.cache_dtype = k_cache.dtype;
     const int64_t n = batch.positions.num_elements();
     CHECK(s.heads % s.kv_heads == 0) << s.heads << " heads, " << s.kv_heads << " kv heads";
-    pool_.parallel_for(n * s.heads, [&](int64_t b, int64_t e) {
-        cpu_attention(q.as<float>(), k_cache.data, v_cache.data, batch.positions.as<int32_t>(),
+    pool_.parallel_for(n * s.kv_heads, [&](int64_t b, int64_t e) {
+        cpu_attention(*vector_ops_, q.as<float>(), k_cache.data, v_cache.data, batch.positions.as<int32_t>(),
                       batch.token_seq.as<int32_t>(), batch.block_tables.as<int32_t>(), s, params, b, e,
                       out.as<float>());
     });

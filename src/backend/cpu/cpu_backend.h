@@ -6,6 +6,7 @@
 
 #include "backend/backend.h"
 #include "backend/cpu/cpu_kernels.h"
+#include "backend/cpu/vector_ops.h"
 #include "core/thread_pool.h"
 
 namespace frugal {
@@ -49,6 +50,7 @@ public:
 
 private:
     const CpuKernels* kernels_;
+    const VectorOps* vector_ops_;
     bool reference_matmul_;
     ThreadPool pool_;
     std::unique_ptr<CpuMatmul> matmul_;
