@@ -1,6 +1,7 @@
 #include "format/gguf/gguf_writer.h"
 
 #include <cstdio>
+#include <algorithm>
 #include <cstring>
 #include <memory>
 
@@ -22,10 +23,33 @@ public:
     std::vector<uint8_t> bytes;
 };
 
+// The alignment a general.alignment value asks for, or 0 when it is not a positive integer (emit() rejects 0).
+uint32_t decode_alignment(const std::vector<uint8_t>& encoded) {
+    if (encoded.size() < 5) return 0;
+    uint32_t type = 0;
+    std::memcpy(&type, encoded.data(), 4);
+    uint64_t value = 0;
+    const size_t payload = encoded.size() - 4;
+    switch (static_cast<GgufType>(type)) {
+        case GgufType::kUint8:
+        case GgufType::kUint16:
+        case GgufType::kUint32:
+        case GgufType::kUint64:
+        case GgufType::kInt8:
+        case GgufType::kInt16:
+        case GgufType::kInt32:
+        case GgufType::kInt64:
+            std::memcpy(&value, encoded.data() + 4, std::min<size_t>(payload, 8));
+            if ((type == 1 || type == 3 || type == 5 || type == 11) && (value >> (payload * 8 - 1)) & 1) return 0;
+            return value > 0 && value <= (1u << 20) ? static_cast<uint32_t>(value) : 0;
+        default: return 0;
+    }
+}
+
 }  // namespace
 
 void GgufWriter::put(const std::string& key, std::vector<uint8_t> encoded) {
-    if (key == "general.alignment" && encoded.size() == 8) std::memcpy(&alignment_, encoded.data() + 4, 4);
+    if (key == "general.alignment") alignment_ = decode_alignment(encoded);
     for (Entry& e : entries_) {
         if (e.key == key) {
             e.encoded = std::move(encoded);
@@ -158,6 +182,7 @@ Status GgufWriter::add_tensor(const std::string& name, DType dtype, std::vector<
 }
 
 bool GgufWriter::emit(const std::function<bool(const void*, size_t)>& sink) const {
+    if (alignment_ == 0 || (alignment_ & (alignment_ - 1)) != 0) return false;
     Encoder header;
     header.pod<uint32_t>(0x46554747);
     header.pod<uint32_t>(3);
@@ -176,7 +201,7 @@ bool GgufWriter::emit(const std::function<bool(const void*, size_t)>& sink) cons
         header.pod<uint64_t>(offset);
         offset += (t.data.size() + alignment_ - 1) / alignment_ * alignment_;
     }
-    static const std::vector<uint8_t> kZeros(4096, 0);
+    static const std::vector<uint8_t> kZeros(1 << 20, 0);
     auto pad_to = [&](uint64_t written) {
         const uint64_t pad = (alignment_ - written % alignment_) % alignment_;
         return pad == 0 || sink(kZeros.data(), pad);
@@ -189,7 +214,9 @@ bool GgufWriter::emit(const std::function<bool(const void*, size_t)>& sink) cons
 }
 
 Status GgufWriter::write(const std::string& path) const {
-    if (alignment_ == 0 || alignment_ > 4096) return Status::errorf("unsupported alignment {}", alignment_);
+    if (alignment_ == 0 || (alignment_ & (alignment_ - 1)) != 0) {
+        return Status::error("general.alignment must be a power of two up to 1 MiB");
+    }
     std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(path.c_str(), "wb"), &std::fclose);
     if (!file) return Status::errorf("cannot open '{}' for writing: {}", path, std::strerror(errno));
     const bool ok = emit([&](const void* p, size_t n) { return std::fwrite(p, 1, n, file.get()) == n; });

@@ -33,7 +33,7 @@ public:
     Status add_tensor(const std::string& name, DType dtype, std::vector<int64_t> shape, std::span<const uint8_t> data);
 
     Status write(const std::string& path) const;
-    // The whole file as bytes (small models, tests, in-memory conversion).
+    // The whole file as bytes (small models, tests, in-memory conversion); empty if general.alignment is invalid.
     std::vector<uint8_t> to_bytes() const;
 
 private:
