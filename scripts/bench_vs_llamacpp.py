@@ -11,7 +11,11 @@ frugal is measured by its own subcommand, `FRUGAL bench -m MODEL -p P -n N -t T 
 object with pp_tok_s, tg_tok_s, bytes_per_token and gb_s. The two engines run one after the other.
 
     python3 scripts/bench_vs_llamacpp.py --model M.gguf --frugal build/bin/frugal -t 2 [-p 512 -n 128 --repeats 3]
-        [--json-out results.json] [--skip-frugal]
+        [--json-out results.json] [--skip-frugal] [--omp-wait-policy passive]
+
+llama.cpp's CPU backend uses OpenMP, whose threads spin while waiting. On a machine whose cores are shared with
+other work this collapses throughput (measured on a loaded 2-core VM: tg 1 to 2 tok/s spinning vs about 20
+passive); --omp-wait-policy passive sets OMP_WAIT_POLICY for the llama.cpp run. Check the load average printed.
 """
 import argparse
 import json
@@ -117,10 +121,15 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--json-out", type=Path)
     ap.add_argument("--skip-frugal", action="store_true", help="measure llama.cpp only")
+    ap.add_argument("--omp-wait-policy", choices=["default", "active", "passive"], default="default",
+                    help="OMP_WAIT_POLICY for llama.cpp (default: leave the environment as it is)")
     args = ap.parse_args()
     if args.n_prompt < SHORT_PROMPT_TOKENS:
         ap.error(f"-p must be at least {SHORT_PROMPT_TOKENS}")
 
+    if args.omp_wait_policy != "default":
+        os.environ["OMP_WAIT_POLICY"] = args.omp_wait_policy  # read by libgomp when llama_cpp is first imported
+    omp_policy = os.environ.get("OMP_WAIT_POLICY", "unset")
     load_before = os.getloadavg()[0]
     if load_before > 0.5:
         print(f"warning: load average is {load_before:.2f} before the run; other processes will skew the numbers",
@@ -135,7 +144,7 @@ def main():
     desc = llama["model_desc"]
     print(f"\nmodel: {args.model.name} ({desc}, {llama['model_size_bytes'] / 2**20:.1f} MiB), "
           f"pp{args.n_prompt} / tg{args.n_gen}, median (min-max) of {args.repeats} after a warm-up, "
-          f"{platform.machine()}, load average {load_before:.2f} before\n")
+          f"{platform.machine()}, load average {load_before:.2f} before, llama.cpp OMP_WAIT_POLICY={omp_policy}\n")
     print("| model | type | threads | engine | pp tok/s | tg tok/s | ratio frugal/llama.cpp (pp, tg) |")
     print("|---|---|---:|---|---:|---:|---|")
     arch, _, qtype = desc.partition(" ")
@@ -158,7 +167,7 @@ def main():
     if args.json_out:
         out = {"model": str(args.model), "threads": args.threads, "n_prompt": args.n_prompt, "n_gen": args.n_gen,
                "repeats": args.repeats, "machine": platform.machine(),
-               "load_average_before": load_before, "llama_cpp": llama, "frugal": frugal}
+               "load_average_before": load_before, "omp_wait_policy": omp_policy, "llama_cpp": llama, "frugal": frugal}
         args.json_out.parent.mkdir(parents=True, exist_ok=True)
         args.json_out.write_text(json.dumps(out, indent=2) + "\n")
         print(f"\nwrote {args.json_out}", file=sys.stderr)

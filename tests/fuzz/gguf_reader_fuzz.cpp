@@ -29,9 +29,7 @@ uint64_t touch(std::string_view s) {
     return static_cast<uint8_t>(s.front()) + static_cast<uint8_t>(s.back());
 }
 
-bool is_numeric(frugal::GgufType t) {
-    return t != frugal::GgufType::kString && t != frugal::GgufType::kArray;
-}
+bool is_numeric(frugal::GgufType t) { return t != frugal::GgufType::kString && t != frugal::GgufType::kArray; }
 
 uint64_t touch_value(const frugal::GgufValue& v) {
     using frugal::GgufType;
@@ -39,7 +37,9 @@ uint64_t touch_value(const frugal::GgufValue& v) {
     acc += v.is_integer() + v.is_float();
     acc += frugal::gguf_type_name(v.type).size();
     switch (v.type) {
-        case GgufType::kString: acc += touch(v.string_value); break;
+        case GgufType::kString:
+            acc += touch(v.string_value);
+            break;
         case GgufType::kArray:
             acc += frugal::gguf_type_name(v.array_type).size();
             if (v.array_type == GgufType::kString) {
@@ -55,7 +55,8 @@ uint64_t touch_value(const frugal::GgufValue& v) {
                 }
             }
             break;
-        default: break;
+        default:
+            break;
     }
     return acc;
 }
