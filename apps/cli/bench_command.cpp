@@ -5,11 +5,13 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <random>
 
 #include "cli_common.h"
 #include "commands.h"
+#include "core/thread_pool.h"
 
 namespace frugal::cli {
 namespace {
@@ -21,6 +23,7 @@ struct BenchOptions {
     int repetitions = 3;
     bool json = false;
     double price_per_hour = 0;  // dollars per machine-hour, for $/1M tokens
+    bool measure_memory = true;
 };
 
 struct Spread {
@@ -31,6 +34,32 @@ Spread summarize(std::vector<double> v) {
     std::sort(v.begin(), v.end());
     if (v.empty()) return {};
     return {v[v.size() / 2], v.front(), v.back()};
+}
+
+// Read bandwidth of this machine's memory with the engine's threads: sums a buffer far larger than the caches,
+// best of a few passes. The yardstick for decode, which streams every weight once per token.
+double measure_read_gb_s(int threads) {
+    constexpr size_t kBytes = size_t{1} << 30;
+    std::vector<uint64_t> buffer(kBytes / sizeof(uint64_t), 1);
+    ThreadPool pool(threads);
+    double best = 0;
+    std::atomic<uint64_t> sink{0};
+    for (int pass = 0; pass < 4; ++pass) {
+        const auto start = std::chrono::steady_clock::now();
+        pool.parallel_for(static_cast<int64_t>(buffer.size()), [&](int64_t b, int64_t e) {
+            uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+            for (int64_t i = b; i + 4 <= e; i += 4) {
+                s0 += buffer[i];
+                s1 += buffer[i + 1];
+                s2 += buffer[i + 2];
+                s3 += buffer[i + 3];
+            }
+            sink += s0 + s1 + s2 + s3;
+        }, 1 << 16);
+        const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        if (pass > 0) best = std::max(best, static_cast<double>(kBytes) / t / 1e9);
+    }
+    return sink.load() > 0 ? best : 0;
 }
 
 // Runs one request to completion and returns seconds spent in the steps after `skip_steps`.
@@ -76,8 +105,9 @@ int bench(const BenchOptions& o) {
     fmt::print(stderr, "frugal bench: {} ({}), {} threads, {}; warm-up...\n", c.name, engine.backend().name(),
                resolve_threads(o.model.threads), o.json ? "json" : "table");
     int64_t steps = 0;
-    if (Result<double> w = timed_request(engine, {prompt.begin(), prompt.begin() + std::min<int64_t>(8, o.n_prompt)},
-                                         4, &steps); !w.ok()) {
+    const std::vector<int32_t> warmup =
+        o.n_prompt > 0 ? std::vector<int32_t>(prompt.begin(), prompt.begin() + std::min<int64_t>(8, o.n_prompt)) : one;
+    if (Result<double> w = timed_request(engine, warmup, 4, &steps); !w.ok()) {
         fmt::print(stderr, "error: {}\n", w.status().message());
         return 1;
     }
@@ -104,6 +134,7 @@ int bench(const BenchOptions& o) {
     const double bytes_per_token = static_cast<double>(engine.model().weight_bytes_per_token()) +
                                    kv_row_bytes * (static_cast<double>(o.n_gen) / 2.0);
     const double gb_s = bytes_per_token * tgs.median / 1e9;
+    const double mem_gb_s = o.measure_memory ? measure_read_gb_s(resolve_threads(o.model.threads)) : 0;
     const double usd_per_mtok = o.price_per_hour > 0 && tgs.median > 0 ? o.price_per_hour / (tgs.median * 3600) * 1e6 : 0;
 
     nlohmann::json j = {
@@ -115,6 +146,10 @@ int bench(const BenchOptions& o) {
         {"bytes_per_token", bytes_per_token}, {"gb_s", gb_s}, {"repetitions", o.repetitions},
     };
     if (usd_per_mtok > 0) j["usd_per_mtok"] = usd_per_mtok;
+    if (mem_gb_s > 0) {
+        j["mem_read_gb_s"] = mem_gb_s;
+        j["bandwidth_fraction"] = gb_s / mem_gb_s;
+    }
     if (o.json) {
         fmt::print("{}\n", j.dump());
         return 0;
@@ -128,6 +163,7 @@ int bench(const BenchOptions& o) {
         fmt::print("| {} | {} | {} | tg{} | {:.1f} | {:.1f} | {:.1f} |\n", c.name, engine.backend().name(),
                    resolve_threads(o.model.threads), o.n_gen, tgs.median, tgs.min, tgs.max);
         fmt::print("\ndecode: {:.1f} MB read per token, {:.2f} GB/s effective", bytes_per_token / 1e6, gb_s);
+        if (mem_gb_s > 0) fmt::print(" ({:.0f}% of the {:.2f} GB/s measured read bandwidth)", 100 * gb_s / mem_gb_s, mem_gb_s);
         if (usd_per_mtok > 0) fmt::print(", ${:.3f} per 1M generated tokens at ${:.2f}/hour", usd_per_mtok, o.price_per_hour);
         fmt::print("\n");
     }
@@ -144,6 +180,7 @@ std::function<int()> add_bench_command(CLI::App& app) {
     sub->add_option("-n,--n-gen", o->n_gen, "Generated tokens for the tg test (0: skip)");
     sub->add_option("-r,--repetitions", o->repetitions, "Repetitions of each test")->check(CLI::PositiveNumber);
     sub->add_flag("--json", o->json, "Print one JSON object instead of the table");
+    sub->add_flag("!--no-memory-bandwidth", o->measure_memory, "Skip measuring the memory read bandwidth");
     sub->add_option("--price-per-hour", o->price_per_hour, "Machine price in $/hour, to report $ per 1M tokens");
     return [o] { return bench(*o); };
 }

@@ -1,5 +1,7 @@
 #include "sampling/sampler.h"
 
+#include <algorithm>
+
 namespace frugal {
 
 Sampler::Sampler(const SamplingParams& params) : params_(params), rng_(params.seed) {
@@ -14,6 +16,13 @@ Sampler::Sampler(const SamplingParams& params) : params_(params), rng_(params.se
 }
 
 int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> history) {
+    const bool penalties = params_.repeat_last_n != 0 &&
+                           (params_.repeat_penalty != 1.0f || params_.presence_penalty != 0.0f ||
+                            params_.frequency_penalty != 0.0f);
+    if (params_.temperature <= 0 && !penalties) {
+        // Plain greedy: the first maximum, without building the candidate list.
+        return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    }
     candidates_.items.resize(logits.size());
     for (size_t i = 0; i < logits.size(); ++i) candidates_.items[i] = {static_cast<int32_t>(i), logits[i]};
     candidates_.sorted = false;
