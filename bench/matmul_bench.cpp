@@ -1,7 +1,8 @@
 // CpuMatmul throughput per weight dtype and ISA variant on model-shaped matrices.
 //   decode  (n = 1):   weight bytes streamed per second (GB/s) - the bound for token generation
 //   prefill (n = 512): GFLOP/s (2 * n * in * out per call)       - the bound for prompt processing
-// Shapes: Llama-3.2-1B FFN (2048 -> 8192 and 8192 -> 2048), Gemma-3-270M FFN (640 -> 2048).
+// Shapes: Llama-3.2-1B FFN (2048 -> 8192, 8192 -> 2048), Gemma-3-270M FFN (640 -> 2048, 2048 -> 640; rows of 640
+// cannot hold K-quants, which llama.cpp stores as legacy types there).
 // Example: frugal_matmul_bench --benchmark_filter='avx512' --benchmark_repetitions=5
 //          --benchmark_report_aggregates_only=true --benchmark_format=json
 #include <benchmark/benchmark.h>
@@ -24,7 +25,7 @@ struct Shape {
     const char* name;
     int64_t in, out;
 };
-constexpr Shape kShapes[] = {{"llama1b_ffn_up", 2048, 8192}, {"llama1b_ffn_down", 8192, 2048}, {"gemma270m_ffn", 640, 2048}};
+constexpr Shape kShapes[] = {{"llama1b_ffn_up", 2048, 8192}, {"llama1b_ffn_down", 8192, 2048}, {"gemma270m_ffn_up", 640, 2048}, {"gemma270m_ffn_down", 2048, 640}};
 constexpr DType kDTypes[] = {DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ8_0, DType::kQ4_K,
                              DType::kQ5_K, DType::kQ6_K, DType::kF16,  DType::kBF16, DType::kF32};
 
@@ -80,6 +81,7 @@ int register_all() {
     for (CpuIsa isa : {CpuIsa::kAvx512, CpuIsa::kAvx2}) {
         for (const Shape& s : kShapes) {
             for (DType t : kDTypes) {
+                if (s.in % dtype_layout(t).block_size != 0) continue;  // K-quants need rows of 256
                 for (int64_t n : {1, 512}) {
                     for (int threads : {1, 2}) {
                         const std::string name = std::string(n == 1 ? "decode/" : "prefill/") +
