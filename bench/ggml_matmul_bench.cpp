@@ -18,7 +18,8 @@ struct Shape {
     const char* name;
     int64_t in, out;
 };
-constexpr Shape kShapes[] = {{"llama1b_ffn_up", 2048, 8192}, {"llama1b_ffn_down", 8192, 2048}, {"gemma270m_ffn_up", 640, 2048}, {"gemma270m_ffn_down", 2048, 640}};
+constexpr Shape kShapes[] = {{"llama1b_ffn_up", 2048, 8192}, {"llama1b_ffn_down", 8192, 2048}, {"llama1b_output", 2048, 128256},
+                             {"gemma270m_ffn_up", 640, 2048}, {"gemma270m_ffn_down", 2048, 640}};
 constexpr ggml_type kTypes[] = {GGML_TYPE_Q4_0, GGML_TYPE_Q8_0, GGML_TYPE_Q4_K, GGML_TYPE_Q5_K, GGML_TYPE_Q6_K};
 
 void bench_ggml(benchmark::State& state, ggml_type type, const Shape* s, int64_t n, int threads) {

@@ -25,7 +25,8 @@ struct Shape {
     const char* name;
     int64_t in, out;
 };
-constexpr Shape kShapes[] = {{"llama1b_ffn_up", 2048, 8192}, {"llama1b_ffn_down", 8192, 2048}, {"gemma270m_ffn_up", 640, 2048}, {"gemma270m_ffn_down", 2048, 640}};
+constexpr Shape kShapes[] = {{"llama1b_ffn_up", 2048, 8192}, {"llama1b_ffn_down", 8192, 2048}, {"llama1b_output", 2048, 128256},
+                             {"gemma270m_ffn_up", 640, 2048}, {"gemma270m_ffn_down", 2048, 640}};
 constexpr DType kDTypes[] = {DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ8_0, DType::kQ4_K,
                              DType::kQ5_K, DType::kQ6_K, DType::kF16,  DType::kBF16, DType::kF32};
 
