@@ -10,14 +10,18 @@ namespace {
 
 class Encoder {
 public:
+    // resize + memcpy rather than vector::insert, which trips a GCC 12 -Wstringop-overflow false positive.
     template <typename T>
     void pod(T v) {
-        const auto* p = reinterpret_cast<const uint8_t*>(&v);
-        bytes.insert(bytes.end(), p, p + sizeof(T));
+        const size_t at = bytes.size();
+        bytes.resize(at + sizeof(T));
+        std::memcpy(bytes.data() + at, &v, sizeof(T));
     }
     void str(std::string_view s) {
         pod<uint64_t>(s.size());
-        bytes.insert(bytes.end(), s.begin(), s.end());
+        const size_t at = bytes.size();
+        bytes.resize(at + s.size());
+        if (!s.empty()) std::memcpy(bytes.data() + at, s.data(), s.size());
     }
     void type(GgufType t) { pod<uint32_t>(static_cast<uint32_t>(t)); }
     std::vector<uint8_t> bytes;
