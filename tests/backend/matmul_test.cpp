@@ -68,87 +68,106 @@ constexpr int64_t kInputs[] = {256, 512, 2048 + 256};
 constexpr int64_t kOutputs[] = {1, 7, 64, 300};
 constexpr int kThreadCounts[] = {1, 2, 3};
 
-class MatmulTest : public ::testing::TestWithParam<MatmulCase> {};
-
-TEST_P(MatmulTest, MatchesDequantizedReference) {
-    const MatmulCase c = GetParam();
+// Runs every supported ISA with every pool on one (dtype, in, out) weight matrix and each token count, against the
+// dequantized double-precision reference; *seed advances so every matrix is different.
+void expect_matmul_matches_reference(const MatmulCase& c, int64_t in, int64_t out, const std::vector<int64_t>& tokens,
+                                     const std::vector<std::unique_ptr<ThreadPool>>& pools, uint32_t* seed) {
     const QuantTraits& wt = quant_traits(c.dtype);
     const QuantTraits& xt = quant_traits(wt.vec_dot_type);
-    std::vector<std::unique_ptr<ThreadPool>> pools;
-    for (int threads : kThreadCounts) pools.push_back(std::make_unique<ThreadPool>(threads));
+    // Weights: quantized once; reference uses their dequantized values.
+    const std::vector<float> wf = random_floats(in * out, (*seed)++, 0.5f);
+    const int64_t w_row_bytes = dtype_row_bytes(c.dtype, in);
+    std::vector<uint8_t> w(w_row_bytes * out);
+    for (int64_t o = 0; o < out; ++o) wt.quantize_row(wf.data() + o * in, w.data() + o * w_row_bytes, in);
+    std::vector<float> w_deq(in * out);
+    for (int64_t o = 0; o < out; ++o) wt.dequantize_row(w.data() + o * w_row_bytes, w_deq.data() + o * in, in);
 
-    uint32_t seed = 1;
-    for (int64_t in : kInputs) {
-        for (int64_t out : kOutputs) {
-            // Weights: quantized once; reference uses their dequantized values.
-            const std::vector<float> wf = random_floats(in * out, seed++, 0.5f);
-            const int64_t w_row_bytes = dtype_row_bytes(c.dtype, in);
-            std::vector<uint8_t> w(w_row_bytes * out);
-            for (int64_t o = 0; o < out; ++o) wt.quantize_row(wf.data() + o * in, w.data() + o * w_row_bytes, in);
-            std::vector<float> w_deq(in * out);
-            for (int64_t o = 0; o < out; ++o) wt.dequantize_row(w.data() + o * w_row_bytes, w_deq.data() + o * in, in);
-
-            for (int64_t n : kTokens) {
-                const std::vector<float> x = random_floats(in * n, seed++, 2.0f);
-                // Reference activations: what the matmul sees after quantizing x to vec_dot_type.
-                const int64_t x_row_bytes = dtype_row_bytes(wt.vec_dot_type, in);
-                std::vector<uint8_t> xq(x_row_bytes * n);
-                std::vector<float> x_deq(in * n);
-                for (int64_t t = 0; t < n; ++t) {
-                    xt.quantize_row(x.data() + t * in, xq.data() + t * x_row_bytes, in);
-                    xt.dequantize_row(xq.data() + t * x_row_bytes, x_deq.data() + t * in, in);
+    for (int64_t n : tokens) {
+        const std::vector<float> x = random_floats(in * n, (*seed)++, 2.0f);
+        // Reference activations: what the matmul sees after quantizing x to vec_dot_type.
+        const int64_t x_row_bytes = dtype_row_bytes(wt.vec_dot_type, in);
+        std::vector<uint8_t> xq(x_row_bytes * n);
+        std::vector<float> x_deq(in * n);
+        for (int64_t t = 0; t < n; ++t) {
+            xt.quantize_row(x.data() + t * in, xq.data() + t * x_row_bytes, in);
+            xt.dequantize_row(xq.data() + t * x_row_bytes, x_deq.data() + t * in, in);
+        }
+        std::vector<double> exact(n * out), magnitude(n * out);
+        for (int64_t t = 0; t < n; ++t) {
+            for (int64_t o = 0; o < out; ++o) {
+                double s = 0.0, m = 0.0;
+                const float* wr = w_deq.data() + o * in;
+                const float* xr = x_deq.data() + t * in;
+                for (int64_t i = 0; i < in; ++i) {
+                    s += static_cast<double>(wr[i]) * xr[i];
+                    m += std::fabs(static_cast<double>(wr[i]) * xr[i]);
                 }
-                std::vector<double> exact(n * out), magnitude(n * out);
-                for (int64_t t = 0; t < n; ++t) {
-                    for (int64_t o = 0; o < out; ++o) {
-                        double s = 0.0, m = 0.0;
-                        const float* wr = w_deq.data() + o * in;
-                        const float* xr = x_deq.data() + t * in;
-                        for (int64_t i = 0; i < in; ++i) {
-                            s += static_cast<double>(wr[i]) * xr[i];
-                            m += std::fabs(static_cast<double>(wr[i]) * xr[i]);
-                        }
-                        exact[t * out + o] = s;
-                        magnitude[t * out + o] = m;
+                exact[t * out + o] = s;
+                magnitude[t * out + o] = m;
+            }
+        }
+
+        for (CpuIsa isa : supported_isas()) {
+            CpuMatmul matmul(cpu_kernels(isa));
+            for (const auto& pool : pools) {
+                // Guard floats before and after y, all poisoned; y itself poisoned so unwritten outputs show.
+                std::vector<float> buffer(kGuardFloats + n * out + kGuardFloats, poison());
+                float* yd = buffer.data() + kGuardFloats;
+                const Tensor wt_view(w.data(), c.dtype, {in, out});
+                const Tensor x_view(const_cast<float*>(x.data()), DType::kF32, {in, n});
+                const Tensor y_view(yd, DType::kF32, {out, n});
+                matmul.run(*pool, wt_view, x_view, y_view);
+
+                const std::string where = std::string(dtype_name(c.dtype)) + " isa=" + std::string(cpu_isa_name(isa)) +
+                                          " threads=" + std::to_string(pool->num_threads()) + " n=" +
+                                          std::to_string(n) + " in=" + std::to_string(in) + " out=" + std::to_string(out);
+                for (int64_t g = 0; g < kGuardFloats; ++g) {
+                    ASSERT_TRUE(is_poison(buffer[g])) << "write before y, " << where;
+                    ASSERT_TRUE(is_poison(yd[n * out + g])) << "write past y, " << where;
+                }
+                int failures = 0;
+                for (int64_t i = 0; i < n * out && failures < 5; ++i) {
+                    ASSERT_FALSE(is_poison(yd[i])) << "output " << i << " not written, " << where;
+                    ASSERT_FALSE(std::isnan(yd[i])) << "NaN at " << i << ", " << where;
+                    const double tol = c.max_relative_error * magnitude[i] + 1e-6;
+                    if (std::fabs(yd[i] - exact[i]) > tol) {
+                        ++failures;
+                        ADD_FAILURE() << where << " y[" << i / out << "," << i % out << "] = " << yd[i] << ", exact "
+                                      << exact[i] << ", tolerance " << tol;
                     }
                 }
-
-                for (CpuIsa isa : supported_isas()) {
-                    CpuMatmul matmul(cpu_kernels(isa));
-                    for (size_t p = 0; p < pools.size(); ++p) {
-                        // Guard floats before and after y, all poisoned; y itself poisoned so unwritten outputs show.
-                        std::vector<float> buffer(kGuardFloats + n * out + kGuardFloats, poison());
-                        float* yd = buffer.data() + kGuardFloats;
-                        const Tensor wt_view(w.data(), c.dtype, {in, out});
-                        const Tensor x_view(const_cast<float*>(x.data()), DType::kF32, {in, n});
-                        const Tensor y_view(yd, DType::kF32, {out, n});
-                        matmul.run(*pools[p], wt_view, x_view, y_view);
-
-                        const std::string where = std::string(dtype_name(c.dtype)) + " isa=" +
-                                                  std::string(cpu_isa_name(isa)) + " threads=" +
-                                                  std::to_string(kThreadCounts[p]) + " n=" + std::to_string(n) +
-                                                  " in=" + std::to_string(in) + " out=" + std::to_string(out);
-                        for (int64_t g = 0; g < kGuardFloats; ++g) {
-                            ASSERT_TRUE(is_poison(buffer[g])) << "write before y, " << where;
-                            ASSERT_TRUE(is_poison(yd[n * out + g])) << "write past y, " << where;
-                        }
-                        int failures = 0;
-                        for (int64_t i = 0; i < n * out && failures < 5; ++i) {
-                            ASSERT_FALSE(is_poison(yd[i])) << "output " << i << " not written, " << where;
-                            ASSERT_FALSE(std::isnan(yd[i])) << "NaN at " << i << ", " << where;
-                            const double tol = c.max_relative_error * magnitude[i] + 1e-6;
-                            if (std::fabs(yd[i] - exact[i]) > tol) {
-                                ++failures;
-                                ADD_FAILURE() << where << " y[" << i / out << "," << i % out << "] = " << yd[i]
-                                              << ", exact " << exact[i] << ", tolerance " << tol;
-                            }
-                        }
-                        ASSERT_EQ(failures, 0);
-                    }
-                }
+                ASSERT_EQ(failures, 0);
             }
         }
     }
+}
+
+std::vector<std::unique_ptr<ThreadPool>> make_pools() {
+    std::vector<std::unique_ptr<ThreadPool>> pools;
+    for (int threads : kThreadCounts) pools.push_back(std::make_unique<ThreadPool>(threads));
+    return pools;
+}
+
+class MatmulTest : public ::testing::TestWithParam<MatmulCase> {};
+
+TEST_P(MatmulTest, MatchesDequantizedReference) {
+    const auto pools = make_pools();
+    uint32_t seed = 1;
+    for (int64_t in : kInputs) {
+        for (int64_t out : kOutputs) {
+            expect_matmul_matches_reference(GetParam(), in, out, std::vector<int64_t>(std::begin(kTokens), std::end(kTokens)),
+                                            pools, &seed);
+            if (HasFatalFailure() || HasFailure()) return;
+        }
+    }
+}
+
+// Long rows make the packed prefill GEMM split its token blocks into several L2-sized chunks (and 20 rows leave a
+// partial 8-row band), which the shapes above never do.
+TEST_P(MatmulTest, LongRowsSpanSeveralGemmChunks) {
+    const auto pools = make_pools();
+    uint32_t seed = 1000;
+    expect_matmul_matches_reference(GetParam(), 16384, 20, {67}, pools, &seed);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllWeightTypes, MatmulTest, ::testing::ValuesIn(kCases),
