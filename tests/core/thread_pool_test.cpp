@@ -50,7 +50,9 @@ TEST(ThreadPoolTest, ParallelForCoversEveryIndexExactlyOnce) {
                     ASSERT_EQ(b % grain, 0) << "chunk start not a multiple of the grain, " << where;
                     ASSERT_TRUE(e % grain == 0 || e == n) << "chunk end [" << b << ", " << e << "), " << where;
                 }
-                if (n == 0) EXPECT_TRUE(chunks.empty()) << where;
+                if (n == 0) {
+                    EXPECT_TRUE(chunks.empty()) << where;
+                }
                 // Never more chunks than grains.
                 EXPECT_LE(static_cast<int64_t>(chunks.size()), std::max<int64_t>(1, (n + grain - 1) / grain)) << where;
             }

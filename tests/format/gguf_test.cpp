@@ -199,7 +199,9 @@ TEST(GgufRoundTripTest, TensorsHaveAlignedDataPointersAndTheirBytes) {
             EXPECT_EQ(t->size_bytes, payloads[i].size());
             EXPECT_EQ(t->offset % 64, 0u);
             EXPECT_EQ(t->rows(), t->num_elements() / specs[i].shape[0]);
-            if (base != nullptr) EXPECT_EQ(t->data, base + f->data_offset() + t->offset);
+            if (base != nullptr) {
+                EXPECT_EQ(t->data, base + f->data_offset() + t->offset);
+            }
             EXPECT_EQ(reinterpret_cast<uintptr_t>(t->data) % 64, base != nullptr ? reinterpret_cast<uintptr_t>(base) % 64 : 0u);
             EXPECT_EQ(std::memcmp(t->data, payloads[i].data(), payloads[i].size()), 0);
         }
@@ -405,7 +407,9 @@ TEST(GgufMalformedTest, RandomGarbageNeverCrashes) {
             std::memcpy(bytes.data() + 4, &version, 4);
         }
         Result<GgufFile> r = GgufFile::parse(bytes.data(), bytes.size());
-        if (!r.ok()) ASSERT_FALSE(r.status().message().empty());
+        if (!r.ok()) {
+            ASSERT_FALSE(r.status().message().empty());
+        }
     }
 }
 

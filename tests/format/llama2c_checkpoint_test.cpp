@@ -139,7 +139,9 @@ TEST(Llama2cCheckpointTest, ImplausibleHeadersAreRejected) {
         set_header(bytes, b.field, b.value);
         Result<Llama2cCheckpoint> r = Llama2cCheckpoint::parse(bytes.data(), bytes.size(), "bad.bin");
         EXPECT_FALSE(r.ok()) << "field " << b.field << " = " << b.value;
-        if (!r.ok()) EXPECT_NE(r.status().message().find("bad.bin"), std::string::npos) << r.status().message();
+        if (!r.ok()) {
+            EXPECT_NE(r.status().message().find("bad.bin"), std::string::npos) << r.status().message();
+        }
     }
 }
 

@@ -68,7 +68,9 @@ TEST_P(VocabGgufFileTest, ParsesWithTheDocumentedTokenCount) {
     EXPECT_EQ(tokens->array_strings.size(), vf.num_tokens);
     // Per-token arrays, where present, have one entry per token.
     for (const char* key : {"tokenizer.ggml.token_type", "tokenizer.ggml.scores"}) {
-        if (const GgufValue* v = f.find(key)) EXPECT_EQ(v->array_count, vf.num_tokens) << key;
+        if (const GgufValue* v = f.find(key)) {
+            EXPECT_EQ(v->array_count, vf.num_tokens) << key;
+        }
     }
     // Special-token ids are in range.
     for (const char* key : {"tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id"}) {

@@ -64,7 +64,9 @@ TEST(Llama2cVocabTest, MalformedFilesGiveErrors) {
     for (size_t cut : {size_t{0}, size_t{2}, size_t{4} + 3, good.size() / 2, good.size() - 1}) {
         auto r = parse(good.substr(0, cut));
         EXPECT_FALSE(r.ok()) << "truncated to " << cut << " bytes";
-        if (!r.ok()) EXPECT_NE(r.status().message().find("tok.bin"), std::string::npos) << r.status().message();
+        if (!r.ok()) {
+            EXPECT_NE(r.status().message().find("tok.bin"), std::string::npos) << r.status().message();
+        }
     }
     std::string bad_len = good;
     const int32_t huge = 1 << 30;

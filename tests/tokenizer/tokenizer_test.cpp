@@ -123,7 +123,7 @@ TEST(TokenizerTest, InvalidUtf8DoesNotCrash) {
     const std::string nasty[] = {
         std::string("\xff\xfe abc \xc3", 8),
         std::string("\x80\x80\x80"),
-        std::string("ok\xed\xa0\x80surrogate\xf4\x90\x80\x80big\xf8\x88\x80\x80\x80"),
+        std::string("ok\xed\xa0\x80" "surrogate\xf4\x90\x80\x80" "big\xf8\x88\x80\x80\x80"),
         std::string("\0zero\0", 6),
         std::string("\xe4\xbd"),
         std::string(10000, ' ') + "x" + std::string(5000, '\n'),
