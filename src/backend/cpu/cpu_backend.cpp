@@ -1,5 +1,7 @@
 #include "backend/cpu/cpu_backend.h"
 
+#include <sys/mman.h>
+
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -15,6 +17,7 @@ namespace frugal {
 namespace {
 
 constexpr size_t kBufferAlignment = 64;
+constexpr size_t kHugePageBytes = size_t{2} << 20;
 
 class HostBuffer final : public DeviceBuffer {
 public:
@@ -42,11 +45,14 @@ CpuBackend::CpuBackend(const CpuBackendOptions& options)
       vector_ops_(&vector_ops(kernels_->isa)),
       reference_matmul_(options.reference_matmul),
       pool_(options.num_threads),
-      matmul_(std::make_unique<CpuMatmul>(*kernels_)) {
+      matmul_(std::make_unique<CpuMatmul>(*kernels_)),
+      huge_page_weights_(options.huge_page_weights) {
     CHECK(cpu_isa_supported(kernels_->isa)) << "ISA " << cpu_isa_name(kernels_->isa) << " not supported here";
 }
 
-CpuBackend::~CpuBackend() = default;
+CpuBackend::~CpuBackend() {
+    for (const Mapping& m : weight_mappings_) ::munmap(m.address, m.bytes);
+}
 
 std::string CpuBackend::name() const {
     return "cpu-" + std::string(cpu_isa_name(kernels_->isa)) + (reference_matmul_ ? "-reference" : "");
@@ -60,8 +66,29 @@ Result<Tensor> CpuBackend::place_weight(const std::string& name, DType dtype, st
         return Status::errorf("tensor '{}' has type {}, which the CPU backend cannot compute with", name,
                               dtype_name(dtype));
     }
-    // Zero-copy: the weight stays in the model file's mapping, which outlives the backend.
-    return Tensor(const_cast<void*>(host_data), dtype, shape);
+    Tensor t(const_cast<void*>(host_data), dtype, shape);
+    const auto bytes = static_cast<size_t>(t.size_bytes());
+    if (!huge_page_weights_ || bytes < kHugePageBytes / 2) {
+        // Zero-copy: the weight stays in the model file's mapping, which outlives the backend.
+        return t;
+    }
+    // Over-allocate by one huge page so the copy can start on a 2 MiB boundary.
+    const size_t mapped = (bytes + 2 * kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;
+    void* region = ::mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (region == MAP_FAILED) {
+        return Status::errorf("out of memory placing tensor '{}' ({} bytes) on the CPU", name, bytes);
+    }
+    weight_mappings_.push_back({region, mapped});
+    const auto aligned = (reinterpret_cast<uintptr_t>(region) + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;
+    ::madvise(reinterpret_cast<void*>(aligned), mapped - (aligned - reinterpret_cast<uintptr_t>(region)),
+              MADV_HUGEPAGE);  // advisory: without transparent huge pages the copy still works on 4 KiB pages
+    t.data = reinterpret_cast<void*>(aligned);
+    const auto* src = static_cast<const uint8_t*>(host_data);
+    auto* dst = static_cast<uint8_t*>(t.data);
+    pool_.parallel_for(static_cast<int64_t>(bytes), [&](int64_t b, int64_t e) {
+        std::memcpy(dst + b, src + b, static_cast<size_t>(e - b));
+    }, 1 << 20);
+    return t;
 }
 
 void CpuBackend::copy_to_device(const Tensor& dst, const void* src, size_t bytes) { std::memcpy(dst.data, src, bytes); }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <vector>
 
 #include "backend/backend.h"
 #include "backend/cpu/cpu_kernels.h"
@@ -18,6 +19,9 @@ struct CpuBackendOptions {
     CpuIsa isa = CpuIsa::kScalar;
     bool detect_isa = true;         // when true, isa is ignored and the best supported variant is used
     bool reference_matmul = false;  // use the scalar double-precision reference matmul (tests only)
+    // Copy large weights from the file mapping into anonymous memory backed by 2 MiB pages: decode streams every
+    // weight per token, and 4 KiB file pages cost TLB misses that show up as lost bandwidth.
+    bool huge_page_weights = true;
 };
 
 class CpuBackend final : public Backend {
@@ -54,6 +58,12 @@ private:
     bool reference_matmul_;
     ThreadPool pool_;
     std::unique_ptr<CpuMatmul> matmul_;
+    bool huge_page_weights_;
+    struct Mapping {
+        void* address;
+        size_t bytes;
+    };
+    std::vector<Mapping> weight_mappings_;  // anonymous mappings holding copied weights; unmapped on destruction
 };
 
 }  // namespace frugal
