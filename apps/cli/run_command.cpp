@@ -1,6 +1,8 @@
 // frugal run: generate text from a prompt, streamed to stdout as it is produced.
 #include <fmt/format.h>
 
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <random>
 
@@ -16,6 +18,7 @@ struct RunOptions {
     ModelOptions model;
     std::string prompt;
     std::string prompt_ids;
+    std::string prompt_file;
     int64_t n_predict = -1;
     SamplingParams sampling;
     int64_t seed = -1;
@@ -24,7 +27,15 @@ struct RunOptions {
     bool no_special = false;
 };
 
-int run(const RunOptions& o) {
+int run(RunOptions o) {
+    if (!o.prompt_file.empty()) {
+        std::ifstream in(o.prompt_file, std::ios::binary);
+        if (!in) {
+            fmt::print(stderr, "error: cannot read prompt file '{}'\n", o.prompt_file);
+            return 1;
+        }
+        o.prompt.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
     Result<LoadedEngine> loaded = load_engine(o.model);
     if (!loaded.ok()) {
         fmt::print(stderr, "error: {}\n", loaded.status().message());
@@ -116,6 +127,7 @@ std::function<int()> add_run_command(CLI::App& app) {
     CLI::App* sub = app.add_subcommand("run", "Generate text from a prompt");
     add_model_options(sub, o->model);
     sub->add_option("-p,--prompt", o->prompt, "Prompt text");
+    sub->add_option("-f,--file", o->prompt_file, "Read the prompt from a file");
     sub->add_option("--prompt-ids", o->prompt_ids, "Prompt as comma-separated token ids (no tokenizer needed)");
     sub->add_option("-n,--n-predict", o->n_predict, "Tokens to generate (-1: until end of generation or context)");
     sub->add_option("--temp", o->sampling.temperature, "Temperature (0: greedy)");
@@ -130,7 +142,8 @@ std::function<int()> add_run_command(CLI::App& app) {
     sub->add_flag("--print-ids", o->print_ids, "Print generated token ids (space-separated) instead of text");
     sub->add_flag("--ignore-eos", o->ignore_eos, "Keep generating past end-of-generation tokens");
     sub->add_flag("--no-special", o->no_special, "Treat special-token text in the prompt as plain text");
-    sub->get_option("--prompt")->excludes("--prompt-ids");
+    sub->get_option("--prompt")->excludes("--prompt-ids")->excludes("--file");
+    sub->get_option("--file")->excludes("--prompt-ids");
     return [o] { return run(*o); };
 }
 
