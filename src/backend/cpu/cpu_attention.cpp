@@ -13,7 +13,7 @@ namespace frugal {
 // (Gemma 3 has 4 query heads per KV head). Scores are float; softmax uses the running maximum.
 void cpu_attention(const VectorOps& ops, const float* q, const void* k_cache, const void* v_cache,
                    const int32_t* positions, const int32_t* token_seq, const int32_t* block_tables,
-                   const CpuAttentionShape& s, const AttentionParams& params, int64_t begin, int64_t end, float* out) {
+                   const reference::AttentionShape& s, const AttentionParams& params, int64_t begin, int64_t end, float* out) {
     const int64_t group = s.heads / s.kv_heads;
     const int64_t kv_row = s.kv_heads * s.head_dim;
     const int64_t d = s.head_dim;

@@ -186,7 +186,7 @@ void CpuBackend::store_kv(const Tensor& k, const Tensor& v, const Tensor& slot_m
 
 void CpuBackend::attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const AttentionBatch& batch,
                            const AttentionParams& params, const Tensor& out) {
-    CpuAttentionShape s;
+    reference::AttentionShape s;
     s.head_dim = q.shape[0];
     s.heads = q.shape[1];
     s.kv_heads = k_cache.shape[1];
