@@ -18,6 +18,7 @@ namespace {
 
 constexpr size_t kBufferAlignment = 64;
 constexpr size_t kHugePageBytes = size_t{2} << 20;
+constexpr size_t kWeightArenaBytes = size_t{64} << 20;
 
 class HostBuffer final : public DeviceBuffer {
 public:
@@ -68,21 +69,32 @@ Result<Tensor> CpuBackend::place_weight(const std::string& name, DType dtype, st
     }
     Tensor t(const_cast<void*>(host_data), dtype, shape);
     const auto bytes = static_cast<size_t>(t.size_bytes());
-    if (!huge_page_weights_ || bytes < kHugePageBytes / 2) {
+    if (!huge_page_weights_) {
         // Zero-copy: the weight stays in the model file's mapping, which outlives the backend.
         return t;
     }
-    // Over-allocate by one huge page so the copy can start on a 2 MiB boundary.
-    const size_t mapped = (bytes + 2 * kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;
-    void* region = ::mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (region == MAP_FAILED) {
-        return Status::errorf("out of memory placing tensor '{}' ({} bytes) on the CPU", name, bytes);
+    // Weights are packed into huge-page arenas: small matrices too (a 0.3 MB projection on 4 KiB pages still
+    // costs a TLB miss every 4 KiB); a tensor larger than an arena gets a mapping of its own.
+    const size_t padded = (bytes + kBufferAlignment - 1) / kBufferAlignment * kBufferAlignment;
+    if (padded > arena_left_) {
+        const size_t arena_bytes = std::max(padded, kWeightArenaBytes);
+        // Over-allocate by one huge page so the arena can start on a 2 MiB boundary.
+        const size_t mapped = (arena_bytes + 2 * kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;
+        void* region = ::mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (region == MAP_FAILED) {
+            return Status::errorf("out of memory placing tensor '{}' ({} bytes) on the CPU", name, bytes);
+        }
+        weight_mappings_.push_back({region, mapped});
+        const auto begin = reinterpret_cast<uintptr_t>(region);
+        const auto aligned = (begin + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;
+        // Advisory: without transparent huge pages the copy still works on 4 KiB pages.
+        ::madvise(reinterpret_cast<void*>(aligned), mapped - (aligned - begin), MADV_HUGEPAGE);
+        arena_cursor_ = reinterpret_cast<uint8_t*>(aligned);
+        arena_left_ = mapped - (aligned - begin);
     }
-    weight_mappings_.push_back({region, mapped});
-    const auto aligned = (reinterpret_cast<uintptr_t>(region) + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;
-    ::madvise(reinterpret_cast<void*>(aligned), mapped - (aligned - reinterpret_cast<uintptr_t>(region)),
-              MADV_HUGEPAGE);  // advisory: without transparent huge pages the copy still works on 4 KiB pages
-    t.data = reinterpret_cast<void*>(aligned);
+    t.data = arena_cursor_;
+    arena_cursor_ += padded;
+    arena_left_ -= padded;
     const auto* src = static_cast<const uint8_t*>(host_data);
     auto* dst = static_cast<uint8_t*>(t.data);
     pool_.parallel_for(static_cast<int64_t>(bytes), [&](int64_t b, int64_t e) {

@@ -19,7 +19,7 @@ struct CpuBackendOptions {
     CpuIsa isa = CpuIsa::kScalar;
     bool detect_isa = true;         // when true, isa is ignored and the best supported variant is used
     bool reference_matmul = false;  // use the scalar double-precision reference matmul (tests only)
-    // Copy large weights from the file mapping into anonymous memory backed by 2 MiB pages: decode streams every
+    // Copy weights from the file mapping into anonymous memory backed by 2 MiB pages: decode streams every
     // weight per token, and 4 KiB file pages cost TLB misses that show up as lost bandwidth.
     bool huge_page_weights = true;
 };
@@ -64,6 +64,8 @@ private:
         size_t bytes;
     };
     std::vector<Mapping> weight_mappings_;  // anonymous mappings holding copied weights; unmapped on destruction
+    uint8_t* arena_cursor_ = nullptr;       // next free byte of the newest weight arena
+    size_t arena_left_ = 0;
 };
 
 }  // namespace frugal
