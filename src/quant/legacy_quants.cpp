@@ -234,16 +234,19 @@ void dequantize_row_q8_0(const void* src, float* dst, int64_t n) {
         for (int j = 0; j < kQK; ++j) dst[j] = static_cast<float>(b[i].qs[j]) * d;
     }
 }
+// Symmetric 8-bit quantization of one block, shared by Q8_0 and Q8_1: returns the float scale d, fills qs.
+static float quantize_block_q8(const float* src, int8_t* qs) {
+    float amax = 0.0f;
+    for (int j = 0; j < kQK; ++j) amax = std::max(amax, std::fabs(src[j]));
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    for (int j = 0; j < kQK; ++j) qs[j] = static_cast<int8_t>(std::round(src[j] * id));
+    return d;
+}
+
 void quantize_row_q8_0(const float* src, void* dst, int64_t n) {
     BlockQ8_0* b = static_cast<BlockQ8_0*>(dst);
-    for (int64_t i = 0; i < n / kQK; ++i, src += kQK) {
-        float amax = 0.0f;
-        for (int j = 0; j < kQK; ++j) amax = std::max(amax, std::fabs(src[j]));
-        const float d = amax / 127.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
-        b[i].d = fp32_to_fp16(d);
-        for (int j = 0; j < kQK; ++j) b[i].qs[j] = static_cast<int8_t>(std::round(src[j] * id));
-    }
+    for (int64_t i = 0; i < n / kQK; ++i, src += kQK) b[i].d = fp32_to_fp16(quantize_block_q8(src, b[i].qs));
 }
 float vec_dot_q8_0_q8_0(int64_t n, const void* w, const void* x) {
     const BlockQ8_0* a = static_cast<const BlockQ8_0*>(w);
@@ -268,16 +271,10 @@ void dequantize_row_q8_1(const void* src, float* dst, int64_t n) {
 void quantize_row_q8_1(const float* src, void* dst, int64_t n) {
     BlockQ8_1* b = static_cast<BlockQ8_1*>(dst);
     for (int64_t i = 0; i < n / kQK; ++i, src += kQK) {
-        float amax = 0.0f;
-        for (int j = 0; j < kQK; ++j) amax = std::max(amax, std::fabs(src[j]));
-        const float d = amax / 127.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const float d = quantize_block_q8(src, b[i].qs);
         b[i].d = fp32_to_fp16(d);
         int sum = 0;
-        for (int j = 0; j < kQK; ++j) {
-            b[i].qs[j] = static_cast<int8_t>(std::round(src[j] * id));
-            sum += b[i].qs[j];
-        }
+        for (int j = 0; j < kQK; ++j) sum += b[i].qs[j];
         b[i].s = fp32_to_fp16(static_cast<float>(sum) * d);
     }
 }
