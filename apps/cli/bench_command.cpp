@@ -20,6 +20,7 @@ struct BenchOptions {
     ModelOptions model;
     int64_t n_prompt = 512;
     int64_t n_gen = 128;
+    int64_t depth = 0;  // tokens already in the cache when the tg test starts (llama-bench's -d)
     int repetitions = 3;
     bool json = false;
     double price_per_hour = 0;  // dollars per machine-hour, for $/1M tokens
@@ -62,8 +63,10 @@ double measure_read_gb_s(int threads) {
     return sink.load() > 0 ? best : 0;
 }
 
-// Runs one request to completion and returns seconds spent in the steps after `skip_steps`.
-Result<double> timed_request(Engine& engine, const std::vector<int32_t>& prompt, int64_t max_new, int64_t* steps) {
+// Runs one request to completion and returns the seconds it took; with skip_prefill, only the decode steps after
+// the first step (which processes the prompt) are timed and counted in *steps.
+Result<double> timed_request(Engine& engine, const std::vector<int32_t>& prompt, int64_t max_new, int64_t* steps,
+                             bool skip_prefill = false) {
     Request r;
     r.request_id = 1;
     r.prompt_ids = prompt;
@@ -71,8 +74,12 @@ Result<double> timed_request(Engine& engine, const std::vector<int32_t>& prompt,
     r.ignore_eos = true;
     r.sampling.temperature = 0;
     RETURN_IF_ERROR(engine.add_request(r));
-    const auto start = std::chrono::steady_clock::now();
     *steps = 0;
+    if (skip_prefill) {
+        Result<std::vector<RequestOutput>> first = engine.step();
+        if (!first.ok()) return first.status();
+    }
+    const auto start = std::chrono::steady_clock::now();
     while (engine.has_unfinished()) {
         Result<std::vector<RequestOutput>> out = engine.step();
         if (!out.ok()) return out.status();
@@ -83,7 +90,7 @@ Result<double> timed_request(Engine& engine, const std::vector<int32_t>& prompt,
 
 int bench(const BenchOptions& o) {
     ModelOptions mo = o.model;
-    mo.context = std::max<int64_t>(mo.context, o.n_prompt + o.n_gen + 8);
+    mo.context = std::max<int64_t>(mo.context, std::max(o.n_prompt, o.depth) + o.n_gen + 8);
     Result<LoadedEngine> loaded = load_engine(mo);
     if (!loaded.ok()) {
         fmt::print(stderr, "error: {}\n", loaded.status().message());
@@ -101,6 +108,12 @@ int bench(const BenchOptions& o) {
     std::vector<int32_t> prompt(static_cast<size_t>(o.n_prompt));
     for (int32_t& t : prompt) t = token(rng);
     const std::vector<int32_t> one = {token(rng)};
+    // The tg test's prompt: one token, or `depth` tokens whose prefill is not timed.
+    std::vector<int32_t> tg_prompt = one;
+    if (o.depth > 0) {
+        tg_prompt.resize(static_cast<size_t>(o.depth));
+        for (int32_t& t : tg_prompt) t = token(rng);
+    }
 
     fmt::print(stderr, "frugal bench: {} ({}), {} threads, {}; warm-up...\n", c.name, engine.backend().name(),
                resolve_threads(o.model.threads), o.json ? "json" : "table");
@@ -112,6 +125,7 @@ int bench(const BenchOptions& o) {
         return 1;
     }
     std::vector<double> pp, tg;
+    const std::string depth_label = o.depth > 0 ? fmt::format(" @ d{}", o.depth) : "";
     for (int r = 0; r < o.repetitions; ++r) {
         if (o.n_prompt > 0) {
             Result<double> t = timed_request(engine, prompt, 1, &steps);
@@ -120,10 +134,11 @@ int bench(const BenchOptions& o) {
             fmt::print(stderr, "  pp{} run {}/{}: {:.1f} tok/s\n", o.n_prompt, r + 1, o.repetitions, pp.back());
         }
         if (o.n_gen > 0) {
-            Result<double> t = timed_request(engine, one, o.n_gen, &steps);
+            Result<double> t = timed_request(engine, tg_prompt, o.n_gen + (o.depth > 0 ? 1 : 0), &steps, o.depth > 0);
             if (!t.ok()) return fmt::print(stderr, "error: {}\n", t.status().message()), 1;
             tg.push_back(static_cast<double>(steps) / t.value());
-            fmt::print(stderr, "  tg{} run {}/{}: {:.1f} tok/s\n", o.n_gen, r + 1, o.repetitions, tg.back());
+            fmt::print(stderr, "  tg{}{} run {}/{}: {:.1f} tok/s\n", o.n_gen, depth_label, r + 1, o.repetitions,
+                       tg.back());
         }
     }
     const Spread pps = summarize(pp);
@@ -132,9 +147,30 @@ int bench(const BenchOptions& o) {
     const double kv_row_bytes = static_cast<double>(c.num_layers) * (c.kv_dim() + c.v_dim()) *
                                 (mo.cache_type_k == "f32" ? 4.0 : 2.0);
     const double bytes_per_token = static_cast<double>(engine.model().weight_bytes_per_token()) +
-                                   kv_row_bytes * (static_cast<double>(o.n_gen) / 2.0);
+                                   kv_row_bytes * (static_cast<double>(o.depth) + static_cast<double>(o.n_gen) / 2.0);
     const double gb_s = bytes_per_token * tgs.median / 1e9;
-    const double mem_gb_s = o.measure_memory ? measure_read_gb_s(resolve_threads(o.model.threads)) : 0;
+    // The yardstick: the device's measured copy bandwidth where the backend offers one (GPU), else this machine's
+    // measured read bandwidth.
+    double mem_gb_s = 0;
+    std::string mem_what = "read";
+    if (o.measure_memory) {
+        mem_gb_s = engine.backend().measure_copy_bandwidth_gb_s();
+        if (mem_gb_s > 0) {
+            mem_what = "device copy";
+        } else {
+            mem_gb_s = measure_read_gb_s(resolve_threads(o.model.threads));
+        }
+    }
+    // Prompt processing arithmetic: 2 FLOP per weight of every matrix, plus attention's QK^T and PV over the
+    // causal prefix (on average half the prompt).
+    const double matrix_params =
+        static_cast<double>(c.num_layers) * (static_cast<double>(c.dim) * (c.q_dim() + c.kv_dim() + c.v_dim()) +
+                                             static_cast<double>(c.num_heads * c.head_dim_v) * c.dim +
+                                             3.0 * static_cast<double>(c.dim) * c.ffn_dim) +
+        static_cast<double>(c.dim) * c.vocab_size;
+    const double attention_flops = 2.0 * static_cast<double>(c.num_layers) * c.num_heads *
+                                   (c.head_dim + c.head_dim_v) * (static_cast<double>(o.n_prompt) / 2.0);
+    const double pp_tflops = (2.0 * matrix_params + attention_flops) * pps.median / 1e12;
     const double usd_per_mtok = o.price_per_hour > 0 && tgs.median > 0 ? o.price_per_hour / (tgs.median * 3600) * 1e6 : 0;
 
     nlohmann::json j = {
@@ -144,10 +180,15 @@ int bench(const BenchOptions& o) {
         {"pp_tokens", o.n_prompt}, {"pp_tok_s", pps.median}, {"pp_tok_s_min", pps.min}, {"pp_tok_s_max", pps.max},
         {"tg_tokens", o.n_gen}, {"tg_tok_s", tgs.median}, {"tg_tok_s_min", tgs.min}, {"tg_tok_s_max", tgs.max},
         {"bytes_per_token", bytes_per_token}, {"gb_s", gb_s}, {"repetitions", o.repetitions},
+        {"tg_depth", o.depth}, {"pp_tflops", pp_tflops},
     };
     if (usd_per_mtok > 0) j["usd_per_mtok"] = usd_per_mtok;
+    const double usd_per_mtok_pp =
+        o.price_per_hour > 0 && pps.median > 0 ? o.price_per_hour / (pps.median * 3600) * 1e6 : 0;
+    if (usd_per_mtok_pp > 0) j["usd_per_mtok_prompt"] = usd_per_mtok_pp;
     if (mem_gb_s > 0) {
         j["mem_read_gb_s"] = mem_gb_s;
+        j["mem_yardstick"] = mem_what;
         j["bandwidth_fraction"] = gb_s / mem_gb_s;
     }
     if (o.json) {
@@ -158,12 +199,20 @@ int bench(const BenchOptions& o) {
     if (!pp.empty()) {
         fmt::print("| {} | {} | {} | pp{} | {:.1f} | {:.1f} | {:.1f} |\n", c.name, engine.backend().name(),
                    resolve_threads(o.model.threads), o.n_prompt, pps.median, pps.min, pps.max);
+        fmt::print("\nprefill: {:.1f} TFLOP/s ({:.2f} GFLOP per token)", pp_tflops,
+                   (2.0 * matrix_params + attention_flops) / 1e9);
+        if (usd_per_mtok_pp > 0) {
+            fmt::print(", ${:.4f} per 1M prompt tokens at ${:.2f}/hour", usd_per_mtok_pp, o.price_per_hour);
+        }
+        fmt::print("\n");
     }
     if (!tg.empty()) {
-        fmt::print("| {} | {} | {} | tg{} | {:.1f} | {:.1f} | {:.1f} |\n", c.name, engine.backend().name(),
-                   resolve_threads(o.model.threads), o.n_gen, tgs.median, tgs.min, tgs.max);
+        fmt::print("| {} | {} | {} | tg{}{} | {:.1f} | {:.1f} | {:.1f} |\n", c.name, engine.backend().name(),
+                   resolve_threads(o.model.threads), o.n_gen, depth_label, tgs.median, tgs.min, tgs.max);
         fmt::print("\ndecode: {:.1f} MB read per token, {:.2f} GB/s effective", bytes_per_token / 1e6, gb_s);
-        if (mem_gb_s > 0) fmt::print(" ({:.0f}% of the {:.2f} GB/s measured read bandwidth)", 100 * gb_s / mem_gb_s, mem_gb_s);
+        if (mem_gb_s > 0) {
+            fmt::print(" ({:.0f}% of the {:.2f} GB/s measured {} bandwidth)", 100 * gb_s / mem_gb_s, mem_gb_s, mem_what);
+        }
         if (usd_per_mtok > 0) fmt::print(", ${:.3f} per 1M generated tokens at ${:.2f}/hour", usd_per_mtok, o.price_per_hour);
         fmt::print("\n");
     }
@@ -178,6 +227,8 @@ std::function<int()> add_bench_command(CLI::App& app) {
     add_model_options(sub, o->model);
     sub->add_option("-p,--n-prompt", o->n_prompt, "Prompt tokens for the pp test (0: skip)");
     sub->add_option("-n,--n-gen", o->n_gen, "Generated tokens for the tg test (0: skip)");
+    sub->add_option("-d,--n-depth", o->depth, "Tokens in the cache before the tg test (prefilled, not timed)")
+        ->check(CLI::NonNegativeNumber);
     sub->add_option("-r,--repetitions", o->repetitions, "Repetitions of each test")->check(CLI::PositiveNumber);
     sub->add_flag("--json", o->json, "Print one JSON object instead of the table");
     sub->add_flag("!--no-memory-bandwidth", o->measure_memory, "Skip measuring the memory read bandwidth");

@@ -4,6 +4,9 @@
 #include <thread>
 
 #include "backend/cpu/cpu_backend.h"
+#ifdef FRUGAL_HAVE_CUDA
+#include "backend/cuda/cuda_backend.h"
+#endif
 
 namespace frugal::cli {
 
@@ -20,7 +23,40 @@ void add_model_options(CLI::App* app, ModelOptions& o) {
         ->check(CLI::IsMember({"f16", "f32"}));
     app->add_option("--cpu-isa", o.isa, "CPU kernel variant: auto, scalar, avx2, avx512")
         ->check(CLI::IsMember({"auto", "scalar", "avx2", "avx512"}));
+    app->add_option("--device", o.device, "Where the model runs: cpu, cuda (GPU 0) or cuda:N");
+    app->add_option("--n-gpu-layers", o.gpu_layers,
+                    "llama.cpp-style offload: any value > 0 runs every layer on GPU 0 (same as --device cuda)");
 }
+
+namespace {
+
+// The backend named by --device / -ngl.
+Result<std::unique_ptr<Backend>> create_backend(const ModelOptions& o, const CpuBackendOptions& cpu_options) {
+    std::string device = o.device;
+    if (o.gpu_layers > 0 && device == "cpu") device = "cuda";
+    if (device == "cpu") return std::unique_ptr<Backend>(std::make_unique<CpuBackend>(cpu_options));
+    if (device.rfind("cuda", 0) != 0) return Status::errorf("--device {}: expected cpu, cuda or cuda:N", device);
+    int index = 0;
+    if (device.size() > 4) {
+        char* end = nullptr;
+        const long v = device[4] == ':' ? std::strtol(device.c_str() + 5, &end, 10) : -1;
+        if (device[4] != ':' || end == device.c_str() + 5 || *end != '\0' || v < 0 || v > 1024) {
+            return Status::errorf("--device {}: expected cuda or cuda:N", device);
+        }
+        index = static_cast<int>(v);
+    }
+#ifdef FRUGAL_HAVE_CUDA
+    CudaBackendOptions cuda_options;
+    cuda_options.device = index;
+    return create_cuda_backend(cuda_options);
+#else
+    (void)index;
+    return Status::errorf("--device {}: this frugal was built without CUDA (configure with -DFRUGAL_CUDA=ON)", device);
+#endif
+}
+
+}  // namespace
+
 
 int resolve_threads(int threads) {
     if (threads > 0) return threads;
@@ -48,8 +84,8 @@ Result<LoadedEngine> load_engine(const ModelOptions& o) {
     options.context_length = o.context;
     options.max_batch_tokens = o.batch_size;
     options.kv_dtype = o.cache_type_k == "f32" ? DType::kF32 : DType::kF16;
-    ASSIGN_OR_RETURN(loaded.engine,
-                     Engine::create(*loaded.source, std::make_unique<CpuBackend>(backend_options), options));
+    ASSIGN_OR_RETURN(std::unique_ptr<Backend> backend, create_backend(o, backend_options));
+    ASSIGN_OR_RETURN(loaded.engine, Engine::create(*loaded.source, std::move(backend), options));
     loaded.load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return loaded;
 }

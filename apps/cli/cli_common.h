@@ -21,6 +21,8 @@ struct ModelOptions {
     std::string cache_type_k = "f16";
     std::string cache_type_v = "f16";
     std::string isa = "auto";  // auto | scalar | avx2 | avx512
+    std::string device = "cpu";  // cpu | cuda | cuda:N
+    int gpu_layers = 0;          // -ngl: any value > 0 puts the whole model on the GPU (no partial offload yet)
 };
 
 void add_model_options(CLI::App* app, ModelOptions& o);

@@ -14,6 +14,7 @@ std::vector<std::string> normalize_args(int argc, char** argv) {
     static const std::pair<const char*, const char*> kAliases[] = {
         {"-ctk", "--cache-type-k"},
         {"-ctv", "--cache-type-v"},
+        {"-ngl", "--n-gpu-layers"},
     };
     std::vector<std::string> args;
     for (int i = argc - 1; i >= 1; --i) {  // CLI11 takes arguments in reverse order

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -88,6 +89,19 @@ public:
     // max(0, pos - window + 1) .. pos. q, out: [n, heads, head_dim]; heads is a multiple of kv_heads (GQA/MQA).
     virtual void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const AttentionBatch& batch,
                            const AttentionParams& params, const Tensor& out) = 0;
+
+    // Device memory bandwidth in GB/s measured by a large device-to-device copy (bytes read plus bytes written), the
+    // yardstick for decode on this backend; 0 when the backend has no such measurement (the CPU: bench probes it).
+    virtual double measure_copy_bandwidth_gb_s() { return 0; }
+
+    // ---- graphs (optional) ----
+    // Runs `issue`, a function that only issues ops (no copies to or from the host), as one unit the backend may
+    // record the first time it sees `key` and replay on later calls with that key (CUDA graphs: one launch instead
+    // of hundreds). Contract for callers: a key names one sequence of ops over the same buffers with the same
+    // shapes; what changes between calls travels in those buffers' contents. Backends without graphs call issue().
+    virtual void run_graph(uint64_t key, const std::function<void()>& issue) { issue(); }
+    // Drops recorded graphs; call when buffers they use are freed or replaced.
+    virtual void clear_graphs() {}
 };
 
 }  // namespace frugal

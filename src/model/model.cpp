@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
+#include <functional>
 
 #include "loader/weight_loader.h"
 #include "model/arch/architecture.h"
@@ -76,9 +78,9 @@ Status Model::load_weights(const GgufFile& file) {
     return ok_status();
 }
 
-void Model::ensure_workspace(int64_t n, int64_t num_logits, int64_t table_size) {
+bool Model::ensure_workspace(int64_t n, int64_t num_logits, int64_t table_size) {
     Workspace& ws = ws_;
-    if (n <= ws.capacity_tokens && num_logits <= ws.capacity_logits && table_size <= ws.capacity_tables) return;
+    if (n <= ws.capacity_tokens && num_logits <= ws.capacity_logits && table_size <= ws.capacity_tables) return false;
     const ModelConfig& c = config_;
     ws.buffers.clear();
     ws.capacity_tokens = std::max(n, ws.capacity_tokens);
@@ -108,6 +110,7 @@ void Model::ensure_workspace(int64_t n, int64_t num_logits, int64_t table_size) 
     ws.logits_indices = make(DType::kI32, ws.capacity_logits, 1);
     ws.logits_hidden = make(DType::kF32, c.dim, ws.capacity_logits);
     ws.logits = make(DType::kF32, c.vocab_size, ws.capacity_logits);
+    return true;
 }
 
 void Model::layer_forward(int64_t l, int64_t n, KvStorage& kv) {
@@ -164,7 +167,19 @@ Status Model::forward(const ForwardBatch& batch, KvStorage& kv, std::vector<floa
         if (idx < 0 || idx >= n) return Status::errorf("logits index {} is outside the batch of {} tokens", idx, n);
     }
 
-    ensure_workspace(n, std::max<int64_t>(num_logits, 1), static_cast<int64_t>(batch.block_tables.size()));
+    // Block tables are padded to a power-of-two width (entries -1), so a decode step keeps one shape, and one
+    // recorded graph, while its sequence grows, instead of changing every block_size tokens.
+    int32_t width = 8;
+    while (width < batch.max_blocks_per_seq) width *= 2;
+    std::vector<int32_t> tables(static_cast<size_t>(batch.num_seqs) * width, -1);
+    for (int32_t s = 0; s < batch.num_seqs; ++s) {
+        std::copy_n(batch.block_tables.begin() + static_cast<int64_t>(s) * batch.max_blocks_per_seq,
+                    batch.max_blocks_per_seq, tables.begin() + static_cast<int64_t>(s) * width);
+    }
+
+    if (ensure_workspace(n, std::max<int64_t>(num_logits, 1), static_cast<int64_t>(tables.size()))) {
+        backend_.clear_graphs();
+    }
     Workspace& ws = ws_;
     auto upload = [&](const Tensor& dst, const std::vector<int32_t>& src) {
         if (!src.empty()) backend_.copy_to_device(dst, src.data(), src.size() * sizeof(int32_t));
@@ -173,27 +188,40 @@ Status Model::forward(const ForwardBatch& batch, KvStorage& kv, std::vector<floa
     upload(ws.positions, batch.positions);
     upload(ws.token_seq, batch.token_seq);
     upload(ws.slots, batch.slot_mapping);
-    upload(ws.block_tables, batch.block_tables);
+    upload(ws.block_tables, tables);
     upload(ws.logits_indices, batch.logits_indices);
     attention_batch_.positions = Tensor(ws.positions.data, DType::kI32, {n});
     attention_batch_.token_seq = Tensor(ws.token_seq.data, DType::kI32, {n});
-    attention_batch_.block_tables =
-        Tensor(ws.block_tables.data, DType::kI32, {batch.max_blocks_per_seq, batch.num_seqs});
+    attention_batch_.block_tables = Tensor(ws.block_tables.data, DType::kI32, {width, batch.num_seqs});
     attention_batch_.block_size = kv.block_size();
 
     const Tensor x = ws.x.rows_view(0, n);
-    backend_.get_rows(weights_.token_embedding, Tensor(ws.token_ids.data, DType::kI32, {n}), x);
-    if (c.embedding_scale != 1.0f) backend_.scale(x, c.embedding_scale);
-
-    for (int64_t l = 0; l < c.num_layers; ++l) layer_forward(l, n, kv);
+    const Tensor hidden = ws.logits_hidden.rows_view(0, std::max<int64_t>(num_logits, 1));
+    const Tensor out = ws.logits.rows_view(0, std::max<int64_t>(num_logits, 1));
+    // Everything from here to the logits only issues ops over the workspace, the weights and the cache, whose
+    // addresses stay put; the step's inputs arrived above through the workspace. So a small step (decode) can be
+    // recorded once per shape and replayed (Backend::run_graph).
+    auto issue = [&] {
+        backend_.get_rows(weights_.token_embedding, Tensor(ws.token_ids.data, DType::kI32, {n}), x);
+        if (c.embedding_scale != 1.0f) backend_.scale(x, c.embedding_scale);
+        for (int64_t l = 0; l < c.num_layers; ++l) layer_forward(l, n, kv);
+        if (num_logits == 0) return;
+        backend_.get_rows(x, Tensor(ws.logits_indices.data, DType::kI32, {num_logits}), hidden);
+        backend_.rms_norm(hidden, weights_.output_norm, c.norm_eps, hidden);
+        backend_.matmul(weights_.output, hidden, out);
+    };
+    if (n <= kMaxGraphTokens) {
+        uint64_t key = std::hash<const void*>()(kv.k(0).data);
+        for (int64_t v : {n, num_logits, static_cast<int64_t>(batch.num_seqs), static_cast<int64_t>(width)}) {
+            key = key * 1000003u ^ static_cast<uint64_t>(v);
+        }
+        backend_.run_graph(key, issue);
+    } else {
+        issue();
+    }
 
     logits->clear();
     if (num_logits == 0) return ok_status();
-    const Tensor hidden = ws.logits_hidden.rows_view(0, num_logits);
-    backend_.get_rows(x, Tensor(ws.logits_indices.data, DType::kI32, {num_logits}), hidden);
-    backend_.rms_norm(hidden, weights_.output_norm, c.norm_eps, hidden);
-    const Tensor out = ws.logits.rows_view(0, num_logits);
-    backend_.matmul(weights_.output, hidden, out);
     logits->resize(static_cast<size_t>(num_logits * c.vocab_size));
     backend_.copy_to_host(logits->data(), out, logits->size() * sizeof(float));
     if (c.final_logit_softcap > 0) {

@@ -33,7 +33,10 @@ public:
 private:
     Model(const ModelConfig& config, Backend& backend) : config_(config), backend_(backend) {}
     Status load_weights(const GgufFile& file);
-    void ensure_workspace(int64_t num_tokens, int64_t num_logits, int64_t block_table_size);
+    // Grows the workspace to fit; returns true when it reallocated (buffers moved).
+    bool ensure_workspace(int64_t num_tokens, int64_t num_logits, int64_t block_table_size);
+    // Steps of at most this many tokens are issued through Backend::run_graph (recorded once per shape).
+    static constexpr int64_t kMaxGraphTokens = 16;
     void layer_forward(int64_t layer, int64_t n, KvStorage& kv);
 
     struct Workspace {

@@ -1,0 +1,208 @@
+// Paged attention with split-KV: each query token attends to its sequence's cached keys, read through the block
+// table, with an online softmax (running max and normalizer) so scores are never stored.
+//
+// Grid: (token, kv head x query-head group, split). One block handles up to kGroup query heads that share a KV
+// head (GQA/MQA: each K/V row is loaded once for the whole group) over one contiguous slice of the visible key
+// range; its 4 warps take every 4th key of the slice. With one split the block writes the normalized output;
+// with several (decode, where tokens x heads alone would not fill the GPU), each writes an unnormalized partial
+// and a second kernel merges the slices. Launch shapes depend only on (n, heads, splits), not on the context
+// length, so a decode step can be captured once in a CUDA graph and replayed as the sequence grows.
+#include <algorithm>
+#include <cfloat>
+
+#include "backend/cuda/cuda_kernels.cuh"
+
+namespace frugal::cuda {
+namespace {
+
+constexpr int kWarps = 4;
+constexpr int kThreads = kWarps * kWarpSize;
+constexpr int kGroup = 4;  // query heads per block
+
+template <bool kF16>
+__device__ __forceinline__ float cache_load(const void* cache, int64_t i) {
+    if constexpr (kF16) {
+        return __half2float(static_cast<const __half*>(cache)[i]);
+    } else {
+        return static_cast<const float*>(cache)[i];
+    }
+}
+
+// EPL: head elements per lane (head_dim <= 32 * EPL); lane handles elements lane + 32 * i.
+template <int EPL, bool kF16>
+__global__ void __launch_bounds__(kThreads) attention_kernel(AttentionLaunch a) {
+    const int64_t t = blockIdx.x;
+    const int64_t groups_per_kv = ceil_div(a.heads / a.kv_heads, kGroup);
+    const int64_t kvh = blockIdx.y / groups_per_kv;
+    const int64_t group = a.heads / a.kv_heads;
+    const int64_t h0 = kvh * group + (blockIdx.y % groups_per_kv) * kGroup;
+    const int gq = static_cast<int>(kvh * group + group - h0 < kGroup ? kvh * group + group - h0 : kGroup);
+    const int split = blockIdx.z;
+    const int warp = threadIdx.x / kWarpSize, lane = threadIdx.x % kWarpSize;
+    const int64_t D = a.head_dim;
+
+    const int64_t pos = a.positions[t];
+    const int64_t lo = a.sliding_window > 0 && pos - a.sliding_window + 1 > 0 ? pos - a.sliding_window + 1 : 0;
+    const int64_t num_keys = pos - lo + 1;
+    const int64_t per_split = ceil_div(num_keys, a.splits);
+    const int64_t key_begin = lo + split * per_split;
+    const int64_t key_end = key_begin + per_split < pos + 1 ? key_begin + per_split : pos + 1;
+    const int32_t* table = a.block_tables + static_cast<int64_t>(a.token_seq[t]) * a.max_blocks;
+    const int64_t kv_row = a.kv_heads * D;
+
+    float q[kGroup][EPL];
+#pragma unroll
+    for (int g = 0; g < kGroup; ++g) {
+#pragma unroll
+        for (int i = 0; i < EPL; ++i) {
+            const int64_t e = lane + 32 * i;
+            q[g][i] = (g < gq && e < D) ? a.q[(t * a.heads + h0 + g) * D + e] * a.scale : 0.0f;
+        }
+    }
+    float m[kGroup], l[kGroup], acc[kGroup][EPL];
+#pragma unroll
+    for (int g = 0; g < kGroup; ++g) {
+        m[g] = -FLT_MAX;
+        l[g] = 0.0f;
+#pragma unroll
+        for (int i = 0; i < EPL; ++i) acc[g][i] = 0.0f;
+    }
+
+    for (int64_t j = key_begin + warp; j < key_end; j += kWarps) {
+        const int64_t block = table[j / a.block_size];
+        const int64_t base = (block * a.block_size + j % a.block_size) * kv_row + kvh * D;
+        float kv[EPL];
+#pragma unroll
+        for (int i = 0; i < EPL; ++i) {
+            const int64_t e = lane + 32 * i;
+            kv[i] = e < D ? cache_load<kF16>(a.k_cache, base + e) : 0.0f;
+        }
+        float p[kGroup], corr[kGroup];
+#pragma unroll
+        for (int g = 0; g < kGroup; ++g) {
+            float s = 0;
+#pragma unroll
+            for (int i = 0; i < EPL; ++i) s += q[g][i] * kv[i];
+            s = warp_sum(s);
+            if (a.softcap > 0) s = a.softcap * tanhf(s / a.softcap);
+            const float m_new = fmaxf(m[g], s);
+            corr[g] = __expf(m[g] - m_new);
+            p[g] = __expf(s - m_new);
+            l[g] = l[g] * corr[g] + p[g];
+            m[g] = m_new;
+        }
+#pragma unroll
+        for (int i = 0; i < EPL; ++i) {
+            const int64_t e = lane + 32 * i;
+            kv[i] = e < D ? cache_load<kF16>(a.v_cache, base + e) : 0.0f;
+        }
+#pragma unroll
+        for (int g = 0; g < kGroup; ++g) {
+#pragma unroll
+            for (int i = 0; i < EPL; ++i) acc[g][i] = acc[g][i] * corr[g] + p[g] * kv[i];
+        }
+    }
+
+    // Merge the warps' running states through shared memory.
+    __shared__ float s_ml[kWarps][kGroup][2];
+    __shared__ float s_acc[kWarps][kGroup][EPL * 32];
+#pragma unroll
+    for (int g = 0; g < kGroup; ++g) {
+        if (lane == 0) {
+            s_ml[warp][g][0] = m[g];
+            s_ml[warp][g][1] = l[g];
+        }
+#pragma unroll
+        for (int i = 0; i < EPL; ++i) s_acc[warp][g][lane + 32 * i] = acc[g][i];
+    }
+    __syncthreads();
+    for (int64_t idx = threadIdx.x; idx < static_cast<int64_t>(gq) * D; idx += kThreads) {
+        const int g = static_cast<int>(idx / D);
+        const int64_t e = idx % D;
+        float mm = -FLT_MAX;
+        for (int w = 0; w < kWarps; ++w) mm = fmaxf(mm, s_ml[w][g][0]);
+        float ll = 0, vv = 0;
+        for (int w = 0; w < kWarps; ++w) {
+            if (s_ml[w][g][1] == 0.0f) continue;  // a warp that saw no key
+            const float f = __expf(s_ml[w][g][0] - mm);
+            ll += s_ml[w][g][1] * f;
+            vv += s_acc[w][g][e] * f;
+        }
+        const int64_t head = h0 + g;
+        if (a.splits == 1) {
+            a.out[(t * a.heads + head) * D + e] = ll > 0 ? vv / ll : 0.0f;
+        } else {
+            const int64_t slot = (t * a.heads + head) * a.splits + split;
+            a.partial_acc[slot * D + e] = vv;
+            if (e == 0) {
+                a.partial_ml[slot * 2] = mm;
+                a.partial_ml[slot * 2 + 1] = ll;
+            }
+        }
+    }
+}
+
+// One block per (token, head): merges the splits' partial states.
+__global__ void attention_combine_kernel(AttentionLaunch a) {
+    const int64_t th = blockIdx.x;  // token * heads + head
+    const int64_t D = a.head_dim;
+    const float* ml = a.partial_ml + th * a.splits * 2;
+    float mm = -FLT_MAX;
+    for (int s = 0; s < a.splits; ++s) {
+        if (ml[2 * s + 1] > 0) mm = fmaxf(mm, ml[2 * s]);
+    }
+    for (int64_t e = threadIdx.x; e < D; e += blockDim.x) {
+        float ll = 0, vv = 0;
+        for (int s = 0; s < a.splits; ++s) {
+            if (ml[2 * s + 1] == 0.0f) continue;
+            const float f = __expf(ml[2 * s] - mm);
+            ll += ml[2 * s + 1] * f;
+            vv += a.partial_acc[(th * a.splits + s) * D + e] * f;
+        }
+        a.out[th * D + e] = ll > 0 ? vv / ll : 0.0f;
+    }
+}
+
+template <int EPL>
+void launch_epl(const AttentionLaunch& a, dim3 grid, cudaStream_t stream) {
+    if (a.cache_f16) {
+        attention_kernel<EPL, true><<<grid, kThreads, 0, stream>>>(a);
+    } else {
+        attention_kernel<EPL, false><<<grid, kThreads, 0, stream>>>(a);
+    }
+}
+
+}  // namespace
+
+bool attention_supported_head_dim(int64_t head_dim) { return head_dim >= 1 && head_dim <= 256; }
+
+int attention_splits(int64_t n, int64_t heads, int64_t kv_heads, int64_t max_keys, int num_sms) {
+    const int64_t blocks = n * kv_heads * ceil_div(heads / kv_heads, kGroup);
+    const int64_t want = ceil_div(2 * static_cast<int64_t>(num_sms), blocks);  // about two blocks per SM
+    const int64_t useful = ceil_div(max_keys, 64);                             // at least 64 keys per split
+    return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>({want, useful, 64})));
+}
+
+void launch_attention(const AttentionLaunch& a, cudaStream_t stream) {
+    CHECK(attention_supported_head_dim(a.head_dim)) << "head_dim " << a.head_dim;
+    if (a.n == 0) return;
+    const dim3 grid(static_cast<unsigned>(a.n),
+                    static_cast<unsigned>(a.kv_heads * ceil_div(a.heads / a.kv_heads, kGroup)),
+                    static_cast<unsigned>(a.splits));
+    if (a.head_dim <= 32) {
+        launch_epl<1>(a, grid, stream);
+    } else if (a.head_dim <= 64) {
+        launch_epl<2>(a, grid, stream);
+    } else if (a.head_dim <= 128) {
+        launch_epl<4>(a, grid, stream);
+    } else {
+        launch_epl<8>(a, grid, stream);
+    }
+    CUDA_CHECK_LAUNCH();
+    if (a.splits > 1) {
+        attention_combine_kernel<<<static_cast<unsigned>(a.n * a.heads), 128, 0, stream>>>(a);
+        CUDA_CHECK_LAUNCH();
+    }
+}
+
+}  // namespace frugal::cuda

@@ -1,0 +1,458 @@
+#include "backend/cuda/cuda_backend.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
+#include <unordered_map>
+#include <vector>
+
+#include "backend/cuda/cuda_kernels.cuh"
+#include "backend/cuda/gemm.cuh"
+#include "core/half.h"
+#include "quant/quant_traits.h"
+
+namespace frugal {
+namespace {
+
+using cuda::WeightFormat;
+using cuda::WeightView;
+
+class CudaBuffer final : public DeviceBuffer {
+public:
+    explicit CudaBuffer(size_t bytes) : size_(bytes) {
+        CUDA_CHECK(cudaMalloc(&data_, std::max<size_t>(bytes, 256)));
+    }
+    ~CudaBuffer() override { cudaFree(data_); }
+    void* data() override { return data_; }
+    size_t size_bytes() const override { return size_; }
+
+private:
+    void* data_ = nullptr;
+    size_t size_;
+};
+
+// Pinned host memory, grown on demand; staging for copies so they run asynchronously on the stream.
+class PinnedBuffer {
+public:
+    ~PinnedBuffer() {
+        if (data_ != nullptr) cudaFreeHost(data_);
+    }
+    uint8_t* ensure(size_t bytes) {
+        if (bytes > size_) {
+            if (data_ != nullptr) CUDA_CHECK(cudaFreeHost(data_));
+            size_ = std::max(bytes, size_ * 2);
+            CUDA_CHECK(cudaMallocHost(&data_, size_));
+        }
+        return static_cast<uint8_t*>(data_);
+    }
+    size_t size() const { return size_; }
+
+private:
+    void* data_ = nullptr;
+    size_t size_ = 0;
+};
+
+WeightFormat format_of(DType t) {
+    switch (t) {
+        case DType::kF32:
+            return WeightFormat::kF32;
+        case DType::kF16:
+            return WeightFormat::kF16;
+        case DType::kBF16:
+            return WeightFormat::kBF16;
+        case DType::kQ8_0:
+            return WeightFormat::kQ8;
+        case DType::kQ4_0:
+            return WeightFormat::kQ4_0;
+        case DType::kQ4_K:
+            return WeightFormat::kQ4K;
+        case DType::kQ5_K:
+            return WeightFormat::kQ5K;
+        case DType::kQ6_K:
+            return WeightFormat::kQ6K;
+        default:
+            CHECK(false) << "no CUDA layout for " << dtype_name(t);
+    }
+    return WeightFormat::kF32;
+}
+
+WeightView view_of(const Tensor& t) {
+    return WeightView{format_of(t.dtype), static_cast<const uint8_t*>(t.data), t.rows(), t.cols()};
+}
+
+// ---- weight repacking (host side, once at load) ----
+
+// Q8_0 [34-byte blocks: fp16 d, 32 x int8] -> int8 plane + fp16 scale plane.
+void repack_q8_0(const uint8_t* src, int64_t blocks, uint8_t* dst) {
+    auto* q = reinterpret_cast<int8_t*>(dst);
+    auto* d = reinterpret_cast<uint16_t*>(dst + blocks * 32);
+    for (int64_t b = 0; b < blocks; ++b) {
+        const uint8_t* blk = src + b * 34;
+        std::memcpy(&d[b], blk, 2);
+        std::memcpy(q + b * 32, blk + 2, 32);
+    }
+}
+
+// Q5_0 [22-byte blocks: fp16 d, 4 bytes of fifth bits, 16 bytes of nibbles] -> the Q8 planes with q - 16, the
+// same values exactly.
+void widen_q5_0(const uint8_t* src, int64_t blocks, uint8_t* dst) {
+    auto* q = reinterpret_cast<int8_t*>(dst);
+    auto* d = reinterpret_cast<uint16_t*>(dst + blocks * 32);
+    for (int64_t b = 0; b < blocks; ++b) {
+        const uint8_t* blk = src + b * 22;
+        std::memcpy(&d[b], blk, 2);
+        uint32_t qh;
+        std::memcpy(&qh, blk + 2, 4);
+        const uint8_t* qs = blk + 6;
+        for (int j = 0; j < 16; ++j) {
+            const int lo = (qs[j] & 0xF) | (((qh >> j) & 1) << 4);
+            const int hi = (qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4);
+            q[b * 32 + j] = static_cast<int8_t>(lo - 16);
+            q[b * 32 + j + 16] = static_cast<int8_t>(hi - 16);
+        }
+    }
+}
+
+// Q4_0 [18-byte blocks: fp16 d, 16 bytes of nibbles] -> nibble plane + fp16 scale plane.
+void repack_q4_0(const uint8_t* src, int64_t blocks, uint8_t* dst) {
+    auto* d = reinterpret_cast<uint16_t*>(dst + blocks * 16);
+    for (int64_t b = 0; b < blocks; ++b) {
+        const uint8_t* blk = src + b * 18;
+        std::memcpy(&d[b], blk, 2);
+        std::memcpy(dst + b * 16, blk + 2, 16);
+    }
+}
+
+// Q6_K [210-byte blocks: ql 128, qh 64, int8 scales 16, fp16 d] -> four planes.
+void repack_q6_k(const uint8_t* src, int64_t blocks, uint8_t* dst) {
+    for (int64_t b = 0; b < blocks; ++b) {
+        const uint8_t* blk = src + b * 210;
+        std::memcpy(dst + b * 128, blk, 128);
+        std::memcpy(dst + blocks * 128 + b * 64, blk + 128, 64);
+        std::memcpy(dst + blocks * 192 + b * 16, blk + 192, 16);
+        std::memcpy(dst + blocks * 208 + b * 2, blk + 208, 2);
+    }
+}
+
+class CudaBackend final : public Backend {
+public:
+    explicit CudaBackend(const CudaBackendOptions& options) : options_(options) {
+        CUDA_CHECK(cudaSetDevice(options.device));
+        CUDA_CHECK(cudaGetDeviceProperties(&props_, options.device));
+        CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+        gemm_ = std::make_unique<cuda::Gemm>();
+    }
+
+    ~CudaBackend() override {
+        cudaStreamSynchronize(stream_);
+        clear_graphs();
+        for (void* p : weights_) cudaFree(p);
+        for (Scratch& s : scratch_) cudaFree(s.data);
+        gemm_.reset();
+        cudaStreamDestroy(stream_);
+    }
+
+    std::string name() const override { return fmt::format("cuda:{} ({})", options_.device, props_.name); }
+
+    std::unique_ptr<DeviceBuffer> allocate(size_t bytes) override { return std::make_unique<CudaBuffer>(bytes); }
+
+    Result<Tensor> place_weight(const std::string& name, DType dtype, std::initializer_list<int64_t> shape,
+                                const void* host_data) override {
+        if (!has_quant_traits(dtype)) {
+            return Status::errorf("tensor '{}' has type {}, which the CUDA backend cannot compute with", name,
+                                  dtype_name(dtype));
+        }
+        Tensor t(nullptr, dtype, shape);
+        const auto* src = static_cast<const uint8_t*>(host_data);
+        const int64_t elements = t.num_elements();
+        std::vector<uint8_t> packed;
+        const uint8_t* upload = src;
+        switch (dtype) {
+            case DType::kF32:
+            case DType::kF16:
+            case DType::kBF16:
+            case DType::kQ4_K:
+            case DType::kQ5_K:
+                break;
+            case DType::kQ8_0:
+                packed.resize(static_cast<size_t>(t.size_bytes()));
+                repack_q8_0(src, elements / 32, packed.data());
+                break;
+            case DType::kQ5_0:
+                t.dtype = DType::kQ8_0;
+                packed.resize(static_cast<size_t>(t.size_bytes()));
+                widen_q5_0(src, elements / 32, packed.data());
+                break;
+            case DType::kQ4_0:
+                packed.resize(static_cast<size_t>(t.size_bytes()));
+                repack_q4_0(src, elements / 32, packed.data());
+                break;
+            case DType::kQ6_K:
+                packed.resize(static_cast<size_t>(t.size_bytes()));
+                repack_q6_k(src, elements / 256, packed.data());
+                break;
+            default: {
+                // Formats without a GPU kernel (Q4_1, Q5_1, Q8_K...) are expanded to F32 exactly.
+                const QuantTraits& qt = quant_traits(dtype);
+                t.dtype = DType::kF32;
+                packed.resize(static_cast<size_t>(t.size_bytes()));
+                const int64_t src_row_bytes = dtype_row_bytes(dtype, t.cols());
+                for (int64_t r = 0; r < t.rows(); ++r) {
+                    qt.dequantize_row(src + r * src_row_bytes, reinterpret_cast<float*>(packed.data()) + r * t.cols(),
+                                      t.cols());
+                }
+                break;
+            }
+        }
+        if (!packed.empty()) upload = packed.data();
+        const auto bytes = static_cast<size_t>(t.size_bytes());
+        void* device = nullptr;
+        if (cudaMalloc(&device, std::max<size_t>(bytes, 256)) != cudaSuccess) {
+            cudaGetLastError();
+            return Status::errorf("out of GPU memory placing tensor '{}' ({} bytes)", name, bytes);
+        }
+        weights_.push_back(device);
+        CUDA_CHECK(cudaMemcpy(device, upload, bytes, cudaMemcpyHostToDevice));
+        t.data = device;
+        return t;
+    }
+
+    void copy_to_device(const Tensor& dst, const void* src, size_t bytes) override {
+        // Staged through pinned memory so the copy queues behind earlier work instead of waiting for it; the
+        // staging area is recycled after the next synchronization (copy_to_host).
+        if (staging_used_ + bytes > upload_staging_.size()) {
+            CUDA_CHECK(cudaStreamSynchronize(stream_));
+            staging_used_ = 0;
+            upload_staging_.ensure(std::max<size_t>(bytes, 1 << 20));
+        }
+        uint8_t* stage = upload_staging_.ensure(1) + staging_used_;
+        std::memcpy(stage, src, bytes);
+        CUDA_CHECK(cudaMemcpyAsync(dst.data, stage, bytes, cudaMemcpyHostToDevice, stream_));
+        staging_used_ += (bytes + 255) / 256 * 256;
+    }
+
+    void copy_to_host(void* dst, const Tensor& src, size_t bytes) override {
+        uint8_t* stage = download_staging_.ensure(bytes);
+        CUDA_CHECK(cudaMemcpyAsync(stage, src.data, bytes, cudaMemcpyDeviceToHost, stream_));
+        CUDA_CHECK(cudaStreamSynchronize(stream_));
+        staging_used_ = 0;
+        std::memcpy(dst, stage, bytes);
+    }
+
+    void fill_zero(const Tensor& t) override {
+        CUDA_CHECK(cudaMemsetAsync(t.data, 0, static_cast<size_t>(t.size_bytes()), stream_));
+    }
+
+    void get_rows(const Tensor& table, const Tensor& ids, const Tensor& out) override {
+        cuda::launch_get_rows(view_of(table), ids.as<int32_t>(), ids.num_elements(), out.as<float>(), stream_);
+    }
+
+    void rms_norm(const Tensor& x, const Tensor& weight, float eps, const Tensor& out) override {
+        cuda::launch_rms_norm(x.as<float>(), weight.as<float>(), eps, x.rows(), x.cols(), out.as<float>(), stream_);
+    }
+
+    void matmul(const Tensor& w, const Tensor& x, const Tensor& y) override {
+        const WeightView wv = view_of(w);
+        const int64_t n = x.rows(), K = w.cols(), M = w.rows();
+        CHECK_EQ(x.cols(), K);
+        if (n <= std::min<int64_t>(options_.max_matvec_tokens, cuda::kMaxMatvecTokens)) {
+            cuda::QuantizedActivations xq{nullptr, nullptr, nullptr, K};
+            if (cuda::matvec_uses_quantized_activations(wv.format)) {
+                auto* q = static_cast<int8_t*>(scratch(kScratchActQ, static_cast<size_t>(n * K)));
+                auto* d = static_cast<float*>(scratch(kScratchActD, static_cast<size_t>(n * K / 32) * 4));
+                auto* s = static_cast<float*>(scratch(kScratchActSum, static_cast<size_t>(n * K / 32) * 4));
+                cuda::launch_quantize_activations(x.as<float>(), n, K, q, d, s, stream_);
+                xq = {q, d, s, K};
+            }
+            cuda::launch_matvec(wv, x.as<float>(), xq, n, y.as<float>(), stream_);
+            return;
+        }
+        if (wv.format == WeightFormat::kF32) {
+            gemm_->run(cuda::GemmType::kF32, w.data, x.data, y.as<float>(), M, n, K, stream_);
+            return;
+        }
+        // Tensor-core path: BF16 operands, F32 accumulation.
+        auto* xb = static_cast<__nv_bfloat16*>(scratch(kScratchXBf16, static_cast<size_t>(n * K) * 2));
+        cuda::launch_f32_to_bf16(x.as<float>(), n * K, xb, stream_);
+        const void* wb = w.data;
+        if (wv.format != WeightFormat::kBF16) {
+            auto* tmp = static_cast<__nv_bfloat16*>(scratch(kScratchWBf16, static_cast<size_t>(M * K) * 2));
+            cuda::launch_dequantize_bf16(wv, 0, M, tmp, stream_);
+            wb = tmp;
+        }
+        gemm_->run(cuda::GemmType::kBF16, wb, xb, y.as<float>(), M, n, K, stream_);
+    }
+
+    void add(const Tensor& a, const Tensor& b, const Tensor& out) override {
+        cuda::launch_add(a.as<float>(), b.as<float>(), a.num_elements(), b.num_elements(), out.as<float>(), stream_);
+    }
+
+    void scale(const Tensor& x, float s) override { cuda::launch_scale(x.as<float>(), x.num_elements(), s, stream_); }
+
+    void rope(const Tensor& x, const Tensor& positions, const RopeParams& params) override {
+        const float* factors = params.freq_factors != nullptr ? params.freq_factors->as<float>() : nullptr;
+        cuda::launch_rope(x.as<float>(), x.shape[2] * x.shape[3], x.shape[1], x.shape[0], positions.as<int32_t>(),
+                          params, factors, stream_);
+    }
+
+    void glu(const Tensor& gate, const Tensor& up, GluKind kind, const Tensor& out) override {
+        cuda::launch_glu(gate.as<float>(), up.as<float>(), gate.num_elements(), kind, out.as<float>(), stream_);
+    }
+
+    void store_kv(const Tensor& k, const Tensor& v, const Tensor& slot_mapping, const Tensor& k_cache,
+                  const Tensor& v_cache) override {
+        CHECK(k_cache.dtype == DType::kF16 || k_cache.dtype == DType::kF32) << dtype_name(k_cache.dtype);
+        CHECK(v_cache.dtype == k_cache.dtype);
+        const int64_t n = slot_mapping.num_elements();
+        cuda::launch_store_kv(k.as<float>(), v.as<float>(), slot_mapping.as<int32_t>(), n, k.num_elements() / n,
+                              k_cache.dtype == DType::kF16, k_cache.data, v_cache.data, stream_);
+    }
+
+    void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const AttentionBatch& batch,
+                   const AttentionParams& params, const Tensor& out) override {
+        cuda::AttentionLaunch a{};
+        a.q = q.as<float>();
+        a.k_cache = k_cache.data;
+        a.v_cache = v_cache.data;
+        a.cache_f16 = k_cache.dtype == DType::kF16;
+        a.positions = batch.positions.as<int32_t>();
+        a.token_seq = batch.token_seq.as<int32_t>();
+        a.block_tables = batch.block_tables.as<int32_t>();
+        a.head_dim = q.shape[0];
+        a.heads = q.shape[1];
+        a.n = q.shape[2] * q.shape[3];
+        a.kv_heads = k_cache.shape[1];
+        a.max_blocks = batch.block_tables.shape[0];
+        a.block_size = batch.block_size;
+        a.scale = params.scale;
+        a.softcap = params.softcap;
+        a.sliding_window = params.sliding_window;
+        a.out = out.as<float>();
+        int64_t max_keys = a.max_blocks * a.block_size;
+        if (a.sliding_window > 0) max_keys = std::min<int64_t>(max_keys, a.sliding_window);
+        a.splits = cuda::attention_splits(a.n, a.heads, a.kv_heads, max_keys, props_.multiProcessorCount);
+        if (a.splits > 1) {
+            const int64_t slots = a.n * a.heads * a.splits;
+            a.partial_acc = static_cast<float*>(scratch(kScratchAttnAcc, static_cast<size_t>(slots * a.head_dim) * 4));
+            a.partial_ml = static_cast<float*>(scratch(kScratchAttnMl, static_cast<size_t>(slots) * 8));
+        }
+        cuda::launch_attention(a, stream_);
+    }
+
+    double measure_copy_bandwidth_gb_s() override {
+        // 2 GiB each way: far larger than the 50-60 MB L2, so every byte crosses HBM.
+        constexpr size_t kBytes = size_t{2} << 30;
+        void *a = nullptr, *b = nullptr;
+        if (cudaMalloc(&a, kBytes) != cudaSuccess || cudaMalloc(&b, kBytes) != cudaSuccess) {
+            cudaGetLastError();
+            cudaFree(a);
+            return 0;
+        }
+        CUDA_CHECK(cudaMemsetAsync(a, 1, kBytes, stream_));
+        cudaEvent_t start, stop;
+        CUDA_CHECK(cudaEventCreate(&start));
+        CUDA_CHECK(cudaEventCreate(&stop));
+        float best_ms = 0;
+        for (int pass = 0; pass < 6; ++pass) {
+            CUDA_CHECK(cudaEventRecord(start, stream_));
+            CUDA_CHECK(cudaMemcpyAsync(b, a, kBytes, cudaMemcpyDeviceToDevice, stream_));
+            CUDA_CHECK(cudaEventRecord(stop, stream_));
+            CUDA_CHECK(cudaEventSynchronize(stop));
+            float ms = 0;
+            CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+            if (pass > 0 && (best_ms == 0 || ms < best_ms)) best_ms = ms;
+        }
+        cudaEventDestroy(start);
+        cudaEventDestroy(stop);
+        cudaFree(a);
+        cudaFree(b);
+        return 2.0 * static_cast<double>(kBytes) / (best_ms * 1e-3) / 1e9;
+    }
+
+    void run_graph(uint64_t key, const std::function<void()>& issue) override {
+        auto it = graphs_.find(key);
+        if (it == graphs_.end()) {
+            // Relaxed capture: a scratch buffer may still be allocated (never freed) during the first capture.
+            CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeRelaxed));
+            issue();
+            cudaGraph_t graph = nullptr;
+            CUDA_CHECK(cudaStreamEndCapture(stream_, &graph));
+            cudaGraphExec_t exec = nullptr;
+            CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+            CUDA_CHECK(cudaGraphDestroy(graph));
+            it = graphs_.emplace(key, exec).first;
+        }
+        CUDA_CHECK(cudaGraphLaunch(it->second, stream_));
+    }
+
+    void clear_graphs() override {
+        for (auto& [key, exec] : graphs_) cudaGraphExecDestroy(exec);
+        graphs_.clear();
+        for (void* p : retired_) cudaFree(p);
+        retired_.clear();
+    }
+
+private:
+    enum ScratchSlot { kScratchActQ, kScratchActD, kScratchActSum, kScratchXBf16, kScratchWBf16, kScratchAttnAcc,
+                       kScratchAttnMl, kNumScratch };
+
+    // Device scratch that only grows. A replaced buffer is retired, not freed, because a recorded graph may
+    // still point at it; retired buffers go with clear_graphs().
+    void* scratch(ScratchSlot slot, size_t bytes) {
+        Scratch& s = scratch_[slot];
+        if (bytes > s.bytes) {
+            if (s.data != nullptr) retired_.push_back(s.data);
+            s.bytes = std::max(bytes, s.bytes * 2);
+            CUDA_CHECK(cudaMalloc(&s.data, s.bytes));
+        }
+        return s.data;
+    }
+
+    struct Scratch {
+        void* data = nullptr;
+        size_t bytes = 0;
+    };
+
+    CudaBackendOptions options_;
+    cudaDeviceProp props_{};
+    cudaStream_t stream_ = nullptr;
+    std::unique_ptr<cuda::Gemm> gemm_;
+    std::vector<void*> weights_;
+    Scratch scratch_[kNumScratch];
+    std::vector<void*> retired_;
+    PinnedBuffer upload_staging_, download_staging_;
+    size_t staging_used_ = 0;
+    std::unordered_map<uint64_t, cudaGraphExec_t> graphs_;
+
+};
+
+}  // namespace
+
+bool cuda_device_available(std::string* why) {
+    int count = 0;
+    const cudaError_t err = cudaGetDeviceCount(&count);
+    if (err != cudaSuccess) {
+        if (why != nullptr) *why = fmt::format("no usable CUDA driver or device ({})", cudaGetErrorString(err));
+        cudaGetLastError();
+        return false;
+    }
+    if (count == 0) {
+        if (why != nullptr) *why = "no CUDA device found";
+        return false;
+    }
+    return true;
+}
+
+Result<std::unique_ptr<Backend>> create_cuda_backend(const CudaBackendOptions& options) {
+    std::string why;
+    if (!cuda_device_available(&why)) return Status::errorf("--device cuda: {}", why);
+    int count = 0;
+    cudaGetDeviceCount(&count);
+    if (options.device < 0 || options.device >= count) {
+        return Status::errorf("CUDA device {} does not exist ({} device(s) found)", options.device, count);
+    }
+    return std::unique_ptr<Backend>(std::make_unique<CudaBackend>(options));
+}
+
+}  // namespace frugal

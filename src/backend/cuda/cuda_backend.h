@@ -1,0 +1,28 @@
+// The CUDA backend: every op of backend.h on one NVIDIA GPU, issued on one stream. Plain C++ header, so code
+// that creates the backend needs no CUDA headers.
+//
+// Weights are repacked at placement into GPU-friendly layouts that keep the file's bits (cuda_weights.cuh says
+// which); activations stay F32 in device memory; decode steps can be captured as CUDA graphs and replayed.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "backend/backend.h"
+#include "core/status.h"
+
+namespace frugal {
+
+struct CudaBackendOptions {
+    int device = 0;
+    // Token count at or below which matmul uses the quantized matrix-vector kernels (weights read once, dequantized
+    // in registers); above it, weights are dequantized to BF16 tiles and multiplied by cuBLASLt on tensor cores.
+    int max_matvec_tokens = 16;
+};
+
+// Whether a usable CUDA device exists; when not, *why says what is missing (no driver, no device...).
+bool cuda_device_available(std::string* why);
+
+Result<std::unique_ptr<Backend>> create_cuda_backend(const CudaBackendOptions& options);
+
+}  // namespace frugal

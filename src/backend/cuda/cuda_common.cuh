@@ -1,0 +1,95 @@
+// Helpers shared by the CUDA kernels: error checks, the GPU weight layouts, activation quantization blocks and
+// warp reductions. Included only by .cu files.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "core/check.h"
+
+#define CUDA_CHECK(expr)                                                                                  \
+    do {                                                                                                  \
+        const cudaError_t cuda_check_err_ = (expr);                                                       \
+        CHECK(cuda_check_err_ == cudaSuccess) << #expr << ": " << cudaGetErrorString(cuda_check_err_); \
+    } while (0)
+
+// Checks the launch that was just issued (bad configuration shows here; faults show at the next sync).
+#define CUDA_CHECK_LAUNCH() CUDA_CHECK(cudaGetLastError())
+
+namespace frugal::cuda {
+
+constexpr int kWarpSize = 32;
+
+// How a weight tensor sits in device memory. Every layout keeps the file's bits (no requantization) and the
+// file's byte count, rearranged so that a warp reads it with aligned 16-byte loads:
+//  kQ8    Q8_0 (and Q5_0, widened losslessly to 8 bits): int8 quants [rows][cols], then fp16 scales [rows][cols/32]
+//         (GGUF's 34-byte blocks are not 16-byte aligned).
+//  kQ4_0  Q4_0: nibbles [rows][cols/2] in GGML's in-block order, then fp16 scales [rows][cols/32].
+//  kQ4K   Q4_K as in the file: 144-byte super-blocks are already 16-byte aligned.
+//  kQ5K   Q5_K as in the file (176-byte super-blocks).
+//  kQ6K   Q6_K split into planes: ql [rows][nb][128], qh [rows][nb][64], int8 scales [rows][nb][16],
+//         fp16 d [rows][nb] (the file's 210-byte blocks are not aligned).
+//  kF32 / kF16 / kBF16  plain row-major.
+enum class WeightFormat : int { kF32, kF16, kBF16, kQ8, kQ4_0, kQ4K, kQ5K, kQ6K };
+
+struct WeightView {
+    WeightFormat format;
+    const uint8_t* data;
+    int64_t rows;
+    int64_t cols;
+};
+
+// Activations quantized for the integer (dp4a) matrix-vector kernels: per 32 consecutive values of a row, int8
+// q = round(x / d) with d = amax / 127; sum = d * sum(q) serves formats with an offset (Q4_0's -8, K-quant mins).
+struct QuantizedActivations {
+    const int8_t* q;    // [n][cols]
+    const float* d;     // [n][cols / 32]
+    const float* sum;   // [n][cols / 32]
+    int64_t cols;
+};
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+__device__ __forceinline__ int dot4(int a, int b, int c) { return __dp4a(a, b, c); }
+
+// Sum of 16 int8 products of two 16-byte vectors.
+__device__ __forceinline__ int dot16(const int4& a, const int4& b) {
+    return dot4(a.w, b.w, dot4(a.z, b.z, dot4(a.y, b.y, dot4(a.x, b.x, 0))));
+}
+
+__device__ __forceinline__ int sum16(const int4& a) {
+    constexpr int kOnes = 0x01010101;
+    return dot4(a.w, kOnes, dot4(a.z, kOnes, dot4(a.y, kOnes, dot4(a.x, kOnes, 0))));
+}
+
+__device__ __forceinline__ float half_bits_to_float(uint16_t bits) {
+    return __half2float(__ushort_as_half(bits));
+}
+
+// Q4_K / Q5_K 6-bit sub-block scale and min j (0..7) from the 12 packed bytes (GGML's get_scale_min_k4).
+__device__ __forceinline__ void k_scale_min(int j, const uint8_t* q, int* sc, int* m) {
+    if (j < 4) {
+        *sc = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *sc = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+        *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
+
+__host__ __device__ inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+}  // namespace frugal::cuda

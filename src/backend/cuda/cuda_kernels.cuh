@@ -1,0 +1,66 @@
+// Launchers of the CUDA kernels, one group per .cu file. All take the stream they run on and return at once.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "backend/backend.h"
+#include "backend/cuda/cuda_common.cuh"
+
+namespace frugal::cuda {
+
+// ---- elementwise.cu ----
+// out[i, :] = dequantize(table row ids[i]), F32 [n, table.cols].
+void launch_get_rows(const WeightView& table, const int32_t* ids, int64_t n, float* out, cudaStream_t stream);
+void launch_rms_norm(const float* x, const float* weight, float eps, int64_t rows, int64_t d, float* out,
+                     cudaStream_t stream);
+// out = a + b, b of a's size or one row of `b_cols` values broadcast over a's rows.
+void launch_add(const float* a, const float* b, int64_t n, int64_t b_elems, float* out, cudaStream_t stream);
+void launch_scale(float* x, int64_t n, float s, cudaStream_t stream);
+void launch_rope(float* x, int64_t n, int64_t heads, int64_t head_dim, const int32_t* positions, const RopeParams& p,
+                 const float* freq_factors, cudaStream_t stream);
+void launch_glu(const float* gate, const float* up, int64_t n, GluKind kind, float* out, cudaStream_t stream);
+// k, v: [n, row_elems] F32 into caches (F32 or F16 when cache_f16) at rows slots[i].
+void launch_store_kv(const float* k, const float* v, const int32_t* slots, int64_t n, int64_t row_elems,
+                     bool cache_f16, void* k_cache, void* v_cache, cudaStream_t stream);
+// Quantizes F32 x [n][cols] into the int8 blocks of QuantizedActivations (q, d, sum point into scratch).
+void launch_quantize_activations(const float* x, int64_t n, int64_t cols, int8_t* q, float* d, float* sum,
+                                 cudaStream_t stream);
+// Writes a weight as BF16 [rows][cols] (rows [row_begin, row_end) only), for the tensor-core GEMM path.
+void launch_dequantize_bf16(const WeightView& w, int64_t row_begin, int64_t row_end, __nv_bfloat16* out,
+                            cudaStream_t stream);
+void launch_f32_to_bf16(const float* x, int64_t n, __nv_bfloat16* out, cudaStream_t stream);
+
+// ---- matvec.cu ----
+// y[t][o] = sum_i w[o][i] x[t][i] for n <= kMaxMatvecTokens tokens. Quantized formats read xq (activations
+// quantized per 32); float formats read x.
+constexpr int kMaxMatvecTokens = 16;
+bool matvec_uses_quantized_activations(WeightFormat format);
+void launch_matvec(const WeightView& w, const float* x, const QuantizedActivations& xq, int64_t n, float* y,
+                   cudaStream_t stream);
+
+// ---- attention.cu ----
+struct AttentionLaunch {
+    const float* q;            // [n, heads, head_dim]
+    const void* k_cache;       // [slots, kv_heads, head_dim]
+    const void* v_cache;
+    bool cache_f16;
+    const int32_t* positions;  // [n]
+    const int32_t* token_seq;  // [n]
+    const int32_t* block_tables;  // [num_seqs, max_blocks]
+    int64_t n, heads, kv_heads, head_dim, max_blocks, block_size;
+    float scale, softcap;
+    int sliding_window;
+    float* out;                // [n, heads, head_dim]
+    // Split-KV scratch: partial results of `splits` key ranges per (token, head), combined by a second kernel.
+    int splits;
+    float* partial_acc;        // [n, heads, splits, head_dim]
+    float* partial_ml;         // [n, heads, splits, 2]: running max and normalizer
+};
+// Splits of the key range worth launching for n tokens over keys up to max_keys on a GPU with num_sms SMs.
+int attention_splits(int64_t n, int64_t heads, int64_t kv_heads, int64_t max_keys, int num_sms);
+bool attention_supported_head_dim(int64_t head_dim);
+void launch_attention(const AttentionLaunch& a, cudaStream_t stream);
+
+}  // namespace frugal::cuda
