@@ -90,6 +90,24 @@ public:
     virtual void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const AttentionBatch& batch,
                            const AttentionParams& params, const Tensor& out) = 0;
 
+    // ---- fused products (defaults compose the ops above; backends override to save launches and passes) ----
+    // ys[i] = ws[i] x for `count` weights applied to one input (the q, k, v projections).
+    virtual void matmul_shared_input(const Tensor* ws, const Tensor* ys, int count, const Tensor& x) {
+        for (int i = 0; i < count; ++i) matmul(ws[i], x, ys[i]);
+    }
+    // out = act(w_gate x) * (w_up x). gate and up: [n, ffn] scratch the composition may use; out may alias gate.
+    virtual void matmul_glu(const Tensor& w_gate, const Tensor& w_up, const Tensor& x, GluKind kind, const Tensor& gate,
+                            const Tensor& up, const Tensor& out) {
+        matmul(w_gate, x, gate);
+        matmul(w_up, x, up);
+        glu(gate, up, kind, out);
+    }
+    // residual += w x (a projection added onto the residual stream). scratch: [n, out] the composition may use.
+    virtual void matmul_add(const Tensor& w, const Tensor& x, const Tensor& scratch, const Tensor& residual) {
+        matmul(w, x, scratch);
+        add(residual, scratch, residual);
+    }
+
     // Device memory bandwidth in GB/s measured by a large device-to-device copy (bytes read plus bytes written), the
     // yardstick for decode on this backend; 0 when the backend has no such measurement (the CPU: bench probes it).
     virtual double measure_copy_bandwidth_gb_s() { return 0; }

@@ -126,12 +126,10 @@ void Model::layer_forward(int64_t l, int64_t n, KvStorage& kv) {
     backend_.rms_norm(x, w.attn_norm, c.norm_eps, xn);
     AttentionScratch scratch{ws.q.rows_view(0, n), ws.k.rows_view(0, n), ws.v.rows_view(0, n),
                              ws.attn.rows_view(0, n)};
-    attention_layer(backend_, c, w, rope_freqs, l, xn, attention_batch_, slots, kv.k(l), kv.v(l), scratch, proj);
-    backend_.add(x, proj, x);
+    attention_layer(backend_, c, w, rope_freqs, l, xn, attention_batch_, slots, kv.k(l), kv.v(l), scratch, proj, x);
 
     backend_.rms_norm(x, w.ffn_norm, c.norm_eps, xn);
-    ffn_layer(backend_, c, w, xn, ws.gate.rows_view(0, n), ws.up.rows_view(0, n), proj);
-    backend_.add(x, proj, x);
+    ffn_layer(backend_, c, w, xn, ws.gate.rows_view(0, n), ws.up.rows_view(0, n), proj, x);
 }
 
 Status Model::forward(const ForwardBatch& batch, KvStorage& kv, std::vector<float>* logits) {

@@ -28,9 +28,46 @@ __device__ __forceinline__ float cache_load(const void* cache, int64_t i) {
     }
 }
 
-// EPL: head elements per lane (head_dim <= 32 * EPL); lane handles elements lane + 32 * i.
+// Loads the EPL head elements a lane owns: lane * EPL + i when the head fills the warp (one vector load),
+// otherwise lane + 32 * i (heads narrower than 32 * EPL, e.g. 8 or 80 wide).
+template <int EPL, bool kF16>
+__device__ __forceinline__ void load_head(const void* cache, int64_t base, int64_t D, int lane, float (&v)[EPL]) {
+    if (D == 32 * EPL) {
+        if constexpr (kF16) {
+            const __half* p = static_cast<const __half*>(cache) + base + lane * EPL;
+            if constexpr (EPL == 1) {
+                v[0] = __half2float(*p);
+            } else {
+#pragma unroll
+                for (int i = 0; i < EPL; i += 2) {
+                    const float2 f = __half22float2(*reinterpret_cast<const __half2*>(p + i));
+                    v[i] = f.x;
+                    v[i + 1] = f.y;
+                }
+            }
+        } else {
+            const float* p = static_cast<const float*>(cache) + base + lane * EPL;
+#pragma unroll
+            for (int i = 0; i < EPL; ++i) v[i] = p[i];
+        }
+    } else {
+#pragma unroll
+        for (int i = 0; i < EPL; ++i) {
+            const int64_t e = lane + 32 * i;
+            v[i] = e < D ? cache_load<kF16>(cache, base + e) : 0.0f;
+        }
+    }
+}
+
+__device__ __forceinline__ int64_t head_element(int64_t D, int epl, int lane, int i) {
+    return D == 32 * epl ? static_cast<int64_t>(lane) * epl + i : lane + 32 * i;
+}
+
+// EPL: head elements per lane (head_dim <= 32 * EPL). Each warp takes kUnroll keys at a time, so their dot
+// products (and the shuffles reducing them) are independent and overlap instead of forming one long chain.
 template <int EPL, bool kF16>
 __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionLaunch a) {
+    constexpr int kUnroll = EPL >= 8 ? 2 : 4;
     const int64_t t = blockIdx.x;
     const int64_t groups_per_kv = ceil_div(a.heads / a.kv_heads, kGroup);
     const int64_t kvh = blockIdx.y / groups_per_kv;
@@ -55,7 +92,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionLaunch a) 
     for (int g = 0; g < kGroup; ++g) {
 #pragma unroll
         for (int i = 0; i < EPL; ++i) {
-            const int64_t e = lane + 32 * i;
+            const int64_t e = head_element(D, EPL, lane, i);
             q[g][i] = (g < gq && e < D) ? a.q[(t * a.heads + h0 + g) * D + e] * a.scale : 0.0f;
         }
     }
@@ -68,38 +105,51 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionLaunch a) 
         for (int i = 0; i < EPL; ++i) acc[g][i] = 0.0f;
     }
 
-    for (int64_t j = key_begin + warp; j < key_end; j += kWarps) {
-        const int64_t block = table[j / a.block_size];
-        const int64_t base = (block * a.block_size + j % a.block_size) * kv_row + kvh * D;
-        float kv[EPL];
+    for (int64_t j0 = key_begin + warp * kUnroll; j0 < key_end; j0 += kWarps * kUnroll) {
+        float kr[kUnroll][EPL], vr[kUnroll][EPL];
 #pragma unroll
-        for (int i = 0; i < EPL; ++i) {
-            const int64_t e = lane + 32 * i;
-            kv[i] = e < D ? cache_load<kF16>(a.k_cache, base + e) : 0.0f;
+        for (int u = 0; u < kUnroll; ++u) {
+            const int64_t j = j0 + u < key_end ? j0 + u : key_end - 1;  // past the end: a valid key, masked below
+            const int64_t block = table[j / a.block_size];
+            const int64_t base = (block * a.block_size + j % a.block_size) * kv_row + kvh * D;
+            load_head<EPL, kF16>(a.k_cache, base, D, lane, kr[u]);
+            load_head<EPL, kF16>(a.v_cache, base, D, lane, vr[u]);
         }
-        float p[kGroup], corr[kGroup];
 #pragma unroll
         for (int g = 0; g < kGroup; ++g) {
-            float s = 0;
+            float sc[kUnroll];
 #pragma unroll
-            for (int i = 0; i < EPL; ++i) s += q[g][i] * kv[i];
-            s = warp_sum(s);
-            if (a.softcap > 0) s = a.softcap * tanhf(s / a.softcap);
-            const float m_new = fmaxf(m[g], s);
-            corr[g] = __expf(m[g] - m_new);
-            p[g] = __expf(s - m_new);
-            l[g] = l[g] * corr[g] + p[g];
+            for (int u = 0; u < kUnroll; ++u) {
+                float s = 0;
+#pragma unroll
+                for (int i = 0; i < EPL; ++i) s += q[g][i] * kr[u][i];
+                sc[u] = s;
+            }
+#pragma unroll
+            for (int u = 0; u < kUnroll; ++u) sc[u] = warp_sum(sc[u]);
+            float m_new = m[g];
+#pragma unroll
+            for (int u = 0; u < kUnroll; ++u) {
+                if (a.softcap > 0) sc[u] = a.softcap * tanhf(sc[u] / a.softcap);
+                if (j0 + u < key_end) m_new = fmaxf(m_new, sc[u]);
+            }
+            const float corr = __expf(m[g] - m_new);
+            float p[kUnroll];
+            float psum = 0;
+#pragma unroll
+            for (int u = 0; u < kUnroll; ++u) {
+                p[u] = j0 + u < key_end ? __expf(sc[u] - m_new) : 0.0f;
+                psum += p[u];
+            }
+            l[g] = l[g] * corr + psum;
             m[g] = m_new;
-        }
 #pragma unroll
-        for (int i = 0; i < EPL; ++i) {
-            const int64_t e = lane + 32 * i;
-            kv[i] = e < D ? cache_load<kF16>(a.v_cache, base + e) : 0.0f;
-        }
+            for (int i = 0; i < EPL; ++i) {
+                float v = acc[g][i] * corr;
 #pragma unroll
-        for (int g = 0; g < kGroup; ++g) {
-#pragma unroll
-            for (int i = 0; i < EPL; ++i) acc[g][i] = acc[g][i] * corr[g] + p[g] * kv[i];
+                for (int u = 0; u < kUnroll; ++u) v += p[u] * vr[u][i];
+                acc[g][i] = v;
+            }
         }
     }
 
@@ -113,7 +163,10 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionLaunch a) 
             s_ml[warp][g][1] = l[g];
         }
 #pragma unroll
-        for (int i = 0; i < EPL; ++i) s_acc[warp][g][lane + 32 * i] = acc[g][i];
+        for (int i = 0; i < EPL; ++i) {
+            const int64_t e = head_element(D, EPL, lane, i);
+            if (e < D) s_acc[warp][g][e] = acc[g][i];
+        }
     }
     __syncthreads();
     for (int64_t idx = threadIdx.x; idx < static_cast<int64_t>(gq) * D; idx += kThreads) {
@@ -153,6 +206,7 @@ __global__ void attention_combine_kernel(AttentionLaunch a) {
     }
     for (int64_t e = threadIdx.x; e < D; e += blockDim.x) {
         float ll = 0, vv = 0;
+#pragma unroll 8
         for (int s = 0; s < a.splits; ++s) {
             if (ml[2 * s + 1] == 0.0f) continue;
             const float f = __expf(ml[2 * s] - mm);
@@ -179,7 +233,7 @@ bool attention_supported_head_dim(int64_t head_dim) { return head_dim >= 1 && he
 int attention_splits(int64_t n, int64_t heads, int64_t kv_heads, int64_t max_keys, int num_sms) {
     const int64_t blocks = n * kv_heads * ceil_div(heads / kv_heads, kGroup);
     const int64_t want = ceil_div(2 * static_cast<int64_t>(num_sms), blocks);  // about two blocks per SM
-    const int64_t useful = ceil_div(max_keys, 64);                             // at least 64 keys per split
+    const int64_t useful = ceil_div(max_keys, 32);                             // at least 32 keys per split
     return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>({want, useful, 64})));
 }
 

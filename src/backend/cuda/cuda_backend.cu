@@ -219,6 +219,7 @@ public:
     }
 
     void copy_to_device(const Tensor& dst, const void* src, size_t bytes) override {
+        quantized_x_ = nullptr;
         // Staged through pinned memory so the copy queues behind earlier work instead of waiting for it; the
         // staging area is recycled after the next synchronization (copy_to_host).
         if (staging_used_ + bytes > upload_staging_.size()) {
@@ -241,67 +242,89 @@ public:
     }
 
     void fill_zero(const Tensor& t) override {
+        quantized_x_ = nullptr;
         CUDA_CHECK(cudaMemsetAsync(t.data, 0, static_cast<size_t>(t.size_bytes()), stream_));
     }
 
     void get_rows(const Tensor& table, const Tensor& ids, const Tensor& out) override {
+        quantized_x_ = nullptr;
         cuda::launch_get_rows(view_of(table), ids.as<int32_t>(), ids.num_elements(), out.as<float>(), stream_);
     }
 
     void rms_norm(const Tensor& x, const Tensor& weight, float eps, const Tensor& out) override {
+        quantized_x_ = nullptr;
         cuda::launch_rms_norm(x.as<float>(), weight.as<float>(), eps, x.rows(), x.cols(), out.as<float>(), stream_);
     }
 
     void matmul(const Tensor& w, const Tensor& x, const Tensor& y) override {
-        const WeightView wv = view_of(w);
-        const int64_t n = x.rows(), K = w.cols(), M = w.rows();
-        CHECK_EQ(x.cols(), K);
-        if (n <= std::min<int64_t>(options_.max_matvec_tokens, cuda::kMaxMatvecTokens)) {
-            cuda::QuantizedActivations xq{nullptr, nullptr, nullptr, K};
-            if (cuda::matvec_uses_quantized_activations(wv.format)) {
-                auto* q = static_cast<int8_t*>(scratch(kScratchActQ, static_cast<size_t>(n * K)));
-                auto* d = static_cast<float*>(scratch(kScratchActD, static_cast<size_t>(n * K / 32) * 4));
-                auto* s = static_cast<float*>(scratch(kScratchActSum, static_cast<size_t>(n * K / 32) * 4));
-                cuda::launch_quantize_activations(x.as<float>(), n, K, q, d, s, stream_);
-                xq = {q, d, s, K};
-            }
-            cuda::launch_matvec(wv, x.as<float>(), xq, n, y.as<float>(), stream_);
-            return;
+        cuda::MatvecJob job;
+        job.w[0] = view_of(w);
+        job.y[0] = y.as<float>();
+        if (use_matvec(&w, 1, x)) return run_matvec(job, x);
+        gemm(w, x, y);
+    }
+
+    void matmul_shared_input(const Tensor* ws, const Tensor* ys, int count, const Tensor& x) override {
+        if (count > 3 || !use_matvec(ws, count, x)) return Backend::matmul_shared_input(ws, ys, count, x);
+        cuda::MatvecJob job;
+        job.count = count;
+        for (int i = 0; i < count; ++i) {
+            job.w[i] = view_of(ws[i]);
+            job.y[i] = ys[i].as<float>();
         }
-        if (wv.format == WeightFormat::kF32) {
-            gemm_->run(cuda::GemmType::kF32, w.data, x.data, y.as<float>(), M, n, K, stream_);
-            return;
+        run_matvec(job, x);
+    }
+
+    void matmul_glu(const Tensor& w_gate, const Tensor& w_up, const Tensor& x, GluKind kind, const Tensor& gate,
+                    const Tensor& up, const Tensor& out) override {
+        const Tensor ws[2] = {w_gate, w_up};
+        if (w_gate.rows() != w_up.rows() || !use_matvec(ws, 2, x)) {
+            return Backend::matmul_glu(w_gate, w_up, x, kind, gate, up, out);
         }
-        // Tensor-core path: BF16 operands, F32 accumulation.
-        auto* xb = static_cast<__nv_bfloat16*>(scratch(kScratchXBf16, static_cast<size_t>(n * K) * 2));
-        cuda::launch_f32_to_bf16(x.as<float>(), n * K, xb, stream_);
-        const void* wb = w.data;
-        if (wv.format != WeightFormat::kBF16) {
-            auto* tmp = static_cast<__nv_bfloat16*>(scratch(kScratchWBf16, static_cast<size_t>(M * K) * 2));
-            cuda::launch_dequantize_bf16(wv, 0, M, tmp, stream_);
-            wb = tmp;
-        }
-        gemm_->run(cuda::GemmType::kBF16, wb, xb, y.as<float>(), M, n, K, stream_);
+        cuda::MatvecJob job;
+        job.count = 2;
+        job.glu = true;
+        job.glu_kind = kind;
+        job.w[0] = view_of(w_gate);
+        job.w[1] = view_of(w_up);
+        job.y[0] = out.as<float>();
+        run_matvec(job, x);
+    }
+
+    void matmul_add(const Tensor& w, const Tensor& x, const Tensor& scratch, const Tensor& residual) override {
+        if (!use_matvec(&w, 1, x)) return Backend::matmul_add(w, x, scratch, residual);
+        cuda::MatvecJob job;
+        job.w[0] = view_of(w);
+        job.y[0] = residual.as<float>();
+        job.accumulate = true;
+        run_matvec(job, x);
     }
 
     void add(const Tensor& a, const Tensor& b, const Tensor& out) override {
+        quantized_x_ = nullptr;
         cuda::launch_add(a.as<float>(), b.as<float>(), a.num_elements(), b.num_elements(), out.as<float>(), stream_);
     }
 
-    void scale(const Tensor& x, float s) override { cuda::launch_scale(x.as<float>(), x.num_elements(), s, stream_); }
+    void scale(const Tensor& x, float s) override {
+        quantized_x_ = nullptr;
+        cuda::launch_scale(x.as<float>(), x.num_elements(), s, stream_);
+    }
 
     void rope(const Tensor& x, const Tensor& positions, const RopeParams& params) override {
+        quantized_x_ = nullptr;
         const float* factors = params.freq_factors != nullptr ? params.freq_factors->as<float>() : nullptr;
         cuda::launch_rope(x.as<float>(), x.shape[2] * x.shape[3], x.shape[1], x.shape[0], positions.as<int32_t>(),
                           params, factors, stream_);
     }
 
     void glu(const Tensor& gate, const Tensor& up, GluKind kind, const Tensor& out) override {
+        quantized_x_ = nullptr;
         cuda::launch_glu(gate.as<float>(), up.as<float>(), gate.num_elements(), kind, out.as<float>(), stream_);
     }
 
     void store_kv(const Tensor& k, const Tensor& v, const Tensor& slot_mapping, const Tensor& k_cache,
                   const Tensor& v_cache) override {
+        quantized_x_ = nullptr;
         CHECK(k_cache.dtype == DType::kF16 || k_cache.dtype == DType::kF32) << dtype_name(k_cache.dtype);
         CHECK(v_cache.dtype == k_cache.dtype);
         const int64_t n = slot_mapping.num_elements();
@@ -311,6 +334,7 @@ public:
 
     void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const AttentionBatch& batch,
                    const AttentionParams& params, const Tensor& out) override {
+        quantized_x_ = nullptr;
         cuda::AttentionLaunch a{};
         a.q = q.as<float>();
         a.k_cache = k_cache.data;
@@ -371,6 +395,7 @@ public:
     }
 
     void run_graph(uint64_t key, const std::function<void()>& issue) override {
+        quantized_x_ = nullptr;  // a recording must not rely on work issued before it
         auto it = graphs_.find(key);
         if (it == graphs_.end()) {
             // Relaxed capture: a scratch buffer may still be allocated (never freed) during the first capture.
@@ -384,6 +409,7 @@ public:
             it = graphs_.emplace(key, exec).first;
         }
         CUDA_CHECK(cudaGraphLaunch(it->second, stream_));
+        quantized_x_ = nullptr;
     }
 
     void clear_graphs() override {
@@ -394,6 +420,64 @@ public:
     }
 
 private:
+    // Whether a product of these weights (one format and width) with x runs as a matrix-vector kernel.
+    bool use_matvec(const Tensor* ws, int count, const Tensor& x) const {
+        if (x.rows() > std::min<int64_t>(options_.max_matvec_tokens, cuda::kMaxMatvecTokens)) return false;
+        for (int i = 0; i < count; ++i) {
+            if (ws[i].dtype != ws[0].dtype || ws[i].cols() != ws[0].cols()) return false;
+        }
+        return true;
+    }
+
+    void run_matvec(const cuda::MatvecJob& job, const Tensor& x) {
+        const int64_t n = x.rows(), K = x.cols();
+        CHECK_EQ(job.w[0].cols, K);
+        cuda::QuantizedActivations xq{nullptr, nullptr, nullptr, K};
+        if (cuda::matvec_uses_quantized_activations(job.w[0].format)) {
+            auto* q = static_cast<int8_t*>(scratch(kScratchActQ, static_cast<size_t>(n * K)));
+            auto* d = static_cast<float*>(scratch(kScratchActD, static_cast<size_t>(n * K / 32) * 4));
+            auto* s = static_cast<float*>(scratch(kScratchActSum, static_cast<size_t>(n * K / 32) * 4));
+            // Consecutive products of one input quantize it once: every op that writes device memory, other than
+            // a matrix-vector product into a separate output, forgets the quantized copy.
+            if (quantized_x_ != x.data || quantized_n_ != n || quantized_k_ != K) {
+                cuda::launch_quantize_activations(x.as<float>(), n, K, q, d, s, stream_);
+                quantized_x_ = x.data;
+                quantized_n_ = n;
+                quantized_k_ = K;
+            }
+            xq = {q, d, s, K};
+        }
+        cuda::launch_matvec(job, x.as<float>(), xq, n, stream_);
+        const auto* xb = static_cast<const uint8_t*>(x.data);
+        for (int i = 0; i < job.count; ++i) {
+            const auto* yb = reinterpret_cast<const uint8_t*>(job.y[i]);
+            const int64_t y_bytes = (job.glu ? job.w[0].rows : job.w[i].rows) * n * 4;
+            if (yb < xb + x.size_bytes() && xb < yb + y_bytes) quantized_x_ = nullptr;
+        }
+    }
+
+    // Prefill: tensor cores through cuBLASLt, BF16 operands (weights dequantized to a BF16 scratch), F32
+    // accumulation; F32 weights run in full FP32.
+    void gemm(const Tensor& w, const Tensor& x, const Tensor& y) {
+        const WeightView wv = view_of(w);
+        const int64_t n = x.rows(), K = w.cols(), M = w.rows();
+        CHECK_EQ(x.cols(), K);
+        quantized_x_ = nullptr;
+        if (wv.format == WeightFormat::kF32) {
+            gemm_->run(cuda::GemmType::kF32, w.data, x.data, y.as<float>(), M, n, K, stream_);
+            return;
+        }
+        auto* xb = static_cast<__nv_bfloat16*>(scratch(kScratchXBf16, static_cast<size_t>(n * K) * 2));
+        cuda::launch_f32_to_bf16(x.as<float>(), n * K, xb, stream_);
+        const void* wb = w.data;
+        if (wv.format != WeightFormat::kBF16) {
+            auto* tmp = static_cast<__nv_bfloat16*>(scratch(kScratchWBf16, static_cast<size_t>(M * K) * 2));
+            cuda::launch_dequantize_bf16(wv, 0, M, tmp, stream_);
+            wb = tmp;
+        }
+        gemm_->run(cuda::GemmType::kBF16, wb, xb, y.as<float>(), M, n, K, stream_);
+    }
+
     enum ScratchSlot { kScratchActQ, kScratchActD, kScratchActSum, kScratchXBf16, kScratchWBf16, kScratchAttnAcc,
                        kScratchAttnMl, kNumScratch };
 
@@ -423,6 +507,9 @@ private:
     std::vector<void*> retired_;
     PinnedBuffer upload_staging_, download_staging_;
     size_t staging_used_ = 0;
+    // The activations currently held quantized in the kScratchAct* buffers (nullptr: none).
+    const void* quantized_x_ = nullptr;
+    int64_t quantized_n_ = 0, quantized_k_ = 0;
     std::unordered_map<uint64_t, cudaGraphExec_t> graphs_;
 
 };

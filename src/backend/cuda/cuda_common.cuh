@@ -8,6 +8,7 @@
 
 #include <cstdint>
 
+#include "backend/backend.h"
 #include "core/check.h"
 
 #define CUDA_CHECK(expr)                                                                                  \
@@ -88,6 +89,13 @@ __device__ __forceinline__ void k_scale_min(int j, const uint8_t* q, int* sc, in
         *sc = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
         *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
     }
+}
+
+// The gate activation of a gated linear unit (the CPU reference's silu and tanh-approximated gelu).
+__device__ __forceinline__ float glu_activation(GluKind kind, float g) {
+    if (kind == GluKind::kSilu) return g / (1.0f + expf(-g));
+    constexpr float kSqrt2OverPi = 0.79788456080286535588f;
+    return 0.5f * g * (1.0f + tanhf(kSqrt2OverPi * g * (1.0f + 0.044715f * g * g)));
 }
 
 __host__ __device__ inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }

@@ -37,7 +37,17 @@ void launch_f32_to_bf16(const float* x, int64_t n, __nv_bfloat16* out, cudaStrea
 // quantized per 32); float formats read x.
 constexpr int kMaxMatvecTokens = 16;
 bool matvec_uses_quantized_activations(WeightFormat format);
-void launch_matvec(const WeightView& w, const float* x, const QuantizedActivations& xq, int64_t n, float* y,
+// Up to three weights of one format and width applied to one input in one launch: y[i] = w[i] x (or y[i] += w[i] x
+// with accumulate); with glu, count is 2 and y[0] = act(w[0] x) * (w[1] x).
+struct MatvecJob {
+    WeightView w[3];
+    float* y[3];
+    int count = 1;
+    bool accumulate = false;
+    bool glu = false;
+    GluKind glu_kind = GluKind::kSilu;
+};
+void launch_matvec(const MatvecJob& job, const float* x, const QuantizedActivations& xq, int64_t n,
                    cudaStream_t stream);
 
 // ---- attention.cu ----

@@ -75,31 +75,48 @@ __global__ void get_rows_kernel(WeightView table, const int32_t* ids, int64_t n,
     out[i] = weight_at(table, ids[t], c);
 }
 
-// One block per row. Squares are summed in double, as the CPU reference does (Hopper's FP64 rate makes this free
-// next to the row's memory traffic), so both backends normalize by the same float factor.
-__device__ __forceinline__ double warp_sum_double(double v) {
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
+// One block of kNormThreads per row. A decode step normalizes one row, so the row is spread over many threads and
+// each thread issues all its loads before the first add (a loop of dependent global loads on one warp would pay
+// the memory latency once per element). Each thread sums its squares in float, the block combines the partial
+// sums in double: close to the CPU reference's double sum without double-precision work per element.
+constexpr int kNormThreads = 1024;
+constexpr int kNormCached = 8;  // elements per thread kept in registers (rows up to 8192 wide)
 
-__global__ void rms_norm_kernel(const float* x, const float* weight, float eps, int64_t d, float* out) {
+__global__ void __launch_bounds__(kNormThreads) rms_norm_kernel(const float* x, const float* weight, float eps,
+                                                                int64_t d, float* out) {
     const float* xr = x + blockIdx.x * d;
     float* yr = out + blockIdx.x * d;
-    double sum = 0;
-    for (int64_t i = threadIdx.x; i < d; i += blockDim.x) sum += static_cast<double>(xr[i]) * xr[i];
-    __shared__ double partial[kThreads / kWarpSize];
-    sum = warp_sum_double(sum);
+    float v[kNormCached];
+#pragma unroll
+    for (int k = 0; k < kNormCached; ++k) {
+        const int64_t i = threadIdx.x + static_cast<int64_t>(k) * kNormThreads;
+        v[k] = i < d ? xr[i] : 0.0f;
+    }
+    float sum = 0;
+#pragma unroll
+    for (int k = 0; k < kNormCached; ++k) sum += v[k] * v[k];
+    for (int64_t i = threadIdx.x + static_cast<int64_t>(kNormCached) * kNormThreads; i < d; i += kNormThreads) {
+        sum += xr[i] * xr[i];
+    }
+    __shared__ double partial[kNormThreads / kWarpSize];
+    sum = warp_sum(sum);
     if (threadIdx.x % kWarpSize == 0) partial[threadIdx.x / kWarpSize] = sum;
     __syncthreads();
-    if (threadIdx.x < kWarpSize) {
-        double s = threadIdx.x < blockDim.x / kWarpSize ? partial[threadIdx.x] : 0.0;
-        s = warp_sum_double(s);
-        if (threadIdx.x == 0) partial[0] = s;
+    if (threadIdx.x == 0) {
+        double total = 0;
+        for (int w = 0; w < kNormThreads / kWarpSize; ++w) total += partial[w];
+        partial[0] = total;
     }
     __syncthreads();
-    const float inv = static_cast<float>(1.0 / sqrt(partial[0] / static_cast<double>(d) + eps));
-    for (int64_t i = threadIdx.x; i < d; i += blockDim.x) yr[i] = xr[i] * inv * weight[i];
+    const float inv = rsqrtf(static_cast<float>(partial[0] / static_cast<double>(d)) + eps);
+#pragma unroll
+    for (int k = 0; k < kNormCached; ++k) {
+        const int64_t i = threadIdx.x + static_cast<int64_t>(k) * kNormThreads;
+        if (i < d) yr[i] = v[k] * inv * weight[i];
+    }
+    for (int64_t i = threadIdx.x + static_cast<int64_t>(kNormCached) * kNormThreads; i < d; i += kNormThreads) {
+        yr[i] = xr[i] * inv * weight[i];
+    }
 }
 
 __global__ void add_kernel(const float* a, const float* b, int64_t n, int64_t b_elems, float* out) {
@@ -180,7 +197,120 @@ __global__ void quantize_activations_kernel(const float* x, int64_t num_blocks, 
     }
 }
 
-__global__ void dequantize_bf16_kernel(WeightView w, int64_t row_begin, int64_t count, __nv_bfloat16* out) {
+// 32 consecutive elements [32 * chunk, 32 * chunk + 32) of row r, with vector loads of the block they share.
+__device__ __forceinline__ void dequantize32(const WeightView& w, int64_t r, int64_t chunk, float (&out)[32]) {
+    const int64_t c0 = chunk * 32;
+    switch (w.format) {
+        case WeightFormat::kQ8: {
+            const auto* q = reinterpret_cast<const int4*>(w.data + r * w.cols + c0);
+            const float d = __half2float(reinterpret_cast<const __half*>(w.data + w.rows * w.cols)[r * (w.cols / 32) + chunk]);
+            const int4 a = q[0], b = q[1];
+            const int8_t* qa = reinterpret_cast<const int8_t*>(&a);
+            const int8_t* qb = reinterpret_cast<const int8_t*>(&b);
+#pragma unroll
+            for (int i = 0; i < 16; ++i) {
+                out[i] = d * qa[i];
+                out[16 + i] = d * qb[i];
+            }
+            return;
+        }
+        case WeightFormat::kQ4_0: {
+            const int4 a = *reinterpret_cast<const int4*>(w.data + (r * w.cols + c0) / 2);
+            const float d = __half2float(reinterpret_cast<const __half*>(w.data + w.rows * w.cols / 2)[r * (w.cols / 32) + chunk]);
+            const uint8_t* qa = reinterpret_cast<const uint8_t*>(&a);
+#pragma unroll
+            for (int i = 0; i < 16; ++i) {
+                out[i] = d * ((qa[i] & 0xF) - 8);
+                out[16 + i] = d * ((qa[i] >> 4) - 8);
+            }
+            return;
+        }
+        case WeightFormat::kQ4K:
+        case WeightFormat::kQ5K: {
+            const bool q5 = w.format == WeightFormat::kQ5K;
+            const int64_t nb = w.cols / 256;
+            const uint8_t* blk = w.data + (r * nb + c0 / 256) * (q5 ? 176 : 144);
+            const int j = static_cast<int>((c0 % 256) / 32);  // sub-block
+            const int c = j / 2, hi = j % 2;
+            int sc, m;
+            k_scale_min(j, blk + 4, &sc, &m);
+            const __half2 dm = *reinterpret_cast<const __half2*>(blk);
+            const float d = __low2float(dm) * sc, mn = __high2float(dm) * m;
+            const uint8_t* qs = blk + (q5 ? 48 : 16) + 32 * c;
+            const int4 a = reinterpret_cast<const int4*>(qs)[0], b = reinterpret_cast<const int4*>(qs)[1];
+            const uint8_t* qa = reinterpret_cast<const uint8_t*>(&a);
+            const uint8_t* qb = reinterpret_cast<const uint8_t*>(&b);
+            int4 ha{}, hb{};
+            if (q5) {
+                ha = reinterpret_cast<const int4*>(blk + 16)[0];
+                hb = reinterpret_cast<const int4*>(blk + 16)[1];
+            }
+            const uint8_t* qha = reinterpret_cast<const uint8_t*>(&ha);
+            const uint8_t* qhb = reinterpret_cast<const uint8_t*>(&hb);
+#pragma unroll
+            for (int i = 0; i < 16; ++i) {
+                int q0 = (qa[i] >> (4 * hi)) & 0xF, q1 = (qb[i] >> (4 * hi)) & 0xF;
+                if (q5) {
+                    q0 |= ((qha[i] >> j) & 1) << 4;
+                    q1 |= ((qhb[i] >> j) & 1) << 4;
+                }
+                out[i] = d * q0 - mn;
+                out[16 + i] = d * q1 - mn;
+            }
+            return;
+        }
+        case WeightFormat::kQ6K: {
+            const int64_t nb = w.cols / 256;
+            const int64_t idx = r * nb + c0 / 256;
+            const int64_t planes = w.rows * nb;
+            const int e = static_cast<int>(c0 % 256);
+            const int half = e / 128, group = (e % 128) / 32;
+            const uint8_t* ql = w.data + idx * 128 + 64 * half + (group & 1) * 32;
+            const uint8_t* qh = w.data + planes * 128 + idx * 64 + 32 * half;
+            const auto* scales = reinterpret_cast<const int8_t*>(w.data + planes * 192 + idx * 16) + 8 * half + 2 * group;
+            const float d = __half2float(reinterpret_cast<const __half*>(w.data + planes * 208)[idx]);
+            const float d0 = d * scales[0], d1 = d * scales[1];
+            const int4 la = reinterpret_cast<const int4*>(ql)[0], lb = reinterpret_cast<const int4*>(ql)[1];
+            const int4 ha = reinterpret_cast<const int4*>(qh)[0], hb = reinterpret_cast<const int4*>(qh)[1];
+            const uint8_t* l0 = reinterpret_cast<const uint8_t*>(&la);
+            const uint8_t* l1 = reinterpret_cast<const uint8_t*>(&lb);
+            const uint8_t* h0 = reinterpret_cast<const uint8_t*>(&ha);
+            const uint8_t* h1 = reinterpret_cast<const uint8_t*>(&hb);
+            const int shift = group < 2 ? 0 : 4;
+#pragma unroll
+            for (int i = 0; i < 16; ++i) {
+                const int q0 = ((l0[i] >> shift) & 0xF) | (((h0[i] >> (2 * group)) & 3) << 4);
+                const int q1 = ((l1[i] >> shift) & 0xF) | (((h1[i] >> (2 * group)) & 3) << 4);
+                out[i] = d0 * (q0 - 32);
+                out[16 + i] = d1 * (q1 - 32);
+            }
+            return;
+        }
+        default:
+#pragma unroll
+            for (int i = 0; i < 32; ++i) out[i] = weight_at(w, r, c0 + i);
+            return;
+    }
+}
+
+// One thread per 32 elements: the block's scales are decoded once, the output is written as 16-byte stores.
+__global__ void dequantize_bf16_kernel(WeightView w, int64_t row_begin, int64_t num_chunks, __nv_bfloat16* out) {
+    const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+    if (i >= num_chunks) return;
+    const int64_t chunks_per_row = w.cols / 32;
+    const int64_t r = row_begin + i / chunks_per_row, chunk = i % chunks_per_row;
+    float v[32];
+    dequantize32(w, r, chunk, v);
+    __align__(16) __nv_bfloat162 packed[16];
+#pragma unroll
+    for (int k = 0; k < 16; ++k) packed[k] = __floats2bfloat162_rn(v[2 * k], v[2 * k + 1]);
+    int4* dst = reinterpret_cast<int4*>(out + i * 32);
+#pragma unroll
+    for (int k = 0; k < 4; ++k) dst[k] = reinterpret_cast<const int4*>(packed)[k];
+}
+
+// Formats whose rows need not be a multiple of 32 (F32/F16/BF16 weights): one element per thread.
+__global__ void dequantize_bf16_scalar_kernel(WeightView w, int64_t row_begin, int64_t count, __nv_bfloat16* out) {
     const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
     if (i >= count) return;
     const int64_t r = row_begin + i / w.cols, c = i % w.cols;
@@ -203,7 +333,7 @@ void launch_get_rows(const WeightView& table, const int32_t* ids, int64_t n, flo
 void launch_rms_norm(const float* x, const float* weight, float eps, int64_t rows, int64_t d, float* out,
                      cudaStream_t stream) {
     if (rows == 0) return;
-    rms_norm_kernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(x, weight, eps, d, out);
+    rms_norm_kernel<<<static_cast<unsigned>(rows), kNormThreads, 0, stream>>>(x, weight, eps, d, out);
     CUDA_CHECK_LAUNCH();
 }
 
@@ -255,7 +385,13 @@ void launch_dequantize_bf16(const WeightView& w, int64_t row_begin, int64_t row_
                             cudaStream_t stream) {
     const int64_t count = (row_end - row_begin) * w.cols;
     if (count == 0) return;
-    dequantize_bf16_kernel<<<blocks_for(count), kThreads, 0, stream>>>(w, row_begin, count, out);
+    const bool quantized = w.format != WeightFormat::kF32 && w.format != WeightFormat::kF16 &&
+                           w.format != WeightFormat::kBF16;
+    if (quantized) {
+        dequantize_bf16_kernel<<<blocks_for(count / 32), kThreads, 0, stream>>>(w, row_begin, count / 32, out);
+    } else {
+        dequantize_bf16_scalar_kernel<<<blocks_for(count), kThreads, 0, stream>>>(w, row_begin, count, out);
+    }
     CUDA_CHECK_LAUNCH();
 }
 

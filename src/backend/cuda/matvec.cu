@@ -6,6 +6,8 @@
 // multiply-adds per instruction, so the arithmetic stays below the memory time even at 4.5 bits per weight; the
 // per-block scales are applied once per 16 or 32 products. Each token's partial sum stays in a register of every
 // lane and is reduced across the warp at the end; the weights are read once for all tokens of the batch.
+#include <type_traits>
+
 #include "backend/cuda/cuda_kernels.cuh"
 
 namespace frugal::cuda {
@@ -14,26 +16,14 @@ namespace {
 constexpr int kRowsPerBlock = 4;  // warps per block, one output row each
 constexpr int kThreads = kRowsPerBlock * kWarpSize;
 
-template <int NT>
-__device__ __forceinline__ void write_rows(float (&acc)[NT], int n, int64_t row, int64_t rows, float* y) {
-    const int lane = threadIdx.x % kWarpSize;
-#pragma unroll
-    for (int t = 0; t < NT; ++t) {
-        const float v = warp_sum(acc[t]);
-        if (lane == 0 && t < n) y[t * rows + row] = v;
-    }
-}
-
 // Q8: 16 int8 weights per lane-step, half a 32-block.
 template <int NT>
-__global__ void __launch_bounds__(kThreads) matvec_q8(WeightView w, QuantizedActivations x, int n, float* y) {
-    const int64_t row = blockIdx.x * static_cast<int64_t>(kRowsPerBlock) + threadIdx.x / kWarpSize;
-    if (row >= w.rows) return;
+__device__ __forceinline__ void dot_q8(const WeightView& w, int64_t row, const QuantizedActivations& xq,
+        const float* xf, int n, float (&acc)[NT]) {
     const int lane = threadIdx.x % kWarpSize;
     const int64_t K = w.cols;
     const int8_t* wq = reinterpret_cast<const int8_t*>(w.data) + row * K;
     const __half* wd = reinterpret_cast<const __half*>(w.data + w.rows * K) + row * (K / 32);
-    float acc[NT] = {};
 #pragma unroll 4
     for (int64_t c = lane * 16; c < K; c += 16 * kWarpSize) {
         const int4 wv = *reinterpret_cast<const int4*>(wq + c);
@@ -41,24 +31,21 @@ __global__ void __launch_bounds__(kThreads) matvec_q8(WeightView w, QuantizedAct
 #pragma unroll
         for (int t = 0; t < NT; ++t) {
             if (t < n) {
-                const int4 xv = *reinterpret_cast<const int4*>(x.q + t * K + c);
-                acc[t] += dw * x.d[t * (K / 32) + c / 32] * static_cast<float>(dot16(wv, xv));
+                const int4 xv = *reinterpret_cast<const int4*>(xq.q + t * K + c);
+                acc[t] += dw * xq.d[t * (K / 32) + c / 32] * static_cast<float>(dot16(wv, xv));
             }
         }
     }
-    write_rows<NT>(acc, n, row, w.rows, y);
 }
 
 // Q4_0: one 32-block per lane-step: 16 bytes of nibbles (low: elements 0..15, high: 16..31).
 template <int NT>
-__global__ void __launch_bounds__(kThreads) matvec_q4_0(WeightView w, QuantizedActivations x, int n, float* y) {
-    const int64_t row = blockIdx.x * static_cast<int64_t>(kRowsPerBlock) + threadIdx.x / kWarpSize;
-    if (row >= w.rows) return;
+__device__ __forceinline__ void dot_q4_0(const WeightView& w, int64_t row, const QuantizedActivations& xq,
+        const float* xf, int n, float (&acc)[NT]) {
     const int lane = threadIdx.x % kWarpSize;
     const int64_t K = w.cols;
     const uint8_t* wq = w.data + row * (K / 2);
     const __half* wd = reinterpret_cast<const __half*>(w.data + w.rows * K / 2) + row * (K / 32);
-    float acc[NT] = {};
 #pragma unroll 4
     for (int64_t c = lane * 32; c < K; c += 32 * kWarpSize) {
         const int4 wv = *reinterpret_cast<const int4*>(wq + c / 2);
@@ -69,15 +56,14 @@ __global__ void __launch_bounds__(kThreads) matvec_q4_0(WeightView w, QuantizedA
 #pragma unroll
         for (int t = 0; t < NT; ++t) {
             if (t < n) {
-                const int8_t* xt = x.q + t * K + c;
+                const int8_t* xt = xq.q + t * K + c;
                 const int s = dot16(lo, *reinterpret_cast<const int4*>(xt)) +
                               dot16(hi, *reinterpret_cast<const int4*>(xt + 16));
                 const int64_t b = t * (K / 32) + c / 32;
-                acc[t] += dw * (x.d[b] * static_cast<float>(s) - 8.0f * x.sum[b]);
+                acc[t] += dw * (xq.d[b] * static_cast<float>(s) - 8.0f * xq.sum[b]);
             }
         }
     }
-    write_rows<NT>(acc, n, row, w.rows, y);
 }
 
 // Q4_K / Q5_K: 8 lanes per 256-element super-block. Lane g of the 8 reads qs bytes [16g, 16g + 16): chunk
@@ -85,9 +71,8 @@ __global__ void __launch_bounds__(kThreads) matvec_q4_0(WeightView w, QuantizedA
 // its high nibbles (sub-block 2c + 1), h = g % 2. Q5_K's fifth bits for those elements sit in qh bytes
 // [16h, 16h + 16), bit 2c and 2c + 1.
 template <int NT, bool kQ5>
-__global__ void __launch_bounds__(kThreads) matvec_k(WeightView w, QuantizedActivations x, int n, float* y) {
-    const int64_t row = blockIdx.x * static_cast<int64_t>(kRowsPerBlock) + threadIdx.x / kWarpSize;
-    if (row >= w.rows) return;
+__device__ __forceinline__ void dot_k(const WeightView& w, int64_t row, const QuantizedActivations& xq,
+        const float* xf, int n, float (&acc)[NT]) {
     constexpr int kBlockBytes = kQ5 ? 176 : 144;
     constexpr int kQsOffset = kQ5 ? 48 : 16;
     const int lane = threadIdx.x % kWarpSize;
@@ -95,7 +80,6 @@ __global__ void __launch_bounds__(kThreads) matvec_k(WeightView w, QuantizedActi
     const int64_t K = w.cols;
     const int64_t nb = K / 256;
     const uint8_t* wr = w.data + row * nb * kBlockBytes;
-    float acc[NT] = {};
 #pragma unroll 2
     for (int64_t sb = lane / 8; sb < nb; sb += kWarpSize / 8) {
         const uint8_t* blk = wr + sb * kBlockBytes;
@@ -126,26 +110,24 @@ __global__ void __launch_bounds__(kThreads) matvec_k(WeightView w, QuantizedActi
 #pragma unroll
         for (int t = 0; t < NT; ++t) {
             if (t < n) {
-                const int8_t* xt = x.q + t * K;
+                const int8_t* xt = xq.q + t * K;
                 const int4 xl = *reinterpret_cast<const int4*>(xt + col_lo);
                 const int4 xh = *reinterpret_cast<const int4*>(xt + col_lo + 32);
-                const float xdl = x.d[t * (K / 32) + col_lo / 32];
-                const float xdh = x.d[t * (K / 32) + col_lo / 32 + 1];
+                const float xdl = xq.d[t * (K / 32) + col_lo / 32];
+                const float xdh = xq.d[t * (K / 32) + col_lo / 32 + 1];
                 acc[t] += xdl * (dl * static_cast<float>(dot16(lo, xl)) - ml * static_cast<float>(sum16(xl))) +
                           xdh * (dh * static_cast<float>(dot16(hi, xh)) - mh * static_cast<float>(sum16(xh)));
             }
         }
     }
-    write_rows<NT>(acc, n, row, w.rows, y);
 }
 
 // Q6_K planes: 4 lanes per super-block. Lane k of the 4 takes half n = k / 2 and l in [16j, 16j + 16), j = k % 2:
 // ql bytes l and l + 32 of the half and qh byte l give elements 128n + 32m + l for m = 0..3, all with scale
 // index 8n + j + 2m.
 template <int NT>
-__global__ void __launch_bounds__(kThreads) matvec_q6k(WeightView w, QuantizedActivations x, int n, float* y) {
-    const int64_t row = blockIdx.x * static_cast<int64_t>(kRowsPerBlock) + threadIdx.x / kWarpSize;
-    if (row >= w.rows) return;
+__device__ __forceinline__ void dot_q6k(const WeightView& w, int64_t row, const QuantizedActivations& xq,
+        const float* xf, int n, float (&acc)[NT]) {
     const int lane = threadIdx.x % kWarpSize;
     const int k = lane % 4, nh = k / 2, j = k % 2;
     const int64_t K = w.cols;
@@ -155,7 +137,6 @@ __global__ void __launch_bounds__(kThreads) matvec_q6k(WeightView w, QuantizedAc
     const uint8_t* qh_plane = w.data + planes * 128;
     const auto* sc_plane = reinterpret_cast<const int8_t*>(w.data + planes * 192);
     const auto* d_plane = reinterpret_cast<const __half*>(w.data + planes * 208);
-    float acc[NT] = {};
 #pragma unroll 2
     for (int64_t sb = lane / 4; sb < nb; sb += kWarpSize / 4) {
         const int64_t idx = row * nb + sb;
@@ -186,8 +167,8 @@ __global__ void __launch_bounds__(kThreads) matvec_q6k(WeightView w, QuantizedAc
 #pragma unroll
         for (int t = 0; t < NT; ++t) {
             if (t < n) {
-                const int8_t* xt = x.q + t * K + base;
-                const float* xd = x.d + t * (K / 32) + base / 32;
+                const int8_t* xt = xq.q + t * K + base;
+                const float* xd = xq.d + t * (K / 32) + base / 32;
                 float v = 0;
 #pragma unroll
                 for (int m = 0; m < 4; ++m) {
@@ -198,7 +179,6 @@ __global__ void __launch_bounds__(kThreads) matvec_q6k(WeightView w, QuantizedAc
             }
         }
     }
-    write_rows<NT>(acc, n, row, w.rows, y);
 }
 
 // Float weights against float activations: 8 (16-bit) or 4 (F32) weights per lane-step.
@@ -238,13 +218,11 @@ __device__ __forceinline__ void load_weights8<float>(const float* p, float (&out
 }
 
 template <int NT, typename T>
-__global__ void __launch_bounds__(kThreads) matvec_float(WeightView w, const float* x, int n, float* y) {
-    const int64_t row = blockIdx.x * static_cast<int64_t>(kRowsPerBlock) + threadIdx.x / kWarpSize;
-    if (row >= w.rows) return;
+__device__ __forceinline__ void dot_float(const WeightView& w, int64_t row, const QuantizedActivations& xq,
+        const float* xf, int n, float (&acc)[NT]) {
     const int lane = threadIdx.x % kWarpSize;
     const int64_t K = w.cols;
     const T* wr = reinterpret_cast<const T*>(w.data) + row * K;
-    float acc[NT] = {};
 #pragma unroll 4
     for (int64_t c = lane * 8; c < K; c += 8 * kWarpSize) {
         float wv[8];
@@ -252,98 +230,154 @@ __global__ void __launch_bounds__(kThreads) matvec_float(WeightView w, const flo
 #pragma unroll
         for (int t = 0; t < NT; ++t) {
             if (t < n) {
-                const float4 a = *reinterpret_cast<const float4*>(x + t * K + c);
-                const float4 b = *reinterpret_cast<const float4*>(x + t * K + c + 4);
+                const float4 a = *reinterpret_cast<const float4*>(xf + t * K + c);
+                const float4 b = *reinterpret_cast<const float4*>(xf + t * K + c + 4);
                 acc[t] += wv[0] * a.x + wv[1] * a.y + wv[2] * a.z + wv[3] * a.w + wv[4] * b.x + wv[5] * b.y +
                           wv[6] * b.z + wv[7] * b.w;
             }
         }
     }
-    write_rows<NT>(acc, n, row, w.rows, y);
 }
 
 // Float weights whose rows are not a whole number of 16-byte vectors (e.g. 172 columns): one element per lane-step.
 template <int NT, typename T>
-__global__ void __launch_bounds__(kThreads) matvec_float_scalar(WeightView w, const float* x, int n, float* y) {
-    const int64_t row = blockIdx.x * static_cast<int64_t>(kRowsPerBlock) + threadIdx.x / kWarpSize;
-    if (row >= w.rows) return;
+__device__ __forceinline__ void dot_float_scalar(const WeightView& w, int64_t row, const QuantizedActivations& xq,
+        const float* xf, int n, float (&acc)[NT]) {
     const int lane = threadIdx.x % kWarpSize;
     const int64_t K = w.cols;
     const T* wr = reinterpret_cast<const T*>(w.data) + row * K;
-    float acc[NT] = {};
     for (int64_t c = lane; c < K; c += kWarpSize) {
         const float wv = static_cast<float>(wr[c]);
 #pragma unroll
         for (int t = 0; t < NT; ++t) {
-            if (t < n) acc[t] += wv * x[t * K + c];
+            if (t < n) acc[t] += wv * xf[t * K + c];
         }
     }
-    write_rows<NT>(acc, n, row, w.rows, y);
 }
 
-template <int NT, typename T>
-void launch_float(const WeightView& w, const float* x, int n, float* y, cudaStream_t stream) {
-    const auto grid = static_cast<unsigned>(ceil_div(w.rows, kRowsPerBlock));
-    if (w.cols % 8 == 0) {
-        matvec_float<NT, T><<<grid, kThreads, 0, stream>>>(w, x, n, y);
+// Accumulates row `row` of w against the tokens' activations into each lane's partial sums.
+template <int NT, WeightFormat F>
+__device__ __forceinline__ void row_dot(const WeightView& w, int64_t row, const QuantizedActivations& xq,
+                                        const float* xf, int n, float (&acc)[NT]) {
+    if constexpr (F == WeightFormat::kQ8) {
+        dot_q8<NT>(w, row, xq, xf, n, acc);
+    } else if constexpr (F == WeightFormat::kQ4_0) {
+        dot_q4_0<NT>(w, row, xq, xf, n, acc);
+    } else if constexpr (F == WeightFormat::kQ4K) {
+        dot_k<NT, false>(w, row, xq, xf, n, acc);
+    } else if constexpr (F == WeightFormat::kQ5K) {
+        dot_k<NT, true>(w, row, xq, xf, n, acc);
+    } else if constexpr (F == WeightFormat::kQ6K) {
+        dot_q6k<NT>(w, row, xq, xf, n, acc);
     } else {
-        matvec_float_scalar<NT, T><<<grid, kThreads, 0, stream>>>(w, x, n, y);
+        using T = std::conditional_t<F == WeightFormat::kF32, float,
+                                     std::conditional_t<F == WeightFormat::kF16, __half, __nv_bfloat16>>;
+        if (w.cols % 8 == 0) {
+            dot_float<NT, T>(w, row, xq, xf, n, acc);
+        } else {
+            dot_float_scalar<NT, T>(w, row, xq, xf, n, acc);
+        }
     }
 }
 
-template <int NT>
-void launch_for_tokens(const WeightView& w, const float* x, const QuantizedActivations& xq, int n, float* y,
-                       cudaStream_t stream) {
-    const auto grid = static_cast<unsigned>(ceil_div(w.rows, kRowsPerBlock));
-    switch (w.format) {
-        case WeightFormat::kQ8:
-            matvec_q8<NT><<<grid, kThreads, 0, stream>>>(w, xq, n, y);
-            break;
-        case WeightFormat::kQ4_0:
-            matvec_q4_0<NT><<<grid, kThreads, 0, stream>>>(w, xq, n, y);
-            break;
-        case WeightFormat::kQ4K:
-            matvec_k<NT, false><<<grid, kThreads, 0, stream>>>(w, xq, n, y);
-            break;
-        case WeightFormat::kQ5K:
-            matvec_k<NT, true><<<grid, kThreads, 0, stream>>>(w, xq, n, y);
-            break;
-        case WeightFormat::kQ6K:
-            matvec_q6k<NT><<<grid, kThreads, 0, stream>>>(w, xq, n, y);
-            break;
-        case WeightFormat::kF32:
-            launch_float<NT, float>(w, x, n, y, stream);
-            break;
-        case WeightFormat::kF16:
-            launch_float<NT, __half>(w, x, n, y, stream);
-            break;
-        case WeightFormat::kBF16:
-            launch_float<NT, __nv_bfloat16>(w, x, n, y, stream);
-            break;
+// One launch for up to three products over the same input (rows of the products are stacked: warp w takes
+// flat row w), or, in GLU mode, for gate and up together: a warp computes gate row o and up row o and writes
+// act(gate) * up, so neither intermediate reaches memory.
+template <int NT, WeightFormat F>
+__global__ void __launch_bounds__(kThreads) matvec_kernel(MatvecJob job, QuantizedActivations xq, const float* xf,
+                                                          int n) {
+    const int64_t row = blockIdx.x * static_cast<int64_t>(kRowsPerBlock) + threadIdx.x / kWarpSize;
+    const int lane = threadIdx.x % kWarpSize;
+    if (job.glu) {
+        const int64_t rows = job.w[0].rows;
+        if (row >= rows) return;
+        float g[NT] = {}, u[NT] = {};
+        row_dot<NT, F>(job.w[0], row, xq, xf, n, g);
+        row_dot<NT, F>(job.w[1], row, xq, xf, n, u);
+#pragma unroll
+        for (int t = 0; t < NT; ++t) {
+            const float gs = warp_sum(g[t]), us = warp_sum(u[t]);
+            if (lane == 0 && t < n) job.y[0][t * rows + row] = glu_activation(job.glu_kind, gs) * us;
+        }
+        return;
     }
+    const int64_t end0 = job.w[0].rows;
+    const int64_t end1 = end0 + (job.count > 1 ? job.w[1].rows : 0);
+    const int64_t end2 = end1 + (job.count > 2 ? job.w[2].rows : 0);
+    if (row >= end2) return;
+    const int m = row < end0 ? 0 : row < end1 ? 1 : 2;
+    const WeightView& w = m == 0 ? job.w[0] : m == 1 ? job.w[1] : job.w[2];
+    float* y = m == 0 ? job.y[0] : m == 1 ? job.y[1] : job.y[2];
+    const int64_t r = row - (m == 0 ? 0 : m == 1 ? end0 : end1);
+    float acc[NT] = {};
+    row_dot<NT, F>(w, r, xq, xf, n, acc);
+#pragma unroll
+    for (int t = 0; t < NT; ++t) {
+        const float v = warp_sum(acc[t]);
+        if (lane == 0 && t < n) {
+            float* dst = y + t * w.rows + r;
+            *dst = job.accumulate ? *dst + v : v;
+        }
+    }
+}
+
+template <int NT, WeightFormat F>
+void launch_format(const MatvecJob& job, const QuantizedActivations& xq, const float* xf, int n,
+                   cudaStream_t stream) {
+    int64_t rows = job.w[0].rows;
+    if (!job.glu) {
+        for (int i = 1; i < job.count; ++i) rows += job.w[i].rows;
+    }
+    matvec_kernel<NT, F><<<static_cast<unsigned>(ceil_div(rows, kRowsPerBlock)), kThreads, 0, stream>>>(job, xq, xf, n);
     CUDA_CHECK_LAUNCH();
 }
 
+template <int NT>
+void launch_for_tokens(const MatvecJob& job, const QuantizedActivations& xq, const float* xf, int n,
+                       cudaStream_t stream) {
+    switch (job.w[0].format) {
+        case WeightFormat::kQ8:
+            return launch_format<NT, WeightFormat::kQ8>(job, xq, xf, n, stream);
+        case WeightFormat::kQ4_0:
+            return launch_format<NT, WeightFormat::kQ4_0>(job, xq, xf, n, stream);
+        case WeightFormat::kQ4K:
+            return launch_format<NT, WeightFormat::kQ4K>(job, xq, xf, n, stream);
+        case WeightFormat::kQ5K:
+            return launch_format<NT, WeightFormat::kQ5K>(job, xq, xf, n, stream);
+        case WeightFormat::kQ6K:
+            return launch_format<NT, WeightFormat::kQ6K>(job, xq, xf, n, stream);
+        case WeightFormat::kF32:
+            return launch_format<NT, WeightFormat::kF32>(job, xq, xf, n, stream);
+        case WeightFormat::kF16:
+            return launch_format<NT, WeightFormat::kF16>(job, xq, xf, n, stream);
+        case WeightFormat::kBF16:
+            return launch_format<NT, WeightFormat::kBF16>(job, xq, xf, n, stream);
+    }
+}
 }  // namespace
 
 bool matvec_uses_quantized_activations(WeightFormat format) {
     return format != WeightFormat::kF32 && format != WeightFormat::kF16 && format != WeightFormat::kBF16;
 }
 
-void launch_matvec(const WeightView& w, const float* x, const QuantizedActivations& xq, int64_t n, float* y,
+void launch_matvec(const MatvecJob& job, const float* x, const QuantizedActivations& xq, int64_t n,
                    cudaStream_t stream) {
     CHECK(n >= 1 && n <= kMaxMatvecTokens) << "matvec takes 1.." << kMaxMatvecTokens << " tokens, got " << n;
+    CHECK(job.count >= 1 && job.count <= 3 && (!job.glu || job.count == 2));
+    for (int i = 1; i < job.count; ++i) {
+        CHECK(job.w[i].format == job.w[0].format && job.w[i].cols == job.w[0].cols);
+    }
     const int nt = static_cast<int>(n);
     if (nt == 1) {
-        launch_for_tokens<1>(w, x, xq, nt, y, stream);
+        launch_for_tokens<1>(job, xq, x, nt, stream);
     } else if (nt == 2) {
-        launch_for_tokens<2>(w, x, xq, nt, y, stream);
+        launch_for_tokens<2>(job, xq, x, nt, stream);
     } else if (nt <= 4) {
-        launch_for_tokens<4>(w, x, xq, nt, y, stream);
+        launch_for_tokens<4>(job, xq, x, nt, stream);
     } else if (nt <= 8) {
-        launch_for_tokens<8>(w, x, xq, nt, y, stream);
+        launch_for_tokens<8>(job, xq, x, nt, stream);
     } else {
-        launch_for_tokens<16>(w, x, xq, nt, y, stream);
+        launch_for_tokens<16>(job, xq, x, nt, stream);
     }
 }
 

@@ -6,11 +6,12 @@ namespace frugal {
 
 void attention_layer(Backend& backend, const ModelConfig& c, const LayerWeights& w, const Tensor* rope_freqs,
                      int64_t layer, const Tensor& xn, const AttentionBatch& batch, const Tensor& slots,
-                     const Tensor& k_cache, const Tensor& v_cache, const AttentionScratch& s, const Tensor& out) {
+                     const Tensor& k_cache, const Tensor& v_cache, const AttentionScratch& s, const Tensor& proj,
+                     const Tensor& residual) {
     const int64_t n = xn.rows();
-    backend.matmul(w.wq, xn, s.q);
-    backend.matmul(w.wk, xn, s.k);
-    backend.matmul(w.wv, xn, s.v);
+    const Tensor qkv_weights[3] = {w.wq, w.wk, w.wv};
+    const Tensor qkv[3] = {s.q, s.k, s.v};
+    backend.matmul_shared_input(qkv_weights, qkv, 3, xn);
     if (w.bq.data != nullptr) backend.add(s.q, w.bq, s.q);
     if (w.bk.data != nullptr) backend.add(s.k, w.bk, s.k);
     if (w.bv.data != nullptr) backend.add(s.v, w.bv, s.v);
@@ -39,8 +40,13 @@ void attention_layer(Backend& backend, const ModelConfig& c, const LayerWeights&
     const Tensor attn_heads = s.attn.reshaped({c.head_dim_v, c.num_heads, n});
     backend.attention(q_heads, k_cache, v_cache, batch, params, attn_heads);
 
-    backend.matmul(w.wo, s.attn, out);
-    if (w.post_attn_norm.data != nullptr) backend.rms_norm(out, w.post_attn_norm, c.norm_eps, out);
+    if (w.post_attn_norm.data != nullptr) {
+        backend.matmul(w.wo, s.attn, proj);
+        backend.rms_norm(proj, w.post_attn_norm, c.norm_eps, proj);
+        backend.add(residual, proj, residual);
+    } else {
+        backend.matmul_add(w.wo, s.attn, proj, residual);
+    }
 }
 
 }  // namespace frugal

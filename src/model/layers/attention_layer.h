@@ -15,9 +15,11 @@ struct AttentionScratch {
     Tensor attn;  // [n, q_dim]
 };
 
-// out[n, dim] = attention(xn[n, dim]) for one layer. positions/slots are I32 [n] on the backend.
+// residual[n, dim] += attention(xn[n, dim]) for one layer; proj [n, dim] is scratch. positions/slots are I32 [n]
+// on the backend.
 void attention_layer(Backend& backend, const ModelConfig& config, const LayerWeights& w, const Tensor* rope_freqs,
                      int64_t layer, const Tensor& xn, const AttentionBatch& batch, const Tensor& slots,
-                     const Tensor& k_cache, const Tensor& v_cache, const AttentionScratch& scratch, const Tensor& out);
+                     const Tensor& k_cache, const Tensor& v_cache, const AttentionScratch& scratch, const Tensor& proj,
+                     const Tensor& residual);
 
 }  // namespace frugal

@@ -3,12 +3,15 @@
 namespace frugal {
 
 void ffn_layer(Backend& backend, const ModelConfig& c, const LayerWeights& w, const Tensor& xn, const Tensor& gate,
-               const Tensor& up, const Tensor& out) {
-    backend.matmul(w.w_gate, xn, gate);
-    backend.matmul(w.w_up, xn, up);
-    backend.glu(gate, up, c.ffn_activation, gate);
-    backend.matmul(w.w_down, gate, out);
-    if (w.post_ffn_norm.data != nullptr) backend.rms_norm(out, w.post_ffn_norm, c.norm_eps, out);
+               const Tensor& up, const Tensor& proj, const Tensor& residual) {
+    backend.matmul_glu(w.w_gate, w.w_up, xn, c.ffn_activation, gate, up, gate);
+    if (w.post_ffn_norm.data != nullptr) {
+        backend.matmul(w.w_down, gate, proj);
+        backend.rms_norm(proj, w.post_ffn_norm, c.norm_eps, proj);
+        backend.add(residual, proj, residual);
+    } else {
+        backend.matmul_add(w.w_down, gate, proj, residual);
+    }
 }
 
 }  // namespace frugal

@@ -7,8 +7,8 @@
 
 namespace frugal {
 
-// out[n, dim] = ffn(xn[n, dim]); gate and up are scratch [n, ffn_dim].
+// residual[n, dim] += ffn(xn[n, dim]); gate and up [n, ffn_dim] and proj [n, dim] are scratch.
 void ffn_layer(Backend& backend, const ModelConfig& config, const LayerWeights& w, const Tensor& xn,
-               const Tensor& gate, const Tensor& up, const Tensor& out);
+               const Tensor& gate, const Tensor& up, const Tensor& proj, const Tensor& residual);
 
 }  // namespace frugal

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Runs on the lent H200 (device tool), from the repository root with .devcarry/ carried (scripts/device/stage.sh):
+# GPU-vs-CPU checks on stories260K, the CUDA test binary, then frugal bench (and llama.cpp's llama-bench when
+# staged) on synthetic Llama-3-8B files. Results go to $OUT. Usage: h200_run.sh [TYPES...] (default Q4_K Q8_0 BF16)
+set -uo pipefail
+OUT=${OUT:-/tmp/out}
+mkdir -p "$OUT"
+types=("$@")
+[ ${#types[@]} -eq 0 ] && types=(Q4_K Q8_0 BF16)
+root=$PWD
+cublas=$(python3 -c 'import nvidia.cublas, os; print(os.path.dirname(nvidia.cublas.__file__) + "/lib")' 2>/dev/null)
+export LD_LIBRARY_PATH=$root/.devcarry/lib:/usr/local/cuda/lib64:${cublas}:${LD_LIBRARY_PATH:-}
+F=$root/.devcarry/bin/frugal
+mkdir -p /work && ln -sfn "$root/.devcarry/shared" /work/shared   # the path the test binaries were built with
+nvidia-smi --query-gpu=name,memory.total,clocks.sm,clocks.mem,driver_version --format=csv | tee "$OUT/gpu.txt"
+
+echo "== stories260K: CPU vs GPU greedy ids"
+S=/work/shared/models/stories260K
+for p in "1,403,407" "1,9038,2501,263,931" "1"; do
+    cpu=$($F run -m $S/stories260K.bin --tokenizer $S/tok512.bin --prompt-ids $p -n 60 --temp 0 --print-ids 2>/dev/null)
+    gpu=$($F run -m $S/stories260K.bin --tokenizer $S/tok512.bin --prompt-ids $p -n 60 --temp 0 --print-ids --device cuda 2>"$OUT/gpu_err.txt")
+    if [ "$cpu" == "$gpu" ] && [ -n "$cpu" ]; then echo "prompt $p: same ids"; else echo "prompt $p: DIFFER"; echo "cpu: $cpu"; echo "gpu: $gpu"; tail -3 "$OUT/gpu_err.txt"; fi
+done | tee "$OUT/stories.txt"
+
+if [ -x "$root/.devcarry/bin/frugal_cuda_tests" ]; then
+    echo "== CUDA tests"
+    "$root/.devcarry/bin/frugal_cuda_tests" --gtest_brief=1 2>&1 | tail -40 | tee "$OUT/cuda_tests.txt"
+fi
+
+echo "== synthetic Llama-3-8B: frugal bench"
+for t in "${types[@]}"; do
+    m=/tmp/llama3-8b-$t.gguf
+    [ -f $m ] || $F synth --shape llama3-8b --type $t --vocab "$root/.devcarry/vocab/ggml-vocab-llama-bpe.gguf" -o $m 2>&1 | tail -1
+    $F bench -m $m --device cuda -p 512 -n 128 -d 512 -r 3 --price-per-hour 3.5 2>&1 | tee "$OUT/bench_$t.txt"
+    if [ -x "$root/.devcarry/peer/llama-bench" ]; then
+        "$root/.devcarry/peer/llama-bench" -m $m -ngl 99 -fa 1 -p 512 -n 128 -r 3 -o md 2>"$OUT/llama_$t.err" | tee "$OUT/llama_$t.txt"
+    fi
+done
+
+if [ -n "${PROFILE:-}" ]; then
+    echo "== ncu: per-kernel time of decode steps (Q4_K, depth 512)"
+    m=/tmp/llama3-8b-Q4_K.gguf
+    ncu --clock-control none --graph-profiling node --launch-skip 3000 --launch-count 1500 \
+        --print-summary per-kernel --metrics gpu__time_duration.sum,dram__bytes_read.sum \
+        $F bench -m $m --device cuda -p 0 -n 16 -d 512 -r 1 --no-memory-bandwidth > "$OUT/ncu.txt" 2>&1
+    grep -E "^  [a-z_]|gpu__time_duration|dram__bytes_read|Invocations" "$OUT/ncu.txt" | head -150
+fi

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Stages what a run on the lent GPU machine needs into .devcarry/ (git-ignored; pass it as the device tool's
+# `carry`): binaries built here for sm_90, the shared libraries that machine lacks, stories260K and the Llama 3
+# vocabulary. The GPU machine has no package registry and no ../shared, and cannot build frugal's dependencies.
+# Usage: scripts/device/stage.sh BUILD_DIR
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+build=${1:?build dir configured with -DFRUGAL_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90}
+grep -qx '/.devcarry/' .git/info/exclude 2>/dev/null || echo '/.devcarry/' >> .git/info/exclude
+rm -rf .devcarry && mkdir -p .devcarry/bin .devcarry/lib .devcarry/shared/models .devcarry/vocab
+cp "$build/bin/frugal" .devcarry/bin/
+for t in "$build"/tests/frugal_cuda_tests; do [ -x "$t" ] && cp "$t" .devcarry/bin/; done
+strip .devcarry/bin/*
+for lib in libfmt.so.9 libpcre2-8.so.0; do cp -L "/lib/x86_64-linux-gnu/$lib" .devcarry/lib/; done
+cp -r ../shared/models/stories260K .devcarry/shared/models/
+cp -L models/ggml-vocab-llama-bpe.gguf .devcarry/vocab/
+if [ -x .peer/llama-bench ]; then mkdir -p .devcarry/peer && cp .peer/llama-bench .devcarry/peer/; fi
+du -sh .devcarry
