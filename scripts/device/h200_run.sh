@@ -27,13 +27,17 @@ if [ -x "$root/.devcarry/bin/frugal_cuda_tests" ]; then
     "$root/.devcarry/bin/frugal_cuda_tests" --gtest_brief=1 2>&1 | tail -40 | tee "$OUT/cuda_tests.txt"
 fi
 
+[ -f "$root/.devcarry/peer/llama-bench.xz" ] && sh "$root/.devcarry/peer/unpack.sh"
 echo "== synthetic Llama-3-8B: frugal bench"
 for t in "${types[@]}"; do
     m=/tmp/llama3-8b-$t.gguf
     [ -f $m ] || $F synth --shape llama3-8b --type $t --vocab "$root/.devcarry/vocab/ggml-vocab-llama-bpe.gguf" -o $m 2>&1 | tail -1
-    $F bench -m $m --device cuda -p 512 -n 128 -d 512 -r 3 --price-per-hour 3.5 2>&1 | tee "$OUT/bench_$t.txt"
+    for d in 0 512; do
+        $F bench -m $m --device cuda -p 512 -n 128 -d $d -r 3 --price-per-hour 3.5 2>&1 | grep -v "^  [pt][pg]" | tee "$OUT/bench_${t}_d$d.txt"
+    done
     if [ -x "$root/.devcarry/peer/llama-bench" ]; then
-        "$root/.devcarry/peer/llama-bench" -m $m -ngl 99 -fa 1 -p 512 -n 128 -r 3 -o md 2>"$OUT/llama_$t.err" | tee "$OUT/llama_$t.txt"
+        "$root/.devcarry/peer/llama-bench" -m $m -ngl 99 -fa 1 -p 512 -n 128 -d 0,512 -r 3 -o md 2>"$OUT/llama_$t.err" | tee "$OUT/llama_$t.txt"
+        tail -3 "$OUT/llama_$t.err"
     fi
 done
 

@@ -14,5 +14,8 @@ strip .devcarry/bin/*
 for lib in libfmt.so.9 libpcre2-8.so.0; do cp -L "/lib/x86_64-linux-gnu/$lib" .devcarry/lib/; done
 cp -r ../shared/models/stories260K .devcarry/shared/models/
 cp -L models/ggml-vocab-llama-bpe.gguf .devcarry/vocab/
-if [ -x .peer/llama-bench ]; then mkdir -p .devcarry/peer && cp .peer/llama-bench .devcarry/peer/; fi
+# The peer: llama.cpp's llama-bench built here for sm_90 (xz-compressed to fit the transfer limit; see .peer/README.txt).
+if [ -f .peer/llama-bench.xz ]; then
+    mkdir -p .devcarry/peer && cp .peer/llama-bench.xz .peer/llama-bench.sha256 .peer/unpack.sh .devcarry/peer/
+fi
 du -sh .devcarry

@@ -108,6 +108,16 @@ public:
         add(residual, scratch, residual);
     }
 
+    // rope(q); rope(k); store_kv(k, v): the rotary embedding of one layer's queries and keys and the cache write of
+    // its keys and values. q: [n, heads, head_dim], k: [n, kv_heads, head_dim], v: [n, kv_heads, head_dim_v].
+    virtual void rope_store_kv(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& positions,
+                               const RopeParams& params, const Tensor& slot_mapping, const Tensor& k_cache,
+                               const Tensor& v_cache) {
+        rope(q, positions, params);
+        rope(k, positions, params);
+        store_kv(k, v, slot_mapping, k_cache, v_cache);
+    }
+
     // Device memory bandwidth in GB/s measured by a large device-to-device copy (bytes read plus bytes written), the
     // yardstick for decode on this backend; 0 when the backend has no such measurement (the CPU: bench probes it).
     virtual double measure_copy_bandwidth_gb_s() { return 0; }

@@ -815,6 +815,56 @@ void check_store_kv(Backend& be, std::mt19937& rng, DType cache_dtype, int64_t k
     }
 }
 
+// rope_store_kv (one fused launch on the GPU) must produce exactly what its three ops produce one by one (each
+// checked against the references above): q and k rotated, k and v written into the caches at the slots.
+void check_rope_store_kv(Backend& be, std::mt19937& rng, RopeMode mode, DType cache_dtype, int64_t heads,
+                         int64_t kv_heads, int64_t head_dim, int n_rot, int64_t num_slots, int64_t n) {
+    const std::vector<float> q = normal_floats(rng, n * heads * head_dim, 1.0f);
+    const std::vector<float> k = normal_floats(rng, n * kv_heads * head_dim, 1.0f);
+    const std::vector<float> v = normal_floats(rng, n * kv_heads * head_dim, 1.0f);
+    std::vector<int32_t> pos(static_cast<size_t>(n)), slots(static_cast<size_t>(num_slots));
+    std::uniform_int_distribution<int32_t> pick(0, 4095);
+    for (int32_t& p : pos) p = pick(rng);
+    std::iota(slots.begin(), slots.end(), 0);
+    std::shuffle(slots.begin(), slots.end(), rng);
+    slots.resize(static_cast<size_t>(n));
+    const int64_t elem = cache_dtype == DType::kF32 ? 4 : 2;
+    const int64_t row = kv_heads * head_dim;
+    RopeParams p;
+    p.mode = mode;
+    p.n_rot = n_rot;
+    p.freq_base = 500000.0f;
+    std::vector<Snapshot> results[2];
+    for (int fused = 0; fused < 2; ++fused) {
+        auto qb = upload_new(be, q);
+        auto kb = upload_new(be, k);
+        auto vb = upload_new(be, v);
+        auto pb = upload_new(be, pos);
+        auto sb = upload_new(be, slots);
+        GuardedBuffer kc(be, num_slots * row * elem), vc(be, num_slots * row * elem);
+        const Tensor qt = qb->tensor(DType::kF32, {head_dim, heads, n});
+        const Tensor kt = kb->tensor(DType::kF32, {head_dim, kv_heads, n});
+        const Tensor vt = vb->tensor(DType::kF32, {head_dim, kv_heads, n});
+        const Tensor pt = pb->tensor(DType::kI32, {n});
+        const Tensor st = sb->tensor(DType::kI32, {n});
+        const Tensor kct = kc.tensor(cache_dtype, {head_dim, kv_heads, num_slots});
+        const Tensor vct = vc.tensor(cache_dtype, {head_dim, kv_heads, num_slots});
+        if (fused) {
+            be.rope_store_kv(qt, kt, vt, pt, p, st, kct, vct);
+        } else {
+            be.Backend::rope_store_kv(qt, kt, vt, pt, p, st, kct, vct);  // the composition of the three ops
+        }
+        results[fused] = {qb->snapshot(), kb->snapshot(), kc.snapshot(), vc.snapshot()};
+    }
+    const char* names[4] = {"q", "k", "k cache", "v cache"};
+    for (int b = 0; b < 4; ++b) {
+        ASSERT_TRUE(results[1][b].guards_intact()) << names[b];
+        ASSERT_EQ(results[0][b].bytes, results[1][b].bytes);
+        ASSERT_EQ(std::memcmp(results[0][b].body(), results[1][b].body(), static_cast<size_t>(results[0][b].bytes)), 0)
+            << names[b] << " differs between the fused launch and rope + rope + store_kv";
+    }
+}
+
 // Sequences in an attention batch: tokens at positions [first, last] are queried; keys [0, last] are cached.
 struct SeqChunk {
     int first;
@@ -1091,6 +1141,22 @@ std::vector<OpCase> build_cases() {
                 add(fmt::format("glu_{}_d{}_rows{}{}", kind == GluKind::kSilu ? "silu" : "gelu_tanh", d, rows,
                                 in_place ? "_inplace" : ""),
                     [=](Backend& be, std::mt19937& rng) { check_glu(be, rng, kind, d, rows, in_place); });
+            }
+        }
+    }
+
+    for (RopeMode mode : {RopeMode::kNormal, RopeMode::kNeox}) {
+        for (DType t : {DType::kF32, DType::kF16}) {
+            for (auto [heads, kv_heads, head_dim, n_rot, n] : {std::tuple<int64_t, int64_t, int64_t, int, int64_t>{
+                                                                   32, 8, 128, 128, 1},
+                                                               {4, 1, 256, 256, 9},
+                                                               {8, 4, 8, 8, 3},
+                                                               {4, 2, 128, 64, 20}}) {
+                add(fmt::format("rope_store_kv_{}_{}_h{}_kvh{}_hd{}_rot{}_n{}", mode == RopeMode::kNormal ? "normal" : "neox",
+                                dtype_name(t), heads, kv_heads, head_dim, n_rot, n),
+                    [=](Backend& be, std::mt19937& rng) {
+                        check_rope_store_kv(be, rng, mode, t, heads, kv_heads, head_dim, n_rot, 64, n);
+                    });
             }
         }
     }

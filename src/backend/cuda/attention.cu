@@ -195,25 +195,50 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionLaunch a) 
     }
 }
 
-// One block per (token, head): merges the splits' partial states.
+// One block per (token, head): merges the splits' partial states. Warp 0 reads every split's (max, normalizer)
+// at once (at most 64 splits, two per lane) and leaves each split's weight in shared memory; then each thread
+// sums its head elements over the splits with independent loads.
+constexpr int kMaxSplits = 64;
+
 __global__ void attention_combine_kernel(AttentionLaunch a) {
     const int64_t th = blockIdx.x;  // token * heads + head
     const int64_t D = a.head_dim;
     const float* ml = a.partial_ml + th * a.splits * 2;
-    float mm = -FLT_MAX;
-    for (int s = 0; s < a.splits; ++s) {
-        if (ml[2 * s + 1] > 0) mm = fmaxf(mm, ml[2 * s]);
-    }
-    for (int64_t e = threadIdx.x; e < D; e += blockDim.x) {
-        float ll = 0, vv = 0;
-#pragma unroll 8
-        for (int s = 0; s < a.splits; ++s) {
-            if (ml[2 * s + 1] == 0.0f) continue;
-            const float f = __expf(ml[2 * s] - mm);
-            ll += ml[2 * s + 1] * f;
-            vv += a.partial_acc[(th * a.splits + s) * D + e] * f;
+    __shared__ float s_weight[kMaxSplits];
+    __shared__ float s_norm;
+    if (threadIdx.x < kWarpSize) {
+        const int lane = threadIdx.x;
+        float m[2], l[2];
+#pragma unroll
+        for (int k = 0; k < 2; ++k) {
+            const int s = lane + k * kWarpSize;
+            m[k] = s < a.splits ? ml[2 * s] : -FLT_MAX;
+            l[k] = s < a.splits ? ml[2 * s + 1] : 0.0f;
         }
-        a.out[th * D + e] = ll > 0 ? vv / ll : 0.0f;
+        float mm = -FLT_MAX;
+#pragma unroll
+        for (int k = 0; k < 2; ++k) {
+            if (l[k] > 0) mm = fmaxf(mm, m[k]);
+        }
+        mm = warp_max(mm);
+        float norm = 0;
+#pragma unroll
+        for (int k = 0; k < 2; ++k) {
+            const int s = lane + k * kWarpSize;
+            const float f = l[k] > 0 ? __expf(m[k] - mm) : 0.0f;
+            if (s < a.splits) s_weight[s] = f;
+            norm += l[k] * f;
+        }
+        norm = warp_sum(norm);
+        if (lane == 0) s_norm = norm;
+    }
+    __syncthreads();
+    const float inv = s_norm > 0 ? 1.0f / s_norm : 0.0f;
+    for (int64_t e = threadIdx.x; e < D; e += blockDim.x) {
+        float vv = 0;
+#pragma unroll 8
+        for (int s = 0; s < a.splits; ++s) vv += s_weight[s] * a.partial_acc[(th * a.splits + s) * D + e];
+        a.out[th * D + e] = vv * inv;
     }
 }
 
@@ -234,7 +259,7 @@ int attention_splits(int64_t n, int64_t heads, int64_t kv_heads, int64_t max_key
     const int64_t blocks = n * kv_heads * ceil_div(heads / kv_heads, kGroup);
     const int64_t want = ceil_div(2 * static_cast<int64_t>(num_sms), blocks);  // about two blocks per SM
     const int64_t useful = ceil_div(max_keys, 32);                             // at least 32 keys per split
-    return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>({want, useful, 64})));
+    return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>({want, useful, kMaxSplits})));
 }
 
 void launch_attention(const AttentionLaunch& a, cudaStream_t stream) {

@@ -253,7 +253,20 @@ public:
 
     void rms_norm(const Tensor& x, const Tensor& weight, float eps, const Tensor& out) override {
         quantized_x_ = nullptr;
-        cuda::launch_rms_norm(x.as<float>(), weight.as<float>(), eps, x.rows(), x.cols(), out.as<float>(), stream_);
+        const int64_t n = x.rows(), d = x.cols();
+        // A short batch's normalized rows feed the next matrix-vector products: quantize them in the same pass.
+        if (n <= cuda::kMaxMatvecTokens && n <= options_.max_matvec_tokens && cuda::rms_norm_quantize_supported(d)) {
+            auto* q = static_cast<int8_t*>(scratch(kScratchActQ, static_cast<size_t>(n * d)));
+            auto* qd = static_cast<float*>(scratch(kScratchActD, static_cast<size_t>(n * d / 32) * 4));
+            auto* qs = static_cast<float*>(scratch(kScratchActSum, static_cast<size_t>(n * d / 32) * 4));
+            cuda::launch_rms_norm_quantize(x.as<float>(), weight.as<float>(), eps, n, d, out.as<float>(), q, qd, qs,
+                                           stream_);
+            quantized_x_ = out.data;
+            quantized_n_ = n;
+            quantized_k_ = d;
+            return;
+        }
+        cuda::launch_rms_norm(x.as<float>(), weight.as<float>(), eps, n, d, out.as<float>(), stream_);
     }
 
     void matmul(const Tensor& w, const Tensor& x, const Tensor& y) override {
@@ -328,8 +341,26 @@ public:
         CHECK(k_cache.dtype == DType::kF16 || k_cache.dtype == DType::kF32) << dtype_name(k_cache.dtype);
         CHECK(v_cache.dtype == k_cache.dtype);
         const int64_t n = slot_mapping.num_elements();
+        if (n == 0) return;
         cuda::launch_store_kv(k.as<float>(), v.as<float>(), slot_mapping.as<int32_t>(), n, k.num_elements() / n,
                               k_cache.dtype == DType::kF16, k_cache.data, v_cache.data, stream_);
+    }
+
+    void rope_store_kv(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& positions,
+                       const RopeParams& params, const Tensor& slot_mapping, const Tensor& k_cache,
+                       const Tensor& v_cache) override {
+        const int64_t head_dim = q.shape[0];
+        if (k.shape[0] != head_dim || v.shape[0] != head_dim || v.shape[1] != k.shape[1] || head_dim % 2 != 0 ||
+            params.n_rot % 2 != 0 || k_cache.dtype != v_cache.dtype) {
+            return Backend::rope_store_kv(q, k, v, positions, params, slot_mapping, k_cache, v_cache);
+        }
+        quantized_x_ = nullptr;
+        CHECK(k_cache.dtype == DType::kF16 || k_cache.dtype == DType::kF32) << dtype_name(k_cache.dtype);
+        const float* factors = params.freq_factors != nullptr ? params.freq_factors->as<float>() : nullptr;
+        cuda::launch_rope_store_kv(q.as<float>(), k.as<float>(), v.as<float>(), q.shape[2] * q.shape[3], q.shape[1],
+                                   k.shape[1], head_dim, positions.as<int32_t>(), params, factors,
+                                   slot_mapping.as<int32_t>(), k_cache.dtype == DType::kF16, k_cache.data,
+                                   v_cache.data, stream_);
     }
 
     void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const AttentionBatch& batch,
@@ -448,11 +479,16 @@ private:
             xq = {q, d, s, K};
         }
         cuda::launch_matvec(job, x.as<float>(), xq, n, stream_);
-        const auto* xb = static_cast<const uint8_t*>(x.data);
-        for (int i = 0; i < job.count; ++i) {
-            const auto* yb = reinterpret_cast<const uint8_t*>(job.y[i]);
-            const int64_t y_bytes = (job.glu ? job.w[0].rows : job.w[i].rows) * n * 4;
-            if (yb < xb + x.size_bytes() && xb < yb + y_bytes) quantized_x_ = nullptr;
+        // An output written over the buffer whose quantized copy is cached makes the copy stale.
+        if (quantized_x_ != nullptr) {
+            const auto* cb = static_cast<const uint8_t*>(quantized_x_);
+            const int64_t cached_bytes = quantized_n_ * quantized_k_ * 4;
+            for (int i = 0; i < job.count; ++i) {
+                const auto* yb = reinterpret_cast<const uint8_t*>(job.y[i]);
+                const int64_t y_bytes = (job.glu ? job.w[0].rows : job.w[i].rows) * n * 4;
+                if (yb < cb + cached_bytes && cb < yb + y_bytes) quantized_x_ = nullptr;
+                if (job.glu) break;
+            }
         }
     }
 

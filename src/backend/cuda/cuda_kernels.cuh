@@ -15,11 +15,19 @@ namespace frugal::cuda {
 void launch_get_rows(const WeightView& table, const int32_t* ids, int64_t n, float* out, cudaStream_t stream);
 void launch_rms_norm(const float* x, const float* weight, float eps, int64_t rows, int64_t d, float* out,
                      cudaStream_t stream);
+// The same, also writing x's quantized copy (as launch_quantize_activations would) in the same pass.
+bool rms_norm_quantize_supported(int64_t d);
+void launch_rms_norm_quantize(const float* x, const float* weight, float eps, int64_t rows, int64_t d, float* out,
+                              int8_t* q, float* qd, float* qsum, cudaStream_t stream);
 // out = a + b, b of a's size or one row of `b_cols` values broadcast over a's rows.
 void launch_add(const float* a, const float* b, int64_t n, int64_t b_elems, float* out, cudaStream_t stream);
 void launch_scale(float* x, int64_t n, float s, cudaStream_t stream);
 void launch_rope(float* x, int64_t n, int64_t heads, int64_t head_dim, const int32_t* positions, const RopeParams& p,
                  const float* freq_factors, cudaStream_t stream);
+// launch_rope on q and k, then launch_store_kv of k and v, in one pass (head_dim of k and v equal and even).
+void launch_rope_store_kv(float* q, float* k, const float* v, int64_t n, int64_t heads, int64_t kv_heads,
+                          int64_t head_dim, const int32_t* positions, const RopeParams& p, const float* freq_factors,
+                          const int32_t* slots, bool cache_f16, void* k_cache, void* v_cache, cudaStream_t stream);
 void launch_glu(const float* gate, const float* up, int64_t n, GluKind kind, float* out, cudaStream_t stream);
 // k, v: [n, row_elems] F32 into caches (F32 or F16 when cache_f16) at rows slots[i].
 void launch_store_kv(const float* k, const float* v, const int32_t* slots, int64_t n, int64_t row_elems,

@@ -119,6 +119,74 @@ __global__ void __launch_bounds__(kNormThreads) rms_norm_kernel(const float* x, 
     }
 }
 
+// RMSNorm of one short row that also writes the int8 copy the matrix-vector kernels read (one pass instead of
+// norm + quantize): thread i holds elements [8i, 8i + 8), so four neighbouring lanes hold one 32-block and find
+// its amax with two shuffles. d is a multiple of 32 and at most 8 * 1024.
+__global__ void __launch_bounds__(kNormThreads) rms_norm_quantize_kernel(const float* x, const float* weight, float eps,
+                                                                         int64_t d, float* out, int8_t* q,
+                                                                         float* qd, float* qsum) {
+    const float* xr = x + blockIdx.x * d;
+    const int64_t base = static_cast<int64_t>(threadIdx.x) * 8;
+    const bool active = base < d;
+    float v[8];
+    if (active) {
+        const float4 a = *reinterpret_cast<const float4*>(xr + base);
+        const float4 b = *reinterpret_cast<const float4*>(xr + base + 4);
+        v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w, v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
+    } else {
+#pragma unroll
+        for (int k = 0; k < 8; ++k) v[k] = 0.0f;
+    }
+    float sum = 0;
+#pragma unroll
+    for (int k = 0; k < 8; ++k) sum += v[k] * v[k];
+    __shared__ double partial[kNormThreads / kWarpSize];
+    sum = warp_sum(sum);
+    if (threadIdx.x % kWarpSize == 0) partial[threadIdx.x / kWarpSize] = sum;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        double total = 0;
+        for (int w = 0; w < static_cast<int>(blockDim.x / kWarpSize); ++w) total += partial[w];
+        partial[0] = total;
+    }
+    __syncthreads();
+    const float inv = rsqrtf(static_cast<float>(partial[0] / static_cast<double>(d)) + eps);
+    float amax = 0;
+    if (active) {
+#pragma unroll
+        for (int k = 0; k < 8; ++k) {
+            v[k] = v[k] * inv * weight[base + k];
+            amax = fmaxf(amax, fabsf(v[k]));
+        }
+        float* yr = out + blockIdx.x * d + base;
+        *reinterpret_cast<float4*>(yr) = make_float4(v[0], v[1], v[2], v[3]);
+        *reinterpret_cast<float4*>(yr + 4) = make_float4(v[4], v[5], v[6], v[7]);
+    }
+    amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 1));
+    amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 2));
+    const float scale = amax / 127.0f;
+    int qi[8];
+    int qs = 0;
+#pragma unroll
+    for (int k = 0; k < 8; ++k) {
+        qi[k] = amax == 0.0f ? 0 : __float2int_rn(v[k] / scale);
+        qs += qi[k];
+    }
+    qs += __shfl_xor_sync(0xffffffffu, qs, 1);
+    qs += __shfl_xor_sync(0xffffffffu, qs, 2);
+    if (active) {
+        const int64_t e = blockIdx.x * d + base;
+        int2 packed;
+        packed.x = (qi[0] & 0xFF) | ((qi[1] & 0xFF) << 8) | ((qi[2] & 0xFF) << 16) | (qi[3] << 24);
+        packed.y = (qi[4] & 0xFF) | ((qi[5] & 0xFF) << 8) | ((qi[6] & 0xFF) << 16) | (qi[7] << 24);
+        *reinterpret_cast<int2*>(q + e) = packed;
+        if (threadIdx.x % 4 == 0) {
+            qd[e / 32] = scale;
+            qsum[e / 32] = scale * static_cast<float>(qs);
+        }
+    }
+}
+
 __global__ void add_kernel(const float* a, const float* b, int64_t n, int64_t b_elems, float* out) {
     const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
     if (i < n) out[i] = a[i] + b[i % b_elems];
@@ -149,6 +217,55 @@ __global__ void rope_kernel(float* x, int64_t n, int64_t heads, int64_t head_dim
     const float x0 = xh[i0], x1 = xh[i1];
     xh[i0] = x0 * cs - x1 * sn;
     xh[i1] = x0 * sn + x1 * cs;
+}
+
+// rope(q); rope(k); store_kv(k, v) in one launch: one thread per pair of head elements, over the query heads and
+// then the KV heads of every token. Pairs below n_rot / 2 rotate (adjacent elements, or i and i + n_rot / 2 for
+// NeoX); the rest pass through. A KV-head thread also writes its two K and two V elements into the cache.
+__global__ void rope_store_kv_kernel(float* q, float* k, const float* v, int64_t n, int64_t heads, int64_t kv_heads,
+                                     int64_t head_dim, const int32_t* positions, RopeMode mode, int n_rot,
+                                     float freq_base, float freq_scale, const float* factors, const int32_t* slots,
+                                     bool cache_f16, void* k_cache, void* v_cache) {
+    const int64_t pairs = head_dim / 2;
+    const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+    if (i >= n * (heads + kv_heads) * pairs) return;
+    const int64_t p = i % pairs;
+    const int64_t slot_head = (i / pairs) % (heads + kv_heads);
+    const int64_t t = i / pairs / (heads + kv_heads);
+    const bool is_k = slot_head >= heads;
+    const int64_t h = is_k ? slot_head - heads : slot_head;
+    float* xh = is_k ? k + (t * kv_heads + h) * head_dim : q + (t * heads + h) * head_dim;
+    const int64_t half = n_rot / 2;
+    int64_t i0, i1;
+    if (p < half) {
+        i0 = mode == RopeMode::kNormal ? 2 * p : p;
+        i1 = mode == RopeMode::kNormal ? 2 * p + 1 : p + half;
+        double theta = static_cast<double>(positions[t]) * freq_scale *
+                       pow(static_cast<double>(freq_base), -2.0 * static_cast<double>(p) / n_rot);
+        if (factors != nullptr) theta /= factors[p];
+        const float cs = static_cast<float>(cos(theta)), sn = static_cast<float>(sin(theta));
+        const float x0 = xh[i0], x1 = xh[i1];
+        xh[i0] = x0 * cs - x1 * sn;
+        xh[i1] = x0 * sn + x1 * cs;
+    } else {
+        i0 = n_rot + 2 * (p - half);
+        i1 = i0 + 1;
+    }
+    if (!is_k) return;
+    const int64_t row = kv_heads * head_dim;
+    const int64_t src = t * row + h * head_dim;
+    const int64_t dst = static_cast<int64_t>(slots[t]) * row + h * head_dim;
+    if (cache_f16) {
+        static_cast<__half*>(k_cache)[dst + i0] = __float2half_rn(xh[i0]);
+        static_cast<__half*>(k_cache)[dst + i1] = __float2half_rn(xh[i1]);
+        static_cast<__half*>(v_cache)[dst + i0] = __float2half_rn(v[src + i0]);
+        static_cast<__half*>(v_cache)[dst + i1] = __float2half_rn(v[src + i1]);
+    } else {
+        static_cast<float*>(k_cache)[dst + i0] = xh[i0];
+        static_cast<float*>(k_cache)[dst + i1] = xh[i1];
+        static_cast<float*>(v_cache)[dst + i0] = v[src + i0];
+        static_cast<float*>(v_cache)[dst + i1] = v[src + i1];
+    }
 }
 
 __global__ void glu_kernel(const float* gate, const float* up, int64_t n, GluKind kind, float* out) {
@@ -337,6 +454,17 @@ void launch_rms_norm(const float* x, const float* weight, float eps, int64_t row
     CUDA_CHECK_LAUNCH();
 }
 
+bool rms_norm_quantize_supported(int64_t d) { return d % 32 == 0 && d <= 8 * kNormThreads; }
+
+void launch_rms_norm_quantize(const float* x, const float* weight, float eps, int64_t rows, int64_t d, float* out,
+                              int8_t* q, float* qd, float* qsum, cudaStream_t stream) {
+    if (rows == 0) return;
+    CHECK(rms_norm_quantize_supported(d)) << d;
+    const auto threads = static_cast<unsigned>(ceil_div(d / 8, kWarpSize) * kWarpSize);
+    rms_norm_quantize_kernel<<<static_cast<unsigned>(rows), threads, 0, stream>>>(x, weight, eps, d, out, q, qd, qsum);
+    CUDA_CHECK_LAUNCH();
+}
+
 void launch_add(const float* a, const float* b, int64_t n, int64_t b_elems, float* out, cudaStream_t stream) {
     if (n == 0) return;
     add_kernel<<<blocks_for(n), kThreads, 0, stream>>>(a, b, n, b_elems, out);
@@ -355,6 +483,18 @@ void launch_rope(float* x, int64_t n, int64_t heads, int64_t head_dim, const int
     if (pairs == 0) return;
     rope_kernel<<<blocks_for(pairs), kThreads, 0, stream>>>(x, n, heads, head_dim, positions, p.mode, p.n_rot,
                                                             p.freq_base, p.freq_scale, freq_factors);
+    CUDA_CHECK_LAUNCH();
+}
+
+void launch_rope_store_kv(float* q, float* k, const float* v, int64_t n, int64_t heads, int64_t kv_heads,
+                          int64_t head_dim, const int32_t* positions, const RopeParams& p, const float* freq_factors,
+                          const int32_t* slots, bool cache_f16, void* k_cache, void* v_cache, cudaStream_t stream) {
+    const int64_t threads = n * (heads + kv_heads) * (head_dim / 2);
+    if (threads == 0) return;
+    CHECK(head_dim % 2 == 0 && p.n_rot % 2 == 0 && p.n_rot <= head_dim);
+    rope_store_kv_kernel<<<blocks_for(threads), kThreads, 0, stream>>>(
+        q, k, v, n, heads, kv_heads, head_dim, positions, p.mode, p.n_rot, p.freq_base, p.freq_scale, freq_factors,
+        slots, cache_f16, k_cache, v_cache);
     CUDA_CHECK_LAUNCH();
 }
 

@@ -83,6 +83,9 @@ __device__ __forceinline__ void dot_k(const WeightView& w, int64_t row, const Qu
 #pragma unroll 2
     for (int64_t sb = lane / 8; sb < nb; sb += kWarpSize / 8) {
         const uint8_t* blk = wr + sb * kBlockBytes;
+        // The 16-byte header (fp16 d, fp16 dmin, 12 bytes of 6-bit scales and mins) in one load; the 8 lanes of
+        // a super-block read the same address, which the memory system serves once.
+        const int4 head = *reinterpret_cast<const int4*>(blk);
         const int4 qs = *reinterpret_cast<const int4*>(blk + kQsOffset + 16 * g);
         int4 lo = {qs.x & 0x0F0F0F0F, qs.y & 0x0F0F0F0F, qs.z & 0x0F0F0F0F, qs.w & 0x0F0F0F0F};
         int4 hi = {(qs.x >> 4) & 0x0F0F0F0F, (qs.y >> 4) & 0x0F0F0F0F, (qs.z >> 4) & 0x0F0F0F0F,
@@ -99,24 +102,27 @@ __device__ __forceinline__ void dot_k(const WeightView& w, int64_t row, const Qu
             hi.z |= ((qh.z >> sh) & 0x01010101) << 4;
             hi.w |= ((qh.w >> sh) & 0x01010101) << 4;
         }
-        const __half2 dm = *reinterpret_cast<const __half2*>(blk);
+        const __half2 dm = *reinterpret_cast<const __half2*>(&head.x);
         const float d = __low2float(dm), dmin = __high2float(dm);
         int sc_lo, m_lo, sc_hi, m_hi;
-        k_scale_min(2 * c, blk + 4, &sc_lo, &m_lo);
-        k_scale_min(2 * c + 1, blk + 4, &sc_hi, &m_hi);
+        k_scale_min_packed(2 * c, head.y, head.z, head.w, &sc_lo, &m_lo);
+        k_scale_min_packed(2 * c + 1, head.y, head.z, head.w, &sc_hi, &m_hi);
         const float dl = d * static_cast<float>(sc_lo), ml = dmin * static_cast<float>(m_lo);
         const float dh = d * static_cast<float>(sc_hi), mh = dmin * static_cast<float>(m_hi);
         const int64_t col_lo = sb * 256 + 64 * c + 16 * h;
+        const int64_t blk_lo = col_lo / 32;  // the activation block of the low nibbles; blk_lo + 1 the high
 #pragma unroll
         for (int t = 0; t < NT; ++t) {
             if (t < n) {
                 const int8_t* xt = xq.q + t * K;
                 const int4 xl = *reinterpret_cast<const int4*>(xt + col_lo);
                 const int4 xh = *reinterpret_cast<const int4*>(xt + col_lo + 32);
-                const float xdl = xq.d[t * (K / 32) + col_lo / 32];
-                const float xdh = xq.d[t * (K / 32) + col_lo / 32 + 1];
-                acc[t] += xdl * (dl * static_cast<float>(dot16(lo, xl)) - ml * static_cast<float>(sum16(xl))) +
-                          xdh * (dh * static_cast<float>(dot16(hi, xh)) - mh * static_cast<float>(sum16(xh)));
+                const float* xd = xq.d + t * (K / 32) + blk_lo;
+                float v = xd[0] * dl * static_cast<float>(dot16(lo, xl)) + xd[1] * dh * static_cast<float>(dot16(hi, xh));
+                // The mins multiply whole 32-blocks of activations: the h = 0 lane of each pair subtracts them
+                // once, from the blocks' precomputed sums.
+                if (h == 0) v -= ml * xq.sum[t * (K / 32) + blk_lo] + mh * xq.sum[t * (K / 32) + blk_lo + 1];
+                acc[t] += v;
             }
         }
     }

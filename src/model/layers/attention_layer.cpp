@@ -28,10 +28,8 @@ void attention_layer(Backend& backend, const ModelConfig& c, const LayerWeights&
     rope.freq_base = swa ? c.rope_freq_base_swa : c.rope_freq_base;
     rope.freq_scale = swa ? c.rope_freq_scale_swa : c.rope_freq_scale;
     rope.freq_factors = rope_freqs;
-    backend.rope(q_heads, batch.positions, rope);
-    backend.rope(k_heads, batch.positions, rope);
-
-    backend.store_kv(s.k, s.v, slots, k_cache, v_cache);
+    backend.rope_store_kv(q_heads, k_heads, s.v.reshaped({c.head_dim_v, c.num_kv_heads, n}), batch.positions, rope,
+                          slots, k_cache, v_cache);
 
     AttentionParams params;
     params.scale = c.attention_scale > 0 ? c.attention_scale : 1.0f / std::sqrt(static_cast<float>(c.head_dim));
