@@ -32,6 +32,7 @@ echo "== synthetic Llama-3-8B: frugal bench"
 for t in "${types[@]}"; do
     m=/tmp/llama3-8b-$t.gguf
     [ -f $m ] || $F synth --shape llama3-8b --type $t --vocab "$root/.devcarry/vocab/ggml-vocab-llama-bpe.gguf" -o $m 2>&1 | tail -1
+    [ -n "${SKIP_BENCH:-}" ] && continue
     for d in 0 512; do
         $F bench -m $m --device cuda -p 512 -n 128 -d $d -r 3 --price-per-hour 3.5 2>&1 | grep -v "^  [pt][pg]" | tee "$OUT/bench_${t}_d$d.txt"
     done
@@ -42,10 +43,26 @@ for t in "${types[@]}"; do
 done
 
 if [ -n "${PROFILE:-}" ]; then
-    echo "== ncu: per-kernel time of decode steps (Q4_K, depth 512)"
-    m=/tmp/llama3-8b-Q4_K.gguf
-    ncu --clock-control none --graph-profiling node --launch-skip 3000 --launch-count 1500 \
-        --print-summary per-kernel --metrics gpu__time_duration.sum,dram__bytes_read.sum \
-        $F bench -m $m --device cuda -p 0 -n 16 -d 512 -r 1 --no-memory-bandwidth > "$OUT/ncu.txt" 2>&1
-    grep -E "^  [a-z_]|gpu__time_duration|dram__bytes_read|Invocations" "$OUT/ncu.txt" | head -150
+    echo "== host floor: stories260K decode on the GPU"
+    $F bench -m $S/stories260K.bin --tokenizer $S/tok512.bin --device cuda -p 128 -n 128 -r 3 --no-memory-bandwidth 2>/dev/null | grep "^|"
+    m=/tmp/llama3-8b-${PROFILE}.gguf
+    echo "== ncu: per-kernel time, warm-up + pp512 + 4 decode steps ($PROFILE)"
+    ncu --clock-control none --graph-profiling node --launch-count 5000 \
+        --print-summary per-kernel --metrics gpu__time_duration.sum \
+        $F bench -m $m --device cuda -p 512 -n 4 -r 1 --no-memory-bandwidth > "$OUT/ncu.txt" 2>&1
+    python3 - "$OUT/ncu.txt" <<'PY'
+import re, sys
+rows = []; name = None; inv = 0
+for line in open(sys.argv[1]):
+    m = re.match(r"\s+(.*) \((\d+), (\d+), (\d+)\)x\((\d+), .*Invocations (\d+)", line)
+    if m:
+        name = m.group(1)[-60:] + " grid " + m.group(2) + "x" + m.group(3) + "x" + m.group(4); inv = int(m.group(6)); continue
+    m = re.match(r"\s+gpu__time_duration.sum\s+(\w+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)", line)
+    if m and name:
+        unit = {"ns": 1e-3, "us": 1.0, "ms": 1e3}[m.group(1)]
+        rows.append((float(m.group(4)) * unit * inv, inv, float(m.group(4)) * unit, name)); name = None
+rows.sort(reverse=True)
+for total, inv, avg, name in rows[:40]:
+    print(f"{total:10.1f} us {inv:6d} x {avg:9.2f} us  {name}")
+PY
 fi
