@@ -16,7 +16,7 @@ nvidia-smi --query-gpu=name,memory.total,clocks.sm,clocks.mem,driver_version --f
 
 echo "== stories260K: CPU vs GPU greedy ids"
 S=/work/shared/models/stories260K
-for p in "1,403,407" "1,365,263,931,29" "1"; do
+for p in "1,403,407" "1,365,263,31,29" "1"; do
     cpu=$($F run -m $S/stories260K.bin --tokenizer $S/tok512.bin --prompt-ids $p -n 60 --temp 0 --print-ids 2>/dev/null)
     gpu=$($F run -m $S/stories260K.bin --tokenizer $S/tok512.bin --prompt-ids $p -n 60 --temp 0 --print-ids --device cuda 2>"$OUT/gpu_err.txt")
     if [ "$cpu" == "$gpu" ] && [ -n "$cpu" ]; then echo "prompt $p: same ids"; else echo "prompt $p: DIFFER"; echo "cpu: $cpu"; echo "gpu: $gpu"; tail -3 "$OUT/gpu_err.txt"; fi
