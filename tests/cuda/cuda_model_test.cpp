@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "backend/cuda/cuda_backend.h"
+#include "model/stories260k_golden.h"
 #include "model/test_util.h"
 
 namespace frugal {
@@ -25,20 +26,11 @@ using testing::shared_path;
 // wrong element of any op moves them by far more than 1e-3. llama2.c's own logits are within 1e-4 of the CPU's.
 constexpr float kLogitTolerance = 1e-3f;
 
-const std::string kModel = shared_path("models/stories260K/stories260K.bin");
-const std::string kTokenizer = shared_path("models/stories260K/tok512.bin");
+const std::string kModel = testing::stories260k_model();
+const std::string kTokenizer = testing::stories260k_tokenizer();
 
-nlohmann::json golden() {
-    std::ifstream in(shared_path("models/stories260K/golden_greedy.json"));
-    return nlohmann::json::parse(in);
-}
-
-// llama2.c's loop: greedy argmax with forced prompt tokens; the generated part starts after the prompt.
-std::vector<int32_t> expected_generation(const nlohmann::json& c) {
-    const auto prompt = c["prompt_ids_with_bos"].get<std::vector<int32_t>>();
-    const auto next = c["next_ids"].get<std::vector<int32_t>>();
-    return std::vector<int32_t>(next.begin() + static_cast<std::ptrdiff_t>(prompt.size()) - 1, next.end());
-}
+using testing::stories260k_golden;
+using testing::expected_generation;
 
 struct GpuEngine {
     std::unique_ptr<ModelSource> source;
@@ -90,7 +82,7 @@ TEST_P(CudaStories260K, GreedyIdsMatchLlama2c) {
     const auto [kv_dtype, batch, block_size] = GetParam();
     GpuEngine g = make_cuda_engine(kv_dtype, batch, block_size);
     ASSERT_NE(g.engine, nullptr);
-    const nlohmann::json cases = golden()["cases"];
+    const nlohmann::json cases = stories260k_golden()["cases"];
     ASSERT_EQ(cases.size(), 3u);
     for (const auto& c : cases) {
         const auto prompt = c["prompt_ids_with_bos"].get<std::vector<int32_t>>();
@@ -119,7 +111,7 @@ INSTANTIATE_TEST_SUITE_P(AllVariants, CudaStories260K,
 TEST(CudaStories260KLogits, MatchCpuEngineAndLlama2c) {
     std::string why;
     if (!cuda_device_available(&why)) GTEST_SKIP() << why;
-    const nlohmann::json cases = golden()["cases"];
+    const nlohmann::json cases = stories260k_golden()["cases"];
     ASSERT_EQ(cases.size(), 3u);
     auto cpu = testing::make_engine(kModel, kTokenizer, DType::kF32);
     ASSERT_NE(cpu.engine, nullptr);

@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "format/gguf/gguf_file.h"
+#include "stories260k_golden.h"
 #include "test_util.h"
 #include "tokenizer/tokenizer.h"
 
@@ -17,20 +18,11 @@ using testing::shared_path;
 constexpr float kLogitTolerance = 1e-4f;
 constexpr int32_t kBos = 1;
 
-const std::string kModel = shared_path("models/stories260K/stories260K.bin");
-const std::string kTokenizer = shared_path("models/stories260K/tok512.bin");
+const std::string kModel = testing::stories260k_model();
+const std::string kTokenizer = testing::stories260k_tokenizer();
 
-nlohmann::json golden() {
-    std::ifstream in(shared_path("models/stories260K/golden_greedy.json"));
-    return nlohmann::json::parse(in);
-}
-
-// Runs llama2.c's loop: greedy argmax, forced prompt tokens, stop when BOS is sampled or steps are reached.
-std::vector<int32_t> expected_generation(const nlohmann::json& c) {
-    const auto prompt = c["prompt_ids_with_bos"].get<std::vector<int32_t>>();
-    const auto next = c["next_ids"].get<std::vector<int32_t>>();
-    return std::vector<int32_t>(next.begin() + static_cast<std::ptrdiff_t>(prompt.size()) - 1, next.end());
-}
+using testing::stories260k_golden;
+using testing::expected_generation;
 
 class Stories260K : public ::testing::TestWithParam<std::tuple<DType, CpuIsa, int64_t>> {};
 
@@ -39,7 +31,7 @@ TEST_P(Stories260K, GreedyIdsMatchLlama2c) {
     if (!cpu_isa_supported(isa)) GTEST_SKIP() << "ISA not supported here";
     auto t = make_engine(kModel, kTokenizer, kv_dtype, 2, batch, isa);
     ASSERT_NE(t.engine, nullptr);
-    const nlohmann::json cases = golden()["cases"];
+    const nlohmann::json cases = stories260k_golden()["cases"];
     ASSERT_EQ(cases.size(), 3u);
     for (const auto& c : cases) {
         const auto prompt = c["prompt_ids_with_bos"].get<std::vector<int32_t>>();
@@ -60,7 +52,7 @@ INSTANTIATE_TEST_SUITE_P(AllVariants, Stories260K,
 TEST(Stories260KLogits, FirstTwoPositionsMatchLlama2c) {
     auto t = make_engine(kModel, kTokenizer, DType::kF32);
     ASSERT_NE(t.engine, nullptr);
-    const nlohmann::json cases = golden()["cases"];
+    const nlohmann::json cases = stories260k_golden()["cases"];
     ASSERT_EQ(cases.size(), 3u);
     for (const auto& c : cases) {
         const auto prompt = c["prompt_ids_with_bos"].get<std::vector<int32_t>>();
@@ -82,7 +74,7 @@ TEST(Stories260KLogits, FirstTwoPositionsMatchLlama2c) {
 TEST(Stories260KTokenizer, PromptsEncodeLikeLlama2c) {
     Result<std::unique_ptr<Tokenizer>> tok = Tokenizer::from_llama2c(kTokenizer);
     ASSERT_TRUE(tok.ok()) << tok.status().message();
-    const nlohmann::json cases = golden()["cases"];
+    const nlohmann::json cases = stories260k_golden()["cases"];
     ASSERT_EQ(cases.size(), 3u);
     for (const auto& c : cases) {
         const auto want = c["prompt_ids_with_bos"].get<std::vector<int32_t>>();

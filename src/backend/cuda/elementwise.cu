@@ -82,6 +82,22 @@ __global__ void get_rows_kernel(WeightView table, const int32_t* ids, int64_t n,
 constexpr int kNormThreads = 1024;
 constexpr int kNormCached = 8;  // elements per thread kept in registers (rows up to 8192 wide)
 
+// 1 / rms of a row from each thread's float sum of squares: warps reduce in float, the block in double. Every
+// thread of the block must call it (it synchronizes the block).
+__device__ float rms_scale(float sum, int64_t d, float eps) {
+    __shared__ double partial[kNormThreads / kWarpSize];
+    sum = warp_sum(sum);
+    if (threadIdx.x % kWarpSize == 0) partial[threadIdx.x / kWarpSize] = sum;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        double total = 0;
+        for (int w = 0; w < static_cast<int>(blockDim.x / kWarpSize); ++w) total += partial[w];
+        partial[0] = total;
+    }
+    __syncthreads();
+    return rsqrtf(static_cast<float>(partial[0] / static_cast<double>(d)) + eps);
+}
+
 __global__ void __launch_bounds__(kNormThreads) rms_norm_kernel(const float* x, const float* weight, float eps,
                                                                 int64_t d, float* out) {
     const float* xr = x + blockIdx.x * d;
@@ -98,17 +114,7 @@ __global__ void __launch_bounds__(kNormThreads) rms_norm_kernel(const float* x, 
     for (int64_t i = threadIdx.x + static_cast<int64_t>(kNormCached) * kNormThreads; i < d; i += kNormThreads) {
         sum += xr[i] * xr[i];
     }
-    __shared__ double partial[kNormThreads / kWarpSize];
-    sum = warp_sum(sum);
-    if (threadIdx.x % kWarpSize == 0) partial[threadIdx.x / kWarpSize] = sum;
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        double total = 0;
-        for (int w = 0; w < kNormThreads / kWarpSize; ++w) total += partial[w];
-        partial[0] = total;
-    }
-    __syncthreads();
-    const float inv = rsqrtf(static_cast<float>(partial[0] / static_cast<double>(d)) + eps);
+    const float inv = rms_scale(sum, d, eps);
 #pragma unroll
     for (int k = 0; k < kNormCached; ++k) {
         const int64_t i = threadIdx.x + static_cast<int64_t>(k) * kNormThreads;
@@ -140,17 +146,7 @@ __global__ void __launch_bounds__(kNormThreads) rms_norm_quantize_kernel(const f
     float sum = 0;
 #pragma unroll
     for (int k = 0; k < 8; ++k) sum += v[k] * v[k];
-    __shared__ double partial[kNormThreads / kWarpSize];
-    sum = warp_sum(sum);
-    if (threadIdx.x % kWarpSize == 0) partial[threadIdx.x / kWarpSize] = sum;
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        double total = 0;
-        for (int w = 0; w < static_cast<int>(blockDim.x / kWarpSize); ++w) total += partial[w];
-        partial[0] = total;
-    }
-    __syncthreads();
-    const float inv = rsqrtf(static_cast<float>(partial[0] / static_cast<double>(d)) + eps);
+    const float inv = rms_scale(sum, d, eps);
     float amax = 0;
     if (active) {
 #pragma unroll
