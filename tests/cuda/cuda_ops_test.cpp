@@ -890,6 +890,9 @@ const std::vector<SeqChunk> kMixedBatch = {{45, 45}, {10, 27}, {0, 6}, {0, 0}};
 const std::vector<SeqChunk> kLongDecode = {{299, 299}, {999, 999}, {76, 76}};
 // Decode next to a prefill chunk late in a long sequence.
 const std::vector<SeqChunk> kLongMixed = {{999, 999}, {290, 299}, {0, 3}};
+// Prefill: a 200-token prompt, a 64-token chunk continuing a sequence, and two decode tokens (266 query tokens,
+// many 64-token tiles of the tensor-core kernel, each holding tokens of several sequences after the shuffle).
+const std::vector<SeqChunk> kLongPrefill = {{0, 199}, {300, 363}, {500, 500}, {0, 0}};
 
 void check_attention(Backend& be, std::mt19937& rng, const AttentionSetup& a) {
     const std::vector<SeqChunk>& seqs = a.seqs;
@@ -1212,6 +1215,21 @@ std::vector<OpCase> build_cases() {
                 }
             }
         }
+        // Prefill-sized batches (the tensor-core kernel when the cache is F16 and head_dim 64, 128 or 256).
+        for (auto [heads, kv_heads, head_dim] :
+             {std::tuple<int64_t, int64_t, int64_t>{32, 8, 128}, {8, 1, 256}, {4, 2, 64}, {4, 4, 8}}) {
+            for (int window : {0, 100}) {
+                AttentionSetup a;
+                a.heads = heads;
+                a.kv_heads = kv_heads;
+                a.head_dim = head_dim;
+                a.sliding_window = window;
+                a.cache_dtype = t;
+                a.seqs = kLongPrefill;
+                add(fmt::format("attention_{}_prefill_h{}_kvh{}_hd{}_window{}", dt, heads, kv_heads, head_dim, window),
+                    [=](Backend& be, std::mt19937& rng) { check_attention(be, rng, a); });
+            }
+        }
         AttentionSetup sharp;
         sharp.cache_dtype = t;
         sharp.q_scale = 8.0f;
@@ -1225,6 +1243,12 @@ std::vector<OpCase> build_cases() {
         capped.sliding_window = 1;  // a window of one: each token sees only itself
         add(fmt::format("attention_{}_softcap_window1", dt),
             [=](Backend& be, std::mt19937& rng) { check_attention(be, rng, capped); });
+        AttentionSetup capped_prefill = capped;
+        capped_prefill.sliding_window = 0;
+        capped_prefill.head_dim = 128;
+        capped_prefill.seqs = kLongPrefill;
+        add(fmt::format("attention_{}_softcap_sharp_prefill", dt),
+            [=](Backend& be, std::mt19937& rng) { check_attention(be, rng, capped_prefill); });
         AttentionSetup capped_long = capped;
         capped_long.sliding_window = 0;
         capped_long.heads = 8;

@@ -67,6 +67,7 @@ __device__ __forceinline__ int64_t head_element(int64_t D, int epl, int lane, in
 // products (and the shuffles reducing them) are independent and overlap instead of forming one long chain.
 template <int EPL, bool kF16>
 __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionLaunch a) {
+    begin_dependent_kernel();
     constexpr int kUnroll = EPL >= 8 ? 2 : 4;
     const int64_t t = blockIdx.x;
     const int64_t groups_per_kv = ceil_div(a.heads / a.kv_heads, kGroup);
@@ -201,6 +202,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionLaunch a) 
 constexpr int kMaxSplits = 64;
 
 __global__ void attention_combine_kernel(AttentionLaunch a) {
+    begin_dependent_kernel();
     const int64_t th = blockIdx.x;  // token * heads + head
     const int64_t D = a.head_dim;
     const float* ml = a.partial_ml + th * a.splits * 2;
@@ -245,9 +247,9 @@ __global__ void attention_combine_kernel(AttentionLaunch a) {
 template <int EPL>
 void launch_epl(const AttentionLaunch& a, dim3 grid, cudaStream_t stream) {
     if (a.cache_f16) {
-        attention_kernel<EPL, true><<<grid, kThreads, 0, stream>>>(a);
+        launch_kernel(attention_kernel<EPL, true>, grid, kThreads, 0, stream, a);
     } else {
-        attention_kernel<EPL, false><<<grid, kThreads, 0, stream>>>(a);
+        launch_kernel(attention_kernel<EPL, false>, grid, kThreads, 0, stream, a);
     }
 }
 
@@ -277,10 +279,8 @@ void launch_attention(const AttentionLaunch& a, cudaStream_t stream) {
     } else {
         launch_epl<8>(a, grid, stream);
     }
-    CUDA_CHECK_LAUNCH();
     if (a.splits > 1) {
-        attention_combine_kernel<<<static_cast<unsigned>(a.n * a.heads), 128, 0, stream>>>(a);
-        CUDA_CHECK_LAUNCH();
+        launch_kernel(attention_combine_kernel, static_cast<unsigned>(a.n * a.heads), 128, 0, stream, a);
     }
 }
 

@@ -384,6 +384,10 @@ public:
         a.softcap = params.softcap;
         a.sliding_window = params.sliding_window;
         a.out = out.as<float>();
+        if (a.n > cuda::kMaxMatvecTokens && cuda::flash_attention_supported(a.head_dim, a.cache_f16)) {
+            cuda::launch_flash_attention(a, stream_);
+            return;
+        }
         int64_t max_keys = a.max_blocks * a.block_size;
         if (a.sliding_window > 0) max_keys = std::min<int64_t>(max_keys, a.sliding_window);
         a.splits = cuda::attention_splits(a.n, a.heads, a.kv_heads, max_keys, props_.multiProcessorCount);

@@ -7,6 +7,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <utility>
 
 #include "backend/backend.h"
 #include "core/check.h"
@@ -23,6 +24,55 @@
 namespace frugal::cuda {
 
 constexpr int kWarpSize = 32;
+
+// ---- programmatic dependent launch (Hopper) ----
+// A decode step is hundreds of short kernels; with ordinary stream order each starts only after the previous one
+// has drained, and the GPU idles for the launch in between. launch_kernel() lets a kernel start while the one
+// before it in the stream finishes (on sm_90 and later; elsewhere it is an ordinary launch). The contract for
+// every kernel launched so: call begin_dependent_kernel() before touching any memory an earlier kernel writes or
+// reads, which is everything but the weights. It waits until the earlier kernels have completed with their writes
+// visible, then lets the next kernel launch in turn. Before it a kernel may only read weights (the matrix-vector
+// kernels start streaming theirs into L2 there, so HBM stays busy across kernel boundaries).
+__device__ __forceinline__ void begin_dependent_kernel() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;\n" ::: "memory");
+    asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
+}
+
+// Asks L2 to fetch [p, p + bytes) (p and bytes multiples of 16) ahead of the loads that will read it (sm_90+).
+__device__ __forceinline__ void prefetch_l2(const void* p, uint32_t bytes) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;\n" ::"l"(p), "r"(bytes) : "memory");
+#endif
+}
+
+inline bool programmatic_launch_available() {
+    static const bool available = [] {
+        int device = 0, major = 0;
+        return cudaGetDevice(&device) == cudaSuccess &&
+               cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) == cudaSuccess && major >= 9;
+    }();
+    return available;
+}
+
+template <typename... Params, typename... Args>
+void launch_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem_bytes, cudaStream_t stream,
+                   Args&&... args) {
+    cudaLaunchConfig_t config = {};
+    config.gridDim = grid;
+    config.blockDim = block;
+    config.dynamicSmemBytes = smem_bytes;
+    config.stream = stream;
+    cudaLaunchAttribute attribute[1] = {};
+    if (programmatic_launch_available()) {
+        attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+        attribute[0].val.programmaticStreamSerializationAllowed = 1;
+        config.attrs = attribute;
+        config.numAttrs = 1;
+    }
+    CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...));
+}
 
 // How a weight tensor sits in device memory. Every layout keeps the file's bits (no requantization) and the
 // file's byte count, rearranged so that a warp reads it with aligned 16-byte loads:

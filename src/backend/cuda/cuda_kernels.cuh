@@ -81,4 +81,10 @@ int attention_splits(int64_t n, int64_t heads, int64_t kv_heads, int64_t max_key
 bool attention_supported_head_dim(int64_t head_dim);
 void launch_attention(const AttentionLaunch& a, cudaStream_t stream);
 
+// ---- flash_attention.cu ----
+// The tensor-core kernel for prefill (many query tokens per sequence): F16 caches, head_dim 64, 128 or 256. It
+// ignores `splits` (one pass over the keys per tile of 64 query tokens).
+bool flash_attention_supported(int64_t head_dim, bool cache_f16);
+void launch_flash_attention(const AttentionLaunch& a, cudaStream_t stream);
+
 }  // namespace frugal::cuda

@@ -69,6 +69,7 @@ __device__ float weight_at(const WeightView& w, int64_t r, int64_t c) {
 }
 
 __global__ void get_rows_kernel(WeightView table, const int32_t* ids, int64_t n, float* out) {
+    begin_dependent_kernel();
     const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
     if (i >= n * table.cols) return;
     const int64_t t = i / table.cols, c = i % table.cols;
@@ -100,6 +101,7 @@ __device__ float rms_scale(float sum, int64_t d, float eps) {
 
 __global__ void __launch_bounds__(kNormThreads) rms_norm_kernel(const float* x, const float* weight, float eps,
                                                                 int64_t d, float* out) {
+    begin_dependent_kernel();
     const float* xr = x + blockIdx.x * d;
     float* yr = out + blockIdx.x * d;
     float v[kNormCached];
@@ -131,6 +133,7 @@ __global__ void __launch_bounds__(kNormThreads) rms_norm_kernel(const float* x, 
 __global__ void __launch_bounds__(kNormThreads) rms_norm_quantize_kernel(const float* x, const float* weight, float eps,
                                                                          int64_t d, float* out, int8_t* q,
                                                                          float* qd, float* qsum) {
+    begin_dependent_kernel();
     const float* xr = x + blockIdx.x * d;
     const int64_t base = static_cast<int64_t>(threadIdx.x) * 8;
     const bool active = base < d;
@@ -184,11 +187,13 @@ __global__ void __launch_bounds__(kNormThreads) rms_norm_quantize_kernel(const f
 }
 
 __global__ void add_kernel(const float* a, const float* b, int64_t n, int64_t b_elems, float* out) {
+    begin_dependent_kernel();
     const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
     if (i < n) out[i] = a[i] + b[i % b_elems];
 }
 
 __global__ void scale_kernel(float* x, int64_t n, float s) {
+    begin_dependent_kernel();
     const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
     if (i < n) x[i] *= s;
 }
@@ -210,6 +215,7 @@ __device__ __forceinline__ void rope_cos_sin(int32_t pos, int64_t p, int n_rot, 
 // rotate by the same float cos/sin.
 __global__ void rope_kernel(float* x, int64_t n, int64_t heads, int64_t head_dim, const int32_t* positions,
                             RopeMode mode, int n_rot, float freq_base, float freq_scale, const float* factors) {
+    begin_dependent_kernel();
     const int64_t half = n_rot / 2;
     const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
     if (i >= n * heads * half) return;
@@ -233,6 +239,7 @@ __global__ void rope_store_kv_kernel(float* q, float* k, const float* v, int64_t
                                      int64_t head_dim, const int32_t* positions, RopeMode mode, int n_rot,
                                      float freq_base, float freq_scale, const float* factors, const int32_t* slots,
                                      bool cache_f16, void* k_cache, void* v_cache) {
+    begin_dependent_kernel();
     const int64_t pairs = head_dim / 2;
     const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
     if (i >= n * (heads + kv_heads) * pairs) return;
@@ -274,6 +281,7 @@ __global__ void rope_store_kv_kernel(float* q, float* k, const float* v, int64_t
 }
 
 __global__ void glu_kernel(const float* gate, const float* up, int64_t n, GluKind kind, float* out) {
+    begin_dependent_kernel();
     const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
     if (i >= n) return;
     const float g = gate[i];
@@ -289,6 +297,7 @@ __global__ void glu_kernel(const float* gate, const float* up, int64_t n, GluKin
 
 __global__ void store_kv_kernel(const float* k, const float* v, const int32_t* slots, int64_t n, int64_t row_elems,
                                 bool cache_f16, void* k_cache, void* v_cache) {
+    begin_dependent_kernel();
     const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
     if (i >= n * row_elems) return;
     const int64_t t = i / row_elems, e = i % row_elems;
@@ -304,6 +313,7 @@ __global__ void store_kv_kernel(const float* k, const float* v, const int32_t* s
 
 // One warp per block of 32 activations.
 __global__ void quantize_activations_kernel(const float* x, int64_t num_blocks, int8_t* q, float* d, float* sum) {
+    begin_dependent_kernel();
     const int64_t b = (blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x) / kWarpSize;
     if (b >= num_blocks) return;
     const int lane = threadIdx.x % kWarpSize;
@@ -417,6 +427,7 @@ __device__ __forceinline__ void dequantize32(const WeightView& w, int64_t r, int
 
 // One thread per 32 elements: the block's scales are decoded once, the output is written as 16-byte stores.
 __global__ void dequantize_bf16_kernel(WeightView w, int64_t row_begin, int64_t num_chunks, __nv_bfloat16* out) {
+    begin_dependent_kernel();
     const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
     if (i >= num_chunks) return;
     const int64_t chunks_per_row = w.cols / 32;
@@ -433,6 +444,7 @@ __global__ void dequantize_bf16_kernel(WeightView w, int64_t row_begin, int64_t 
 
 // Formats whose rows need not be a multiple of 32 (F32/F16/BF16 weights): one element per thread.
 __global__ void dequantize_bf16_scalar_kernel(WeightView w, int64_t row_begin, int64_t count, __nv_bfloat16* out) {
+    begin_dependent_kernel();
     const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
     if (i >= count) return;
     const int64_t r = row_begin + i / w.cols, c = i % w.cols;
@@ -440,6 +452,7 @@ __global__ void dequantize_bf16_scalar_kernel(WeightView w, int64_t row_begin, i
 }
 
 __global__ void f32_to_bf16_kernel(const float* x, int64_t n, __nv_bfloat16* out) {
+    begin_dependent_kernel();
     const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
     if (i < n) out[i] = __float2bfloat16_rn(x[i]);
 }
@@ -448,15 +461,13 @@ __global__ void f32_to_bf16_kernel(const float* x, int64_t n, __nv_bfloat16* out
 
 void launch_get_rows(const WeightView& table, const int32_t* ids, int64_t n, float* out, cudaStream_t stream) {
     if (n == 0) return;
-    get_rows_kernel<<<blocks_for(n * table.cols), kThreads, 0, stream>>>(table, ids, n, out);
-    CUDA_CHECK_LAUNCH();
+    launch_kernel(get_rows_kernel, blocks_for(n * table.cols), kThreads, 0, stream, table, ids, n, out);
 }
 
 void launch_rms_norm(const float* x, const float* weight, float eps, int64_t rows, int64_t d, float* out,
                      cudaStream_t stream) {
     if (rows == 0) return;
-    rms_norm_kernel<<<static_cast<unsigned>(rows), kNormThreads, 0, stream>>>(x, weight, eps, d, out);
-    CUDA_CHECK_LAUNCH();
+    launch_kernel(rms_norm_kernel, static_cast<unsigned>(rows), kNormThreads, 0, stream, x, weight, eps, d, out);
 }
 
 bool rms_norm_quantize_supported(int64_t d) { return d % 32 == 0 && d <= 8 * kNormThreads; }
@@ -466,29 +477,24 @@ void launch_rms_norm_quantize(const float* x, const float* weight, float eps, in
     if (rows == 0) return;
     CHECK(rms_norm_quantize_supported(d)) << d;
     const auto threads = static_cast<unsigned>(ceil_div(d / 8, kWarpSize) * kWarpSize);
-    rms_norm_quantize_kernel<<<static_cast<unsigned>(rows), threads, 0, stream>>>(x, weight, eps, d, out, q, qd, qsum);
-    CUDA_CHECK_LAUNCH();
+    launch_kernel(rms_norm_quantize_kernel, static_cast<unsigned>(rows), threads, 0, stream, x, weight, eps, d, out, q, qd, qsum);
 }
 
 void launch_add(const float* a, const float* b, int64_t n, int64_t b_elems, float* out, cudaStream_t stream) {
     if (n == 0) return;
-    add_kernel<<<blocks_for(n), kThreads, 0, stream>>>(a, b, n, b_elems, out);
-    CUDA_CHECK_LAUNCH();
+    launch_kernel(add_kernel, blocks_for(n), kThreads, 0, stream, a, b, n, b_elems, out);
 }
 
 void launch_scale(float* x, int64_t n, float s, cudaStream_t stream) {
     if (n == 0) return;
-    scale_kernel<<<blocks_for(n), kThreads, 0, stream>>>(x, n, s);
-    CUDA_CHECK_LAUNCH();
+    launch_kernel(scale_kernel, blocks_for(n), kThreads, 0, stream, x, n, s);
 }
 
 void launch_rope(float* x, int64_t n, int64_t heads, int64_t head_dim, const int32_t* positions, const RopeParams& p,
                  const float* freq_factors, cudaStream_t stream) {
     const int64_t pairs = n * heads * (p.n_rot / 2);
     if (pairs == 0) return;
-    rope_kernel<<<blocks_for(pairs), kThreads, 0, stream>>>(x, n, heads, head_dim, positions, p.mode, p.n_rot,
-                                                            p.freq_base, p.freq_scale, freq_factors);
-    CUDA_CHECK_LAUNCH();
+    launch_kernel(rope_kernel, blocks_for(pairs), kThreads, 0, stream, x, n, heads, head_dim, positions, p.mode, p.n_rot, p.freq_base, p.freq_scale, freq_factors);
 }
 
 void launch_rope_store_kv(float* q, float* k, const float* v, int64_t n, int64_t heads, int64_t kv_heads,
@@ -497,33 +503,25 @@ void launch_rope_store_kv(float* q, float* k, const float* v, int64_t n, int64_t
     const int64_t threads = n * (heads + kv_heads) * (head_dim / 2);
     if (threads == 0) return;
     CHECK(head_dim % 2 == 0 && p.n_rot % 2 == 0 && p.n_rot <= head_dim);
-    rope_store_kv_kernel<<<blocks_for(threads), kThreads, 0, stream>>>(
-        q, k, v, n, heads, kv_heads, head_dim, positions, p.mode, p.n_rot, p.freq_base, p.freq_scale, freq_factors,
-        slots, cache_f16, k_cache, v_cache);
-    CUDA_CHECK_LAUNCH();
+    launch_kernel(rope_store_kv_kernel, blocks_for(threads), kThreads, 0, stream, q, k, v, n, heads, kv_heads, head_dim, positions, p.mode, p.n_rot, p.freq_base, p.freq_scale, freq_factors, slots, cache_f16, k_cache, v_cache);
 }
 
 void launch_glu(const float* gate, const float* up, int64_t n, GluKind kind, float* out, cudaStream_t stream) {
     if (n == 0) return;
-    glu_kernel<<<blocks_for(n), kThreads, 0, stream>>>(gate, up, n, kind, out);
-    CUDA_CHECK_LAUNCH();
+    launch_kernel(glu_kernel, blocks_for(n), kThreads, 0, stream, gate, up, n, kind, out);
 }
 
 void launch_store_kv(const float* k, const float* v, const int32_t* slots, int64_t n, int64_t row_elems,
                      bool cache_f16, void* k_cache, void* v_cache, cudaStream_t stream) {
     if (n == 0) return;
-    store_kv_kernel<<<blocks_for(n * row_elems), kThreads, 0, stream>>>(k, v, slots, n, row_elems, cache_f16,
-                                                                        k_cache, v_cache);
-    CUDA_CHECK_LAUNCH();
+    launch_kernel(store_kv_kernel, blocks_for(n * row_elems), kThreads, 0, stream, k, v, slots, n, row_elems, cache_f16, k_cache, v_cache);
 }
 
 void launch_quantize_activations(const float* x, int64_t n, int64_t cols, int8_t* q, float* d, float* sum,
                                  cudaStream_t stream) {
     const int64_t num_blocks = n * cols / 32;
     if (num_blocks == 0) return;
-    quantize_activations_kernel<<<blocks_for(num_blocks * kWarpSize), kThreads, 0, stream>>>(x, num_blocks, q, d,
-                                                                                             sum);
-    CUDA_CHECK_LAUNCH();
+    launch_kernel(quantize_activations_kernel, blocks_for(num_blocks * kWarpSize), kThreads, 0, stream, x, num_blocks, q, d, sum);
 }
 
 void launch_dequantize_bf16(const WeightView& w, int64_t row_begin, int64_t row_end, __nv_bfloat16* out,
@@ -533,17 +531,15 @@ void launch_dequantize_bf16(const WeightView& w, int64_t row_begin, int64_t row_
     const bool quantized = w.format != WeightFormat::kF32 && w.format != WeightFormat::kF16 &&
                            w.format != WeightFormat::kBF16;
     if (quantized) {
-        dequantize_bf16_kernel<<<blocks_for(count / 32), kThreads, 0, stream>>>(w, row_begin, count / 32, out);
+        launch_kernel(dequantize_bf16_kernel, blocks_for(count / 32), kThreads, 0, stream, w, row_begin, count / 32, out);
     } else {
-        dequantize_bf16_scalar_kernel<<<blocks_for(count), kThreads, 0, stream>>>(w, row_begin, count, out);
+        launch_kernel(dequantize_bf16_scalar_kernel, blocks_for(count), kThreads, 0, stream, w, row_begin, count, out);
     }
-    CUDA_CHECK_LAUNCH();
 }
 
 void launch_f32_to_bf16(const float* x, int64_t n, __nv_bfloat16* out, cudaStream_t stream) {
     if (n == 0) return;
-    f32_to_bf16_kernel<<<blocks_for(n), kThreads, 0, stream>>>(x, n, out);
-    CUDA_CHECK_LAUNCH();
+    launch_kernel(f32_to_bf16_kernel, blocks_for(n), kThreads, 0, stream, x, n, out);
 }
 
 }  // namespace frugal::cuda
