@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "core/check.h"
 #include "core/status.h"
 #include "core/tensor.h"
 
@@ -41,6 +42,17 @@ struct AttentionParams {
     float scale = 1.0f;       // multiplies q·k
     int sliding_window = 0;   // 0 = full causal; else key positions (pos - window, pos] are visible
     float softcap = 0.0f;     // 0 = off; else scores = softcap * tanh(scores / softcap)
+};
+
+// One row of Backend::sample: llama.cpp's default chain top-k -> top-p -> min-p -> temperature, then a draw.
+struct SamplingRow {
+    float temperature = 0.0f;  // <= 0: greedy, the first maximum (the other fields are ignored)
+    int top_k = 0;             // keep the k largest logits (ties at the k-th broken arbitrarily); <= 0: off
+    float top_p = 1.0f;        // then the shortest prefix whose probabilities (at temperature 1) reach top_p
+    float min_p = 0.0f;        // then tokens with probability >= min_p * the largest
+    // The draw: with the survivors in descending order of logit and p their probabilities at `temperature`, the
+    // first token whose cumulative probability exceeds `uniform` (in [0, 1)); the last one if none does.
+    double uniform = 0.0;
 };
 
 // Owned device memory. Tensors handed out by the backend view into these.
@@ -116,6 +128,17 @@ public:
         rope(q, positions, params);
         rope(k, positions, params);
         store_kv(k, v, slot_mapping, k_cache, v_cache);
+    }
+
+    // ---- sampling on the device (optional) ----
+    // Whether sample() takes this row (backends without device sampling take none; the caller then copies the
+    // logits to the host and samples there).
+    virtual bool can_sample(const SamplingRow& row) const { return false; }
+    // ids[r] = the token row r of logits (F32 [n, vocab]) draws under rows[r] (n host rows), after softcap (0: off)
+    // maps every logit to softcap * tanh(logit / softcap). ids: I32 [n]. Only for rows can_sample() accepts.
+    // (A pointer and a count rather than std::span: this header is also compiled as C++17 by nvcc.)
+    virtual void sample(const Tensor& logits, const SamplingRow* rows, int64_t n, float softcap, const Tensor& ids) {
+        CHECK(false) << name() << " has no device sampling";
     }
 
     // Device memory bandwidth in GB/s measured by a large device-to-device copy (bytes read plus bytes written), the

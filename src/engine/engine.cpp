@@ -53,7 +53,7 @@ Status Engine::add_request(const Request& r) {
     return ok_status();
 }
 
-Result<std::vector<float>> Engine::run_batch(const std::vector<Sequence*>& seqs, const std::vector<int64_t>& counts,
+Result<std::vector<int32_t>> Engine::run_batch(const std::vector<Sequence*>& seqs, const std::vector<int64_t>& counts,
                                              const std::vector<bool>& want_logits) {
     ForwardBatch batch;
     batch.num_seqs = static_cast<int32_t>(seqs.size());
@@ -76,10 +76,39 @@ Result<std::vector<float>> Engine::run_batch(const std::vector<Sequence*>& seqs,
         }
         if (want_logits[s]) batch.logits_indices.push_back(static_cast<int32_t>(batch.token_ids.size() - 1));
     }
-    std::vector<float> logits;
-    RETURN_IF_ERROR(model_->forward(batch, *kv_, &logits));
+    // Sample on the device when the backend takes every sequence's chain (only ids come back); otherwise bring
+    // the logits to the host. Either way each sampling step draws one uniform from its sequence's generator.
+    std::vector<SamplingRow> rows;
+    bool on_device = true;
+    for (size_t s = 0; s < seqs.size() && on_device; ++s) {
+        if (!want_logits[s]) continue;
+        const std::optional<SamplingRow> row = seqs[s]->sampler.device_row();
+        on_device = row.has_value() && backend_->can_sample(*row);
+        if (on_device) rows.push_back(*row);
+    }
+    std::vector<int32_t> tokens;
+    if (on_device) {
+        size_t r = 0;
+        for (size_t s = 0; s < seqs.size(); ++s) {
+            if (!want_logits[s]) continue;
+            if (rows[r].temperature > 0) rows[r].uniform = seqs[s]->sampler.draw_uniform();
+            ++r;
+        }
+        RETURN_IF_ERROR(model_->forward_sample(batch, *kv_, rows, &tokens));
+    } else {
+        std::vector<float> logits;
+        RETURN_IF_ERROR(model_->forward(batch, *kv_, &logits));
+        const int64_t vocab = model_->config().vocab_size;
+        size_t logit_row = 0;
+        for (size_t s = 0; s < seqs.size(); ++s) {
+            if (!want_logits[s]) continue;
+            const std::span<const float> row(logits.data() + logit_row * vocab, static_cast<size_t>(vocab));
+            ++logit_row;
+            tokens.push_back(seqs[s]->sampler.sample(row, seqs[s]->tokens));
+        }
+    }
     for (size_t s = 0; s < seqs.size(); ++s) seqs[s]->num_computed_tokens += counts[s];
-    return logits;
+    return tokens;
 }
 
 Result<std::vector<RequestOutput>> Engine::step() {
@@ -119,16 +148,13 @@ Result<std::vector<RequestOutput>> Engine::step() {
     }
     if (seqs.empty()) return outputs;
 
-    ASSIGN_OR_RETURN(std::vector<float> logits, run_batch(seqs, counts, want_logits));
+    ASSIGN_OR_RETURN(const std::vector<int32_t> tokens, run_batch(seqs, counts, want_logits));
 
-    const int64_t vocab = model_->config().vocab_size;
-    size_t logit_row = 0;
+    size_t next = 0;
     for (size_t s = 0; s < seqs.size(); ++s) {
         if (!want_logits[s]) continue;
         Sequence& seq = *seqs[s];
-        const std::span<const float> row(logits.data() + logit_row * vocab, static_cast<size_t>(vocab));
-        ++logit_row;
-        const int32_t token = seq.sampler.sample(row, seq.tokens);
+        const int32_t token = tokens[next++];
         seq.tokens.push_back(token);
         ++seq.generated;
         RequestOutput out{seq.request.request_id, token, FinishReason::kNone};

@@ -69,8 +69,9 @@ private:
     };
 
     Engine() = default;
-    Result<std::vector<float>> run_batch(const std::vector<Sequence*>& seqs, const std::vector<int64_t>& counts,
-                                         const std::vector<bool>& want_logits);
+    // Runs one forward pass and returns the next token of each sequence with want_logits set, in order.
+    Result<std::vector<int32_t>> run_batch(const std::vector<Sequence*>& seqs, const std::vector<int64_t>& counts,
+                                           const std::vector<bool>& want_logits);
 
     std::unique_ptr<Backend> backend_;
     std::unique_ptr<Model> model_;

@@ -110,6 +110,7 @@ bool Model::ensure_workspace(int64_t n, int64_t num_logits, int64_t table_size) 
     ws.logits_indices = make(DType::kI32, ws.capacity_logits, 1);
     ws.logits_hidden = make(DType::kF32, c.dim, ws.capacity_logits);
     ws.logits = make(DType::kF32, c.vocab_size, ws.capacity_logits);
+    ws.sampled_ids = make(DType::kI32, 1, ws.capacity_logits);
     return true;
 }
 
@@ -132,7 +133,7 @@ void Model::layer_forward(int64_t l, int64_t n, KvStorage& kv) {
     ffn_layer(backend_, c, w, xn, ws.gate.rows_view(0, n), ws.up.rows_view(0, n), proj, x);
 }
 
-Status Model::forward(const ForwardBatch& batch, KvStorage& kv, std::vector<float>* logits) {
+Result<int64_t> Model::forward_to_logits(const ForwardBatch& batch, KvStorage& kv) {
     const ModelConfig& c = config_;
     const int64_t n = batch.num_tokens();
     const auto num_logits = static_cast<int64_t>(batch.logits_indices.size());
@@ -217,14 +218,36 @@ Status Model::forward(const ForwardBatch& batch, KvStorage& kv, std::vector<floa
     } else {
         issue();
     }
+    return num_logits;
+}
 
+Status Model::forward(const ForwardBatch& batch, KvStorage& kv, std::vector<float>* logits) {
+    const ModelConfig& c = config_;
+    ASSIGN_OR_RETURN(const int64_t num_logits, forward_to_logits(batch, kv));
     logits->clear();
     if (num_logits == 0) return ok_status();
     logits->resize(static_cast<size_t>(num_logits * c.vocab_size));
-    backend_.copy_to_host(logits->data(), out, logits->size() * sizeof(float));
+    backend_.copy_to_host(logits->data(), ws_.logits.rows_view(0, num_logits), logits->size() * sizeof(float));
     if (c.final_logit_softcap > 0) {
         for (float& v : *logits) v = c.final_logit_softcap * std::tanh(v / c.final_logit_softcap);
     }
+    return ok_status();
+}
+
+Status Model::forward_sample(const ForwardBatch& batch, KvStorage& kv, std::span<const SamplingRow> sampling,
+                             std::vector<int32_t>* ids) {
+    if (sampling.size() != batch.logits_indices.size()) {
+        return Status::errorf("{} sampling rows for {} logits rows", sampling.size(), batch.logits_indices.size());
+    }
+    for (const SamplingRow& row : sampling) {
+        if (!backend_.can_sample(row)) return Status::errorf("{} cannot sample this row on the device", backend_.name());
+    }
+    ASSIGN_OR_RETURN(const int64_t num_logits, forward_to_logits(batch, kv));
+    ids->assign(static_cast<size_t>(num_logits), 0);
+    if (num_logits == 0) return ok_status();
+    const Tensor out = ws_.sampled_ids.rows_view(0, num_logits).reshaped({num_logits});
+    backend_.sample(ws_.logits.rows_view(0, num_logits), sampling.data(), num_logits, config_.final_logit_softcap, out);
+    backend_.copy_to_host(ids->data(), out, ids->size() * sizeof(int32_t));
     return ok_status();
 }
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "backend/backend.h"
@@ -29,6 +30,10 @@ public:
     // Runs the batch through the model, writing K/V into kv, and returns next-token logits for
     // batch.logits_indices as host F32 [logits_indices.size(), vocab_size] in *logits.
     Status forward(const ForwardBatch& batch, KvStorage& kv, std::vector<float>* logits);
+    // The same, but the backend samples each logits row on the device under sampling[i] (one per logits index;
+    // Backend::can_sample must accept each) and only the token ids come back, in *ids.
+    Status forward_sample(const ForwardBatch& batch, KvStorage& kv, std::span<const SamplingRow> sampling,
+                          std::vector<int32_t>* ids);
 
 private:
     Model(const ModelConfig& config, Backend& backend) : config_(config), backend_(backend) {}
@@ -38,6 +43,8 @@ private:
     // Steps of at most this many tokens are issued through Backend::run_graph (recorded once per shape).
     static constexpr int64_t kMaxGraphTokens = 16;
     void layer_forward(int64_t layer, int64_t n, KvStorage& kv);
+    // Runs the batch up to the logits, left in ws_.logits (on the backend). Returns the number of logits rows.
+    Result<int64_t> forward_to_logits(const ForwardBatch& batch, KvStorage& kv);
 
     struct Workspace {
         int64_t capacity_tokens = 0;
@@ -47,6 +54,7 @@ private:
         Tensor x, xn, q, k, v, attn, proj, gate, up;  // activations, [capacity, width]
         Tensor token_ids, positions, token_seq, slots, block_tables, logits_indices;  // I32 batch description
         Tensor logits_hidden, logits;                                                  // [capacity_logits, ...]
+        Tensor sampled_ids;                                                            // I32 [capacity_logits]
     };
 
     ModelConfig config_;

@@ -399,6 +399,21 @@ public:
         cuda::launch_attention(a, stream_);
     }
 
+    bool can_sample(const SamplingRow& row) const override {
+        return row.temperature <= 0 || (row.top_k >= 1 && row.top_k <= cuda::kMaxTopK);
+    }
+
+    void sample(const Tensor& logits, const SamplingRow* rows, int64_t n, float softcap, const Tensor& ids) override {
+        CHECK(logits.dtype == DType::kF32 && ids.dtype == DType::kI32 && logits.rows() == n && ids.num_elements() == n);
+        for (int64_t r = 0; r < n; ++r) CHECK(can_sample(rows[r]));
+        if (n == 0) return;
+        const size_t bytes = static_cast<size_t>(n) * sizeof(SamplingRow);
+        void* device_rows = scratch(kScratchSampling, bytes);
+        copy_to_device(Tensor(device_rows, DType::kI8, {static_cast<int64_t>(bytes)}), rows, bytes);
+        cuda::launch_sample(logits.as<float>(), n, logits.shape[0], static_cast<const SamplingRow*>(device_rows), softcap,
+                            ids.as<int32_t>(), stream_);
+    }
+
     double measure_copy_bandwidth_gb_s() override {
         // 2 GiB each way: far larger than the 50-60 MB L2, so every byte crosses HBM.
         constexpr size_t kBytes = size_t{2} << 30;
@@ -519,7 +534,7 @@ private:
     }
 
     enum ScratchSlot { kScratchActQ, kScratchActD, kScratchActSum, kScratchXBf16, kScratchWBf16, kScratchAttnAcc,
-                       kScratchAttnMl, kNumScratch };
+                       kScratchAttnMl, kScratchSampling, kNumScratch };
 
     // Device scratch that only grows. A replaced buffer is retired, not freed, because a recorded graph may
     // still point at it; retired buffers go with clear_graphs().

@@ -87,4 +87,11 @@ void launch_attention(const AttentionLaunch& a, cudaStream_t stream);
 bool flash_attention_supported(int64_t head_dim, bool cache_f16);
 void launch_flash_attention(const AttentionLaunch& a, cudaStream_t stream);
 
+// ---- sampling.cu ----
+// The largest top_k the sampling kernel takes (its candidates are sorted in one block's shared memory).
+constexpr int kMaxTopK = 1024;
+// ids[r] = the token row r of logits [n][vocab] draws under rows[r] (device memory), as Backend::sample.
+void launch_sample(const float* logits, int64_t n, int64_t vocab, const SamplingRow* rows, float softcap,
+                   int32_t* ids, cudaStream_t stream);
+
 }  // namespace frugal::cuda
