@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs on the lent H200 (device tool), from the repository root with .devcarry/ carried (scripts/device/stage.sh):
 # GPU-vs-CPU checks on stories260K, the CUDA test binary, then frugal bench (and llama.cpp's llama-bench when
-# staged) on synthetic Llama-3-8B files. Results go to $OUT. Usage: h200_run.sh [TYPES...] (default Q4_K Q8_0 BF16)
+# staged, unless SKIP_PEER is set) on synthetic Llama-3-8B files. Results go to $OUT.
+# Usage: h200_run.sh [TYPES...] (default Q4_K Q8_0 BF16)
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
@@ -36,7 +37,7 @@ for t in "${types[@]}"; do
     for d in 0 512; do
         $F bench -m $m --device cuda -p 512 -n 128 -d $d -r 3 --price-per-hour 3.5 2>&1 | grep -v "^  [pt][pg]" | tee "$OUT/bench_${t}_d$d.txt"
     done
-    if [ -x "$root/.devcarry/peer/llama-bench" ]; then
+    if [ -x "$root/.devcarry/peer/llama-bench" ] && [ -z "${SKIP_PEER:-}" ]; then
         "$root/.devcarry/peer/llama-bench" -m $m -ngl 99 -fa 1 -p 512 -n 128 -d 0,512 -r 3 -o md 2>"$OUT/llama_$t.err" | tee "$OUT/llama_$t.txt"
         tail -3 "$OUT/llama_$t.err"
     fi
