@@ -16,23 +16,31 @@ namespace {
 constexpr int kRowsPerBlock = 4;  // warps per block, one output row each
 constexpr int kThreads = kRowsPerBlock * kWarpSize;
 
+// The R-row kernels below (Q8, Q4_K/Q5_K, float) take R rows of one width at once, with R = 2 for gate and up:
+// both rows' loads of a step are issued together (twice the bytes in flight per warp) and each activation load
+// serves both rows. They take each row's start (and, for the Q8 planes, its scales' start).
+
 // Q8: 16 int8 weights per lane-step, half a 32-block.
-template <int NT>
-__device__ __forceinline__ void dot_q8(const WeightView& w, int64_t row, const QuantizedActivations& xq,
-        const float* xf, int n, float (&acc)[NT]) {
+template <int NT, int R>
+__device__ __forceinline__ void dot_q8(const int8_t* const (&wq)[R], const __half* const (&wd)[R], int64_t K,
+                                       const QuantizedActivations& xq, int n, float (&acc)[R][NT]) {
     const int lane = threadIdx.x % kWarpSize;
-    const int64_t K = w.cols;
-    const int8_t* wq = reinterpret_cast<const int8_t*>(w.data) + row * K;
-    const __half* wd = reinterpret_cast<const __half*>(w.data + w.rows * K) + row * (K / 32);
 #pragma unroll 4
     for (int64_t c = lane * 16; c < K; c += 16 * kWarpSize) {
-        const int4 wv = *reinterpret_cast<const int4*>(wq + c);
-        const float dw = __half2float(wd[c / 32]);
+        int4 wv[R];
+        float dw[R];
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            wv[r] = *reinterpret_cast<const int4*>(wq[r] + c);
+            dw[r] = __half2float(wd[r][c / 32]);
+        }
 #pragma unroll
         for (int t = 0; t < NT; ++t) {
             if (t < n) {
                 const int4 xv = *reinterpret_cast<const int4*>(xq.q + t * K + c);
-                acc[t] += dw * xq.d[t * (K / 32) + c / 32] * static_cast<float>(dot16(wv, xv));
+                const float xd = xq.d[t * (K / 32) + c / 32];
+#pragma unroll
+                for (int r = 0; r < R; ++r) acc[r][t] += dw[r] * xd * static_cast<float>(dot16(wv[r], xv));
             }
         }
     }
@@ -70,45 +78,54 @@ __device__ __forceinline__ void dot_q4_0(const WeightView& w, int64_t row, const
 // c = g / 2 holds elements 64c + 16h + (0..15) in its low nibbles (sub-block 2c) and 64c + 32 + 16h + (0..15) in
 // its high nibbles (sub-block 2c + 1), h = g % 2. Q5_K's fifth bits for those elements sit in qh bytes
 // [16h, 16h + 16), bit 2c and 2c + 1.
-template <int NT, bool kQ5>
-__device__ __forceinline__ void dot_k(const WeightView& w, int64_t row, const QuantizedActivations& xq,
-        const float* xf, int n, float (&acc)[NT]) {
+template <int NT, bool kQ5, int R>
+__device__ __forceinline__ void dot_k(const uint8_t* const (&wr)[R], int64_t K, const QuantizedActivations& xq, int n,
+                                      float (&acc)[R][NT]) {
     constexpr int kBlockBytes = kQ5 ? 176 : 144;
     constexpr int kQsOffset = kQ5 ? 48 : 16;
     const int lane = threadIdx.x % kWarpSize;
     const int g = lane % 8, c = g / 2, h = g % 2;
-    const int64_t K = w.cols;
     const int64_t nb = K / 256;
-    const uint8_t* wr = w.data + row * nb * kBlockBytes;
 #pragma unroll 2
     for (int64_t sb = lane / 8; sb < nb; sb += kWarpSize / 8) {
-        const uint8_t* blk = wr + sb * kBlockBytes;
         // The 16-byte header (fp16 d, fp16 dmin, 12 bytes of 6-bit scales and mins) in one load; the 8 lanes of
         // a super-block read the same address, which the memory system serves once.
-        const int4 head = *reinterpret_cast<const int4*>(blk);
-        const int4 qs = *reinterpret_cast<const int4*>(blk + kQsOffset + 16 * g);
-        int4 lo = {qs.x & 0x0F0F0F0F, qs.y & 0x0F0F0F0F, qs.z & 0x0F0F0F0F, qs.w & 0x0F0F0F0F};
-        int4 hi = {(qs.x >> 4) & 0x0F0F0F0F, (qs.y >> 4) & 0x0F0F0F0F, (qs.z >> 4) & 0x0F0F0F0F,
-                   (qs.w >> 4) & 0x0F0F0F0F};
-        if constexpr (kQ5) {
-            const int4 qh = *reinterpret_cast<const int4*>(blk + 16 + 16 * h);
-            const int sl = 2 * c, sh = 2 * c + 1;
-            lo.x |= ((qh.x >> sl) & 0x01010101) << 4;
-            lo.y |= ((qh.y >> sl) & 0x01010101) << 4;
-            lo.z |= ((qh.z >> sl) & 0x01010101) << 4;
-            lo.w |= ((qh.w >> sl) & 0x01010101) << 4;
-            hi.x |= ((qh.x >> sh) & 0x01010101) << 4;
-            hi.y |= ((qh.y >> sh) & 0x01010101) << 4;
-            hi.z |= ((qh.z >> sh) & 0x01010101) << 4;
-            hi.w |= ((qh.w >> sh) & 0x01010101) << 4;
+        int4 head[R], qs[R], qh[R];
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            const uint8_t* blk = wr[r] + sb * kBlockBytes;
+            head[r] = *reinterpret_cast<const int4*>(blk);
+            qs[r] = *reinterpret_cast<const int4*>(blk + kQsOffset + 16 * g);
+            if constexpr (kQ5) qh[r] = *reinterpret_cast<const int4*>(blk + 16 + 16 * h);
         }
-        const __half2 dm = *reinterpret_cast<const __half2*>(&head.x);
-        const float d = __low2float(dm), dmin = __high2float(dm);
-        int sc_lo, m_lo, sc_hi, m_hi;
-        k_scale_min_packed(2 * c, head.y, head.z, head.w, &sc_lo, &m_lo);
-        k_scale_min_packed(2 * c + 1, head.y, head.z, head.w, &sc_hi, &m_hi);
-        const float dl = d * static_cast<float>(sc_lo), ml = dmin * static_cast<float>(m_lo);
-        const float dh = d * static_cast<float>(sc_hi), mh = dmin * static_cast<float>(m_hi);
+        int4 lo[R], hi[R];
+        float dl[R], ml[R], dh[R], mh[R];
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            lo[r] = {qs[r].x & 0x0F0F0F0F, qs[r].y & 0x0F0F0F0F, qs[r].z & 0x0F0F0F0F, qs[r].w & 0x0F0F0F0F};
+            hi[r] = {(qs[r].x >> 4) & 0x0F0F0F0F, (qs[r].y >> 4) & 0x0F0F0F0F, (qs[r].z >> 4) & 0x0F0F0F0F,
+                     (qs[r].w >> 4) & 0x0F0F0F0F};
+            if constexpr (kQ5) {
+                const int sl = 2 * c, sh = 2 * c + 1;
+                lo[r].x |= ((qh[r].x >> sl) & 0x01010101) << 4;
+                lo[r].y |= ((qh[r].y >> sl) & 0x01010101) << 4;
+                lo[r].z |= ((qh[r].z >> sl) & 0x01010101) << 4;
+                lo[r].w |= ((qh[r].w >> sl) & 0x01010101) << 4;
+                hi[r].x |= ((qh[r].x >> sh) & 0x01010101) << 4;
+                hi[r].y |= ((qh[r].y >> sh) & 0x01010101) << 4;
+                hi[r].z |= ((qh[r].z >> sh) & 0x01010101) << 4;
+                hi[r].w |= ((qh[r].w >> sh) & 0x01010101) << 4;
+            }
+            const __half2 dm = *reinterpret_cast<const __half2*>(&head[r].x);
+            const float d = __low2float(dm), dmin = __high2float(dm);
+            int sc_lo, m_lo, sc_hi, m_hi;
+            k_scale_min_packed(2 * c, head[r].y, head[r].z, head[r].w, &sc_lo, &m_lo);
+            k_scale_min_packed(2 * c + 1, head[r].y, head[r].z, head[r].w, &sc_hi, &m_hi);
+            dl[r] = d * static_cast<float>(sc_lo);
+            ml[r] = dmin * static_cast<float>(m_lo);
+            dh[r] = d * static_cast<float>(sc_hi);
+            mh[r] = dmin * static_cast<float>(m_hi);
+        }
         const int64_t col_lo = sb * 256 + 64 * c + 16 * h;
         const int64_t blk_lo = col_lo / 32;  // the activation block of the low nibbles; blk_lo + 1 the high
 #pragma unroll
@@ -118,11 +135,16 @@ __device__ __forceinline__ void dot_k(const WeightView& w, int64_t row, const Qu
                 const int4 xl = *reinterpret_cast<const int4*>(xt + col_lo);
                 const int4 xh = *reinterpret_cast<const int4*>(xt + col_lo + 32);
                 const float* xd = xq.d + t * (K / 32) + blk_lo;
-                float v = xd[0] * dl * static_cast<float>(dot16(lo, xl)) + xd[1] * dh * static_cast<float>(dot16(hi, xh));
-                // The mins multiply whole 32-blocks of activations: the h = 0 lane of each pair subtracts them
-                // once, from the blocks' precomputed sums.
-                if (h == 0) v -= ml * xq.sum[t * (K / 32) + blk_lo] + mh * xq.sum[t * (K / 32) + blk_lo + 1];
-                acc[t] += v;
+                const float* xs = xq.sum + t * (K / 32) + blk_lo;
+#pragma unroll
+                for (int r = 0; r < R; ++r) {
+                    float v = xd[0] * dl[r] * static_cast<float>(dot16(lo[r], xl)) +
+                              xd[1] * dh[r] * static_cast<float>(dot16(hi[r], xh));
+                    // The mins multiply whole 32-blocks of activations: the h = 0 lane of each pair subtracts
+                    // them once, from the blocks' precomputed sums.
+                    if (h == 0) v -= ml[r] * xs[0] + mh[r] * xs[1];
+                    acc[r][t] += v;
+                }
             }
         }
     }
@@ -223,23 +245,25 @@ __device__ __forceinline__ void load_weights8<float>(const float* p, float (&out
     out[4] = b.x, out[5] = b.y, out[6] = b.z, out[7] = b.w;
 }
 
-template <int NT, typename T>
-__device__ __forceinline__ void dot_float(const WeightView& w, int64_t row, const QuantizedActivations& xq,
-        const float* xf, int n, float (&acc)[NT]) {
+template <int NT, typename T, int R>
+__device__ __forceinline__ void dot_float(const T* const (&wr)[R], int64_t K, const float* xf, int n,
+                                          float (&acc)[R][NT]) {
     const int lane = threadIdx.x % kWarpSize;
-    const int64_t K = w.cols;
-    const T* wr = reinterpret_cast<const T*>(w.data) + row * K;
 #pragma unroll 4
     for (int64_t c = lane * 8; c < K; c += 8 * kWarpSize) {
-        float wv[8];
-        load_weights8<T>(wr + c, wv);
+        float wv[R][8];
+#pragma unroll
+        for (int r = 0; r < R; ++r) load_weights8<T>(wr[r] + c, wv[r]);
 #pragma unroll
         for (int t = 0; t < NT; ++t) {
             if (t < n) {
                 const float4 a = *reinterpret_cast<const float4*>(xf + t * K + c);
                 const float4 b = *reinterpret_cast<const float4*>(xf + t * K + c + 4);
-                acc[t] += wv[0] * a.x + wv[1] * a.y + wv[2] * a.z + wv[3] * a.w + wv[4] * b.x + wv[5] * b.y +
-                          wv[6] * b.z + wv[7] * b.w;
+#pragma unroll
+                for (int r = 0; r < R; ++r) {
+                    acc[r][t] += wv[r][0] * a.x + wv[r][1] * a.y + wv[r][2] * a.z + wv[r][3] * a.w +
+                                 wv[r][4] * b.x + wv[r][5] * b.y + wv[r][6] * b.z + wv[r][7] * b.w;
+                }
             }
         }
     }
@@ -261,27 +285,46 @@ __device__ __forceinline__ void dot_float_scalar(const WeightView& w, int64_t ro
     }
 }
 
-// Accumulates row `row` of w against the tokens' activations into each lane's partial sums.
-template <int NT, WeightFormat F>
-__device__ __forceinline__ void row_dot(const WeightView& w, int64_t row, const QuantizedActivations& xq,
-                                        const float* xf, int n, float (&acc)[NT]) {
+// Accumulates R rows of one format and width against the tokens' activations into each lane's partial sums: row
+// row[r] of ws[r] into acc[r]. Formats with an R-row kernel read the rows together; the others one after the other.
+template <int NT, WeightFormat F, int R>
+__device__ __forceinline__ void rows_dot(const WeightView (&ws)[R], const int64_t (&row)[R],
+                                         const QuantizedActivations& xq, const float* xf, int n, float (&acc)[R][NT]) {
+    const int64_t K = ws[0].cols;
     if constexpr (F == WeightFormat::kQ8) {
-        dot_q8<NT>(w, row, xq, xf, n, acc);
-    } else if constexpr (F == WeightFormat::kQ4_0) {
-        dot_q4_0<NT>(w, row, xq, xf, n, acc);
-    } else if constexpr (F == WeightFormat::kQ4K) {
-        dot_k<NT, false>(w, row, xq, xf, n, acc);
-    } else if constexpr (F == WeightFormat::kQ5K) {
-        dot_k<NT, true>(w, row, xq, xf, n, acc);
-    } else if constexpr (F == WeightFormat::kQ6K) {
-        dot_q6k<NT>(w, row, xq, xf, n, acc);
+        const int8_t* wq[R];
+        const __half* wd[R];
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            wq[r] = reinterpret_cast<const int8_t*>(ws[r].data) + row[r] * K;
+            wd[r] = reinterpret_cast<const __half*>(ws[r].data + ws[r].rows * K) + row[r] * (K / 32);
+        }
+        dot_q8<NT, R>(wq, wd, K, xq, n, acc);
+    } else if constexpr (F == WeightFormat::kQ4K || F == WeightFormat::kQ5K) {
+        const uint8_t* wr[R];
+#pragma unroll
+        for (int r = 0; r < R; ++r) wr[r] = ws[r].data + row[r] * (K / 256) * (F == WeightFormat::kQ4K ? 144 : 176);
+        dot_k<NT, F == WeightFormat::kQ5K, R>(wr, K, xq, n, acc);
+    } else if constexpr (F == WeightFormat::kQ4_0 || F == WeightFormat::kQ6K) {
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            if constexpr (F == WeightFormat::kQ4_0) {
+                dot_q4_0<NT>(ws[r], row[r], xq, xf, n, acc[r]);
+            } else {
+                dot_q6k<NT>(ws[r], row[r], xq, xf, n, acc[r]);
+            }
+        }
     } else {
         using T = std::conditional_t<F == WeightFormat::kF32, float,
                                      std::conditional_t<F == WeightFormat::kF16, __half, __nv_bfloat16>>;
-        if (w.cols % 8 == 0) {
-            dot_float<NT, T>(w, row, xq, xf, n, acc);
+        if (K % 8 == 0) {
+            const T* wr[R];
+#pragma unroll
+            for (int r = 0; r < R; ++r) wr[r] = reinterpret_cast<const T*>(ws[r].data) + row[r] * K;
+            dot_float<NT, T, R>(wr, K, xf, n, acc);
         } else {
-            dot_float_scalar<NT, T>(w, row, xq, xf, n, acc);
+#pragma unroll
+            for (int r = 0; r < R; ++r) dot_float_scalar<NT, T>(ws[r], row[r], xq, xf, n, acc[r]);
         }
     }
 }
@@ -317,12 +360,14 @@ __device__ __forceinline__ void prefetch_row(const WeightView& w, int64_t row) {
 // One launch for up to three products over the same input (rows of the products are stacked: warp w takes
 // flat row w), or, in GLU mode, for gate and up together: a warp computes gate row o and up row o and writes
 // act(gate) * up, so neither intermediate reaches memory.
-template <int NT, WeightFormat F>
+// kGlu is a template parameter so the stacked products keep the smaller register footprint (higher occupancy) of
+// the one-row path; the GLU path reads its two rows together.
+template <int NT, WeightFormat F, bool kGlu>
 __global__ void __launch_bounds__(kThreads) matvec_kernel(MatvecJob job, QuantizedActivations xq, const float* xf,
                                                           int n) {
     const int64_t row = blockIdx.x * static_cast<int64_t>(kRowsPerBlock) + threadIdx.x / kWarpSize;
     const int lane = threadIdx.x % kWarpSize;
-    if (job.glu) {
+    if constexpr (kGlu) {
         const int64_t rows = job.w[0].rows;
         if (row < rows && lane == 0) {
             prefetch_row<F>(job.w[0], row);
@@ -330,34 +375,37 @@ __global__ void __launch_bounds__(kThreads) matvec_kernel(MatvecJob job, Quantiz
         }
         begin_dependent_kernel();
         if (row >= rows) return;
-        float g[NT] = {}, u[NT] = {};
-        row_dot<NT, F>(job.w[0], row, xq, xf, n, g);
-        row_dot<NT, F>(job.w[1], row, xq, xf, n, u);
+        float gu[2][NT] = {};
+        const WeightView ws[2] = {job.w[0], job.w[1]};
+        const int64_t rows2[2] = {row, row};
+        rows_dot<NT, F, 2>(ws, rows2, xq, xf, n, gu);
 #pragma unroll
         for (int t = 0; t < NT; ++t) {
-            const float gs = warp_sum(g[t]), us = warp_sum(u[t]);
+            const float gs = warp_sum(gu[0][t]), us = warp_sum(gu[1][t]);
             if (lane == 0 && t < n) job.y[0][t * rows + row] = glu_activation(job.glu_kind, gs) * us;
         }
-        return;
-    }
-    const int64_t end0 = job.w[0].rows;
-    const int64_t end1 = end0 + (job.count > 1 ? job.w[1].rows : 0);
-    const int64_t end2 = end1 + (job.count > 2 ? job.w[2].rows : 0);
-    const int m = row < end0 ? 0 : row < end1 ? 1 : 2;
-    const WeightView& w = m == 0 ? job.w[0] : m == 1 ? job.w[1] : job.w[2];
-    float* y = m == 0 ? job.y[0] : m == 1 ? job.y[1] : job.y[2];
-    const int64_t r = row - (m == 0 ? 0 : m == 1 ? end0 : end1);
-    if (row < end2 && lane == 0) prefetch_row<F>(w, r);
-    begin_dependent_kernel();
-    if (row >= end2) return;
-    float acc[NT] = {};
-    row_dot<NT, F>(w, r, xq, xf, n, acc);
+    } else {
+        const int64_t end0 = job.w[0].rows;
+        const int64_t end1 = end0 + (job.count > 1 ? job.w[1].rows : 0);
+        const int64_t end2 = end1 + (job.count > 2 ? job.w[2].rows : 0);
+        const int m = row < end0 ? 0 : row < end1 ? 1 : 2;
+        const WeightView& w = m == 0 ? job.w[0] : m == 1 ? job.w[1] : job.w[2];
+        float* y = m == 0 ? job.y[0] : m == 1 ? job.y[1] : job.y[2];
+        const int64_t r = row - (m == 0 ? 0 : m == 1 ? end0 : end1);
+        if (row < end2 && lane == 0) prefetch_row<F>(w, r);
+        begin_dependent_kernel();
+        if (row >= end2) return;
+        float acc[1][NT] = {};
+        const WeightView ws[1] = {w};
+        const int64_t rows1[1] = {r};
+        rows_dot<NT, F, 1>(ws, rows1, xq, xf, n, acc);
 #pragma unroll
-    for (int t = 0; t < NT; ++t) {
-        const float v = warp_sum(acc[t]);
-        if (lane == 0 && t < n) {
-            float* dst = y + t * w.rows + r;
-            *dst = job.accumulate ? *dst + v : v;
+        for (int t = 0; t < NT; ++t) {
+            const float v = warp_sum(acc[0][t]);
+            if (lane == 0 && t < n) {
+                float* dst = y + t * w.rows + r;
+                *dst = job.accumulate ? *dst + v : v;
+            }
         }
     }
 }
@@ -369,7 +417,12 @@ void launch_format(const MatvecJob& job, const QuantizedActivations& xq, const f
     if (!job.glu) {
         for (int i = 1; i < job.count; ++i) rows += job.w[i].rows;
     }
-    launch_kernel(matvec_kernel<NT, F>, static_cast<unsigned>(ceil_div(rows, kRowsPerBlock)), kThreads, 0, stream, job, xq, xf, n);
+    const auto blocks = static_cast<unsigned>(ceil_div(rows, kRowsPerBlock));
+    if (job.glu) {
+        launch_kernel(matvec_kernel<NT, F, true>, blocks, kThreads, 0, stream, job, xq, xf, n);
+    } else {
+        launch_kernel(matvec_kernel<NT, F, false>, blocks, kThreads, 0, stream, job, xq, xf, n);
+    }
 }
 
 template <int NT>
