@@ -7,6 +7,8 @@
                uncompressed vocabulary GGUFs themselves
   llama2c/     (llama2c_checkpoint_fuzz, vocab_fuzz) a tiny legacy llama2.c checkpoint (shared and separate
                classifier) and a small llama2.c tokenizer.bin
+  safetensors/ (safetensors_fuzz) tiny valid safetensors files written by hand (every dtype, scalar and empty
+               tensors, metadata, padded and unpadded headers)
   tokenizer/   (tokenizer_fuzz) the texts of the shared vocab tests (*.inp), each behind a selector byte
 
     python3 tests/fuzz/make_seeds.py build-fuzz/seeds [--shared-dir /work/shared]
@@ -14,6 +16,7 @@
 Deterministic: the same inputs give byte-identical seeds.
 """
 import argparse
+import json
 import shutil
 import struct
 from pathlib import Path
@@ -129,6 +132,42 @@ def llama2c_tokenizer(path: Path, num_tokens=300):
     path.write_bytes(bytes(out))
 
 
+SAFETENSORS_DTYPE_BYTES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "F8_E8M0": 1, "I16": 2, "U16": 2,
+                           "F16": 2, "BF16": 2, "I32": 4, "U32": 4, "F32": 4, "C64": 8, "F64": 8, "I64": 8, "U64": 8}
+
+
+def safetensors_file(path: Path, tensors, metadata=None, pad=True):
+    """A safetensors file: 8-byte little-endian header length, JSON header, contiguous data. tensors is a list of
+    (name, dtype, shape, bytes); the header is space-padded to 8 bytes as the Python writer does when pad."""
+    header, data = {}, b""
+    for name, dtype, shape, raw in tensors:
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [len(data), len(data) + len(raw)]}
+        data += raw
+    if metadata is not None:
+        header["__metadata__"] = metadata
+    text = json.dumps(header, separators=(",", ":")).encode()
+    if pad:
+        text += b" " * (-len(text) % 8)
+    path.write_bytes(struct.pack("<Q", len(text)) + text + data)
+
+
+def safetensors_seeds(out: Path):
+    rng = np.random.default_rng(2)
+    bf16 = (rng.standard_normal(4).astype("<f4").view("<u4") >> 16).astype("<u2")
+    floats = [("w.f32", "F32", [2, 3], rng.standard_normal(6).astype("<f4").tobytes()),
+              ("w.f16", "F16", [4], rng.standard_normal(4).astype("<f2").tobytes()),
+              ("w.bf16", "BF16", [2, 2], bf16.tobytes()),
+              ("scalar", "F32", [], struct.pack("<f", 0.5)),
+              ("empty", "BF16", [0, 4], b"")]
+    safetensors_file(out / "floats.safetensors", floats, {"format": "pt"})
+    safetensors_file(out / "floats_unpadded.safetensors", floats, pad=False)
+    every = [(f"t.{d.lower()}", d, [3], bytes(range(3 * n))) for d, n in SAFETENSORS_DTYPE_BYTES.items()]
+    every += [("t.f4", "F4", [4], b"\x12\x34"), ("t.f6", "F6_E2M3", [4], b"\x01\x02\x03")]
+    safetensors_file(out / "every_dtype.safetensors", every)
+    safetensors_file(out / "empty.safetensors", [])
+    safetensors_file(out / "metadata_only.safetensors", [], {"format": "pt", "note": "caf\u00e9"})
+
+
 def tokenizer_texts(shared: Path, out: Path, num_vocabs=4):
     """One seed per test text of the shared vocab tests, behind a selector byte that cycles through vocabularies
     and flags (see tokenizer_fuzz.cpp)."""
@@ -148,7 +187,7 @@ def main():
     ap.add_argument("--shared-dir", type=Path, default=Path(__file__).resolve().parents[3] / "shared")
     args = ap.parse_args()
     out = args.out_dir / "gguf"
-    for sub in ("gguf", "llama2c", "tokenizer"):
+    for sub in ("gguf", "llama2c", "safetensors", "tokenizer"):
         (args.out_dir / sub).mkdir(parents=True, exist_ok=True)
 
     write(out / "empty.gguf", lambda w: None)
@@ -165,8 +204,9 @@ def main():
     llama2c_checkpoint(args.out_dir / "llama2c" / "ckpt_shared.bin", shared=True)
     llama2c_checkpoint(args.out_dir / "llama2c" / "ckpt_unshared.bin", shared=False)
     llama2c_tokenizer(args.out_dir / "llama2c" / "tokenizer.bin")
+    safetensors_seeds(args.out_dir / "safetensors")
     tokenizer_texts(args.shared_dir, args.out_dir / "tokenizer")
-    for sub in ("gguf", "llama2c", "tokenizer"):
+    for sub in ("gguf", "llama2c", "safetensors", "tokenizer"):
         files = sorted((args.out_dir / sub).iterdir())
         print(f"{sub}: {len(files)} seeds, {sum(f.stat().st_size for f in files)} bytes")
 
