@@ -5,11 +5,10 @@
 #include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
-#include <stdexcept>
-#include <unordered_set>
 #include <utility>
 
 #include "core/mapped_file.h"
+#include "format/json/strict_json.h"
 
 namespace frugal {
 namespace {
@@ -20,52 +19,6 @@ using nlohmann::json;
 // nesting from building a deep DOM.
 constexpr int kMaxJsonDepth = 32;
 constexpr int64_t kMaxTokenId = (int64_t{1} << 31) - 1;
-
-// Thrown by the parser callback to stop parsing; caught in parse_json, never crosses the library API.
-struct JsonRejected : std::runtime_error {
-    using std::runtime_error::runtime_error;
-};
-
-// Malformed JSON, ill-formed UTF-8, a duplicate key in any object (nlohmann would keep the last silently) and
-// nesting deeper than kMaxJsonDepth are errors.
-Status parse_json(std::string_view text, json* out) {
-    std::vector<std::unordered_set<std::string>> keys;  // one set per open object
-    auto callback = [&keys](int depth, json::parse_event_t event, json& parsed) {
-        switch (event) {
-            case json::parse_event_t::object_start:
-            case json::parse_event_t::array_start:
-                if (depth >= kMaxJsonDepth) {
-                    throw JsonRejected(fmt::format("JSON nests deeper than {} levels", kMaxJsonDepth));
-                }
-                if (event == json::parse_event_t::object_start) keys.emplace_back();
-                break;
-            case json::parse_event_t::object_end:
-                keys.pop_back();
-                break;
-            case json::parse_event_t::key: {
-                std::string key = parsed.get<std::string>();
-                if (!keys.back().insert(key).second) throw JsonRejected(fmt::format("duplicate key '{}'", key));
-                break;
-            }
-            default:
-                break;
-        }
-        return true;
-    };
-    try {
-        *out = json::parse(text.begin(), text.end(), callback);
-    } catch (const JsonRejected& e) {
-        return Status::error(e.what());
-    } catch (const json::exception& e) {
-        // what() starts with "[json.exception.parse_error.101] ", which tells a user nothing.
-        std::string_view what = e.what();
-        if (what.starts_with("[json.exception.") && what.find("] ") != std::string_view::npos) {
-            what.remove_prefix(what.find("] ") + 2);
-        }
-        return Status::errorf("not valid JSON: {}", what);
-    }
-    return ok_status();
-}
 
 std::string describe(const json& v) {
     if (v.is_number() || v.is_boolean()) return fmt::format("{} {}", v.type_name(), v.dump());
@@ -387,7 +340,7 @@ Result<HfConfig> parse_hf_config(std::string_view json_text, const std::string& 
                               kHfMaxConfigBytes);
     }
     json root;
-    if (Status s = parse_json(json_text, &root); !s.ok()) return s.with_context(name_for_errors);
+    if (Status s = parse_strict_json(json_text, kMaxJsonDepth, &root); !s.ok()) return s.with_context(name_for_errors);
     HfConfig config;
     if (Status s = parse_config(root, &config); !s.ok()) return s.with_context(name_for_errors);
     return config;

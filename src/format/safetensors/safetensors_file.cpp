@@ -5,14 +5,13 @@
 #include <filesystem>
 #include <limits>
 #include <set>
-#include <stdexcept>
-#include <unordered_set>
 
 #include <fmt/ranges.h>
 
 #include <nlohmann/json.hpp>
 
 #include "core/half.h"
+#include "format/json/strict_json.h"
 
 namespace frugal {
 namespace {
@@ -52,55 +51,6 @@ const DTypeEntry* find_dtype(std::string_view name) {
 }
 
 std::string format_shape(const std::vector<int64_t>& shape) { return fmt::format("[{}]", fmt::join(shape, ", ")); }
-
-// Thrown by the parser callback to stop parsing; caught in parse_json, never crosses the library API.
-struct JsonRejected : std::runtime_error {
-    using std::runtime_error::runtime_error;
-};
-
-// Parses hostile JSON into *out: a duplicate key in any object and nesting deeper than kMaxJsonDepth are errors
-// (nlohmann would keep the last duplicate silently), as are malformed JSON and ill-formed UTF-8.
-Status parse_json(const char* begin, const char* end, json* out) {
-    std::vector<std::unordered_set<std::string>> keys;  // one set per open object
-    auto callback = [&keys](int depth, json::parse_event_t event, json& parsed) {
-        switch (event) {
-            case json::parse_event_t::object_start:
-            case json::parse_event_t::array_start:
-                if (depth >= kMaxJsonDepth) {
-                    throw JsonRejected(fmt::format("JSON nests deeper than {} levels", kMaxJsonDepth));
-                }
-                if (event == json::parse_event_t::object_start) keys.emplace_back();
-                break;
-            case json::parse_event_t::object_end:
-                keys.pop_back();
-                break;
-            case json::parse_event_t::key: {
-                std::string key = parsed.get<std::string>();
-                if (!keys.back().insert(key).second) {
-                    throw JsonRejected(depth == 1 ? fmt::format("duplicate tensor name '{}'", key)
-                                                  : fmt::format("duplicate key '{}'", key));
-                }
-                break;
-            }
-            default:
-                break;
-        }
-        return true;
-    };
-    try {
-        *out = json::parse(begin, end, callback);
-    } catch (const JsonRejected& e) {
-        return Status::error(e.what());
-    } catch (const json::exception& e) {
-        // what() starts with "[json.exception.parse_error.101] ", which tells a user nothing.
-        std::string_view what = e.what();
-        if (what.starts_with("[json.exception.") && what.find("] ") != std::string_view::npos) {
-            what.remove_prefix(what.find("] ") + 2);
-        }
-        return Status::errorf("not valid JSON: {}", what);
-    }
-    return ok_status();
-}
 
 // A non-negative JSON integer (nlohmann stores those as unsigned).
 bool get_unsigned(const json& j, uint64_t* out) {
@@ -319,7 +269,7 @@ Result<SafetensorsFile> SafetensorsFile::parse(const uint8_t* data, size_t size,
 
     json header;
     const char* text = reinterpret_cast<const char*>(data + 8);
-    if (Status s = parse_json(text, text + header_bytes, &header); !s.ok()) return fail(s.with_context("header"));
+    if (Status s = parse_strict_json(std::string_view(text, header_bytes), kMaxJsonDepth, &header, "tensor name"); !s.ok()) return fail(s.with_context("header"));
     if (!header.is_object()) return fail(Status::errorf("header must be a JSON object, got {}", header.type_name()));
 
     // nlohmann objects iterate in key order, so tensors_ comes out sorted by name.
@@ -403,7 +353,7 @@ Result<SafetensorsModel> SafetensorsModel::open(const std::string& path) {
     }
     json index;
     const char* text = reinterpret_cast<const char*>(index_file.data());
-    if (Status s = parse_json(text, text + index_file.size(), &index); !s.ok()) return fail(s);
+    if (Status s = parse_strict_json(std::string_view(text, index_file.size()), kMaxJsonDepth, &index); !s.ok()) return fail(s);
     if (!index.is_object()) return fail(Status::errorf("index must be a JSON object, got {}", index.type_name()));
     const auto map_it = index.find("weight_map");
     if (map_it == index.end() || !map_it->is_object()) {
