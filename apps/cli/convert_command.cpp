@@ -1,4 +1,5 @@
-// frugal convert: write a llama2.c checkpoint (and its tokenizer) as a GGUF file that frugal and llama.cpp load.
+// frugal convert: write a Hugging Face checkpoint folder, or a llama2.c checkpoint (and its tokenizer), as a GGUF
+// file with llama.cpp's tensor names and metadata, which frugal and llama.cpp load.
 #include <fmt/format.h>
 
 #include "commands.h"
@@ -14,7 +15,7 @@ struct ConvertOptions {
 };
 
 int convert(const ConvertOptions& o) {
-    Result<GgufWriter> writer = ModelSource::llama2c_to_gguf(o.model_path, o.tokenizer_path);
+    Result<GgufWriter> writer = ModelSource::to_gguf(o.model_path, o.tokenizer_path);
     if (!writer.ok()) {
         fmt::print(stderr, "error: {}\n", writer.status().message());
         return 1;
@@ -31,8 +32,10 @@ int convert(const ConvertOptions& o) {
 
 std::function<int()> add_convert_command(CLI::App& app) {
     auto o = std::make_shared<ConvertOptions>();
-    CLI::App* sub = app.add_subcommand("convert", "Convert a llama2.c checkpoint to GGUF");
-    sub->add_option("-m,--model", o->model_path, "llama2.c checkpoint (.bin)")->required()->check(CLI::ExistingFile);
+    CLI::App* sub = app.add_subcommand("convert", "Convert a Hugging Face or llama2.c checkpoint to GGUF");
+    sub->add_option("-m,--model", o->model_path, "Hugging Face checkpoint folder (config.json + safetensors) or llama2.c checkpoint (.bin)")
+        ->required()
+        ->check(CLI::ExistingPath);
     sub->add_option("--tokenizer", o->tokenizer_path, "llama2.c tokenizer.bin (vocabulary to embed)")
         ->check(CLI::ExistingFile);
     sub->add_option("-o,--output", o->output_path, "Output GGUF path")->required();

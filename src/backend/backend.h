@@ -44,6 +44,24 @@ struct AttentionParams {
     float softcap = 0.0f;     // 0 = off; else scores = softcap * tanh(scores / softcap)
 };
 
+// How a mixture-of-experts layer picks experts from its router logits (one row per token).
+enum class MoeGating { kSoftmax, kSigmoid };  // scores = softmax(logits) over all experts, or sigmoid(logits)
+// Group-limited routing (DeepSeek): experts fall into num_groups equal groups; a group's score is its best expert's
+// (kMax) or the sum of its best two (kTop2Sum, DeepSeek-V3); only the best groups_used groups are eligible.
+enum class MoeGroupScore { kMax, kTop2Sum };
+
+struct MoeRouting {
+    int top_k = 1;
+    MoeGating gating = MoeGating::kSoftmax;
+    bool normalize = false;  // divide the selected scores by their sum
+    float scale = 1.0f;      // then multiply them by this (DeepSeek's routed_scaling_factor)
+    // Optional F32 [num_experts], added to the scores for choosing experts only (DeepSeek-V3's correction bias).
+    const Tensor* selection_bias = nullptr;
+    int num_groups = 0;  // 0 or 1: no group limit
+    int groups_used = 0;
+    MoeGroupScore group_score = MoeGroupScore::kMax;
+};
+
 // One row of Backend::sample: llama.cpp's default chain top-k -> top-p -> min-p -> temperature, then a draw.
 struct SamplingRow {
     float temperature = 0.0f;  // <= 0: greedy, the first maximum (the other fields are ignored)
@@ -93,14 +111,56 @@ public:
     virtual void rope(const Tensor& x, const Tensor& positions, const RopeParams& params) = 0;
     // out = act(gate) * up, elementwise; all [n, d]. out may alias gate.
     virtual void glu(const Tensor& gate, const Tensor& up, GluKind kind, const Tensor& out) = 0;
-    // Writes k, v: [n, kv_heads, head_dim] F32 into the caches at slot_mapping[i] (I32 [n]), converting to the
-    // caches' dtype. k_cache, v_cache: [num_slots, kv_heads, head_dim], F32 or F16.
+    // Writes k: [n, kv_heads, head_dim] and v: [n, kv_heads, head_dim_v] F32 into the caches at slot_mapping[i]
+    // (I32 [n]), converting to the caches' dtype. k_cache: [num_slots, kv_heads, head_dim], v_cache:
+    // [num_slots, kv_heads, head_dim_v], both F32 or both F16. (head_dim_v may differ from head_dim only on backends
+    // with supports_mla(), whose latent caches use it.)
     virtual void store_kv(const Tensor& k, const Tensor& v, const Tensor& slot_mapping, const Tensor& k_cache,
                           const Tensor& v_cache) = 0;
     // Causal attention of each query token over its sequence's cached keys at positions
     // max(0, pos - window + 1) .. pos. q, out: [n, heads, head_dim]; heads is a multiple of kv_heads (GQA/MQA).
     virtual void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const AttentionBatch& batch,
                            const AttentionParams& params, const Tensor& out) = 0;
+
+    // ---- mixture of experts and multi-head latent attention (optional: supports_moe() / supports_mla()) ----
+    virtual bool supports_moe() const { return false; }
+    virtual bool supports_mla() const { return false; }
+    // Per token: expert_ids[t, :] = the routing.top_k experts chosen from logits[t, :] (F32 [n, num_experts]), ties
+    // to the lower id; expert_weights[t, :] = their weights. expert_ids: I32 [n, top_k]; expert_weights: F32 [n, top_k].
+    virtual void moe_route(const Tensor& logits, const MoeRouting& routing, const Tensor& expert_ids,
+                           const Tensor& expert_weights) {
+        CHECK(false) << name() << " has no mixture-of-experts ops";
+    }
+    // out[t, :] = sum_j expert_weights[t, j] * down_e(act(gate_e x[t]) * up_e x[t]) with e = expert_ids[t, j]:
+    // the routed experts' FFN. gate_exps, up_exps: [num_experts, ffn, dim]; down_exps: [num_experts, dim, ffn];
+    // x, out: F32 [n, dim] (out is overwritten; it may not alias x).
+    virtual void moe_ffn(const Tensor& gate_exps, const Tensor& up_exps, const Tensor& down_exps, const Tensor& x,
+                         const Tensor& expert_ids, const Tensor& expert_weights, GluKind kind, const Tensor& out) {
+        CHECK(false) << name() << " has no mixture-of-experts ops";
+    }
+    // x[r, :] *= sigmoid(gate[r]) (Qwen2-MoE's shared-expert gate). x: F32 [rows, d]; gate: F32 [rows].
+    virtual void sigmoid_scale_rows(const Tensor& x, const Tensor& gate) {
+        CHECK(false) << name() << " has no mixture-of-experts ops";
+    }
+    // dst[r, :] = src[r, offset : offset + dst's width]. src: F32 [rows, src_width]; dst: F32 [rows, width].
+    virtual void copy_cols(const Tensor& src, int64_t offset, const Tensor& dst) {
+        CHECK(false) << name() << " has no multi-head latent attention ops";
+    }
+    // Per-head products: y[t, h, :] = w[h] x[t, h, :]. w: [heads, out, in] (any weight dtype);
+    // x: F32 [n, heads, in]; y: F32 [n, heads, out].
+    virtual void matmul_heads(const Tensor& w, const Tensor& x, const Tensor& y) {
+        CHECK(false) << name() << " has no multi-head latent attention ops";
+    }
+    // Multi-head latent attention in its weight-absorbed form: every head attends over one shared cached latent c
+    // and rotary key p per token: score = scale * (q_latent[t, h] . c + q_rope[t, h] . p), out[t, h] = the
+    // softmax-weighted sum of c, over the same causal window as attention(). q_latent, out: F32 [n, heads, L];
+    // q_rope: F32 [n, heads, R]; latent_cache: [num_slots, 1, L] and rope_cache: [num_slots, 1, R] (F32 or F16),
+    // as store_kv(latents, rotary keys, ...) writes them.
+    virtual void mla_attention(const Tensor& q_latent, const Tensor& q_rope, const Tensor& latent_cache,
+                               const Tensor& rope_cache, const AttentionBatch& batch, const AttentionParams& params,
+                               const Tensor& out) {
+        CHECK(false) << name() << " has no multi-head latent attention ops";
+    }
 
     // ---- fused products (defaults compose the ops above; backends override to save launches and passes) ----
     // ys[i] = ws[i] x for `count` weights applied to one input (the q, k, v projections).

@@ -1,10 +1,12 @@
 #include "engine/model_source.h"
 
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 
 #include "core/mapped_file.h"
 #include "format/llama2c/llama2c_checkpoint.h"
+#include "model/hf_checkpoint.h"
 #include "tokenizer/tokenizer.h"
 
 namespace frugal {
@@ -25,9 +27,30 @@ Result<GgufWriter> ModelSource::llama2c_to_gguf(const std::string& model_path, c
     return writer;
 }
 
+bool ModelSource::is_hf_checkpoint(const std::string& path) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    if (fs::is_directory(path, ec)) return fs::exists(fs::path(path) / "config.json", ec);
+    const std::string ext = fs::path(path).extension().string();
+    return ext == ".safetensors" || (ext == ".json" && path.find("safetensors") != std::string::npos);
+}
+
+Result<GgufWriter> ModelSource::to_gguf(const std::string& model_path, const std::string& tokenizer_path) {
+    if (is_hf_checkpoint(model_path)) return convert_hf_checkpoint(model_path);
+    return llama2c_to_gguf(model_path, tokenizer_path);
+}
+
 Result<std::unique_ptr<ModelSource>> ModelSource::open(const std::string& model_path,
                                                        const std::string& tokenizer_path) {
     auto source = std::unique_ptr<ModelSource>(new ModelSource());
+    if (is_hf_checkpoint(model_path)) {
+        ASSIGN_OR_RETURN(GgufWriter writer, convert_hf_checkpoint(model_path));
+        source->owned_bytes_ = writer.to_bytes();
+        ASSIGN_OR_RETURN(GgufFile gguf,
+                         GgufFile::parse(source->owned_bytes_.data(), source->owned_bytes_.size(), model_path));
+        source->gguf_ = std::make_unique<GgufFile>(std::move(gguf));
+        return source;
+    }
     char magic[4] = {};
     {
         std::ifstream in(model_path, std::ios::binary);

@@ -1,5 +1,6 @@
-// Opens what a user points frugal at: a GGUF file (memory-mapped) or a llama2.c checkpoint plus its tokenizer,
-// which is converted in memory to the same GGUF form, so one loading path serves both.
+// Opens what a user points frugal at: a GGUF file (memory-mapped), a Hugging Face checkpoint folder (config.json +
+// safetensors), or a llama2.c checkpoint plus its tokenizer. The last two are converted in memory to the GGUF form
+// llama.cpp uses, so one loading path serves all three.
 #pragma once
 
 #include <memory>
@@ -20,6 +21,10 @@ public:
                                                      const std::string& tokenizer_path = "");
     // The llama2.c checkpoint (+ tokenizer) as a GGUF writer, for `frugal convert`.
     static Result<GgufWriter> llama2c_to_gguf(const std::string& model_path, const std::string& tokenizer_path);
+    // A Hugging Face checkpoint folder or a llama2.c checkpoint as a GGUF writer (`frugal convert`).
+    static Result<GgufWriter> to_gguf(const std::string& model_path, const std::string& tokenizer_path);
+    // Whether path is a Hugging Face checkpoint: a folder with config.json, or a .safetensors / index file.
+    static bool is_hf_checkpoint(const std::string& path);
 
     const GgufFile& gguf() const { return *gguf_; }
     bool has_tokenizer() const { return gguf_->find("tokenizer.ggml.tokens") != nullptr; }

@@ -7,8 +7,8 @@ KvStorage::KvStorage(Backend& backend, const ModelConfig& config, int64_t num_bl
     CHECK(dtype == DType::kF32 || dtype == DType::kF16) << "KV cache type " << dtype_name(dtype);
     const int64_t slots = num_blocks * block_size;
     for (int64_t l = 0; l < config.num_layers; ++l) {
-        Tensor k(nullptr, dtype, {config.head_dim, config.num_kv_heads, slots});
-        Tensor v(nullptr, dtype, {config.head_dim_v, config.num_kv_heads, slots});
+        Tensor k(nullptr, dtype, {config.cache_k_dim(), config.cache_kv_heads(), slots});
+        Tensor v(nullptr, dtype, {config.cache_v_dim(), config.cache_kv_heads(), slots});
         buffers_.push_back(backend.allocate(static_cast<size_t>(k.size_bytes())));
         k.data = buffers_.back()->data();
         buffers_.push_back(backend.allocate(static_cast<size_t>(v.size_bytes())));

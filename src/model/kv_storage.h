@@ -18,8 +18,9 @@ public:
     int block_size() const { return block_size_; }
     DType dtype() const { return dtype_; }
     size_t size_bytes() const;
-    const Tensor& k(int64_t layer) const { return k_[layer]; }  // [num_slots, kv_heads, head_dim]
-    const Tensor& v(int64_t layer) const { return v_[layer]; }  // [num_slots, kv_heads, head_dim_v]
+    // [num_slots, cache_kv_heads, cache_k_dim] and [num_slots, cache_kv_heads, cache_v_dim] (ModelConfig).
+    const Tensor& k(int64_t layer) const { return k_[layer]; }
+    const Tensor& v(int64_t layer) const { return v_[layer]; }
 
 private:
     int64_t num_blocks_;

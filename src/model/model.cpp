@@ -10,6 +10,8 @@
 #include "model/arch/architecture.h"
 #include "model/layers/attention_layer.h"
 #include "model/layers/ffn_layer.h"
+#include "model/layers/mla_attention_layer.h"
+#include "model/layers/moe_layer.h"
 
 namespace frugal {
 
@@ -27,10 +29,89 @@ Result<std::unique_ptr<Model>> Model::load(const GgufFile& file, Backend& backen
     if (Status s = architecture->read_config(file, &config); !s.ok()) {
         return s.with_context(fmt::format("'{}' ({})", file.path(), arch.value()));
     }
+    if (config.num_experts > 0 && !backend.supports_moe()) {
+        return Status::errorf("'{}': the {} backend cannot run mixture-of-experts models yet", file.path(),
+                              backend.name());
+    }
+    if (config.mla() && !backend.supports_mla()) {
+        return Status::errorf("'{}': the {} backend cannot run multi-head latent attention (DeepSeek) yet",
+                              file.path(), backend.name());
+    }
     std::unique_ptr<Model> model(new Model(config, backend));
     RETURN_IF_ERROR(model->load_weights(file));
     return model;
 }
+
+namespace {
+
+// One decoder layer's tensors under `prefix` ("blk.N"): attention (standard or MLA), then the FFN (dense or MoE).
+Status load_layer(WeightLoader& loader, const ModelConfig& c, const std::string& prefix, bool moe, LayerWeights* lw) {
+    auto name = [&prefix](const char* suffix) { return fmt::format("{}.{}", prefix, suffix); };
+    ASSIGN_OR_RETURN(lw->attn_norm, loader.require_f32(name("attn_norm.weight"), c.dim));
+    if (c.mla()) {
+        const int64_t q_width = c.num_heads * c.head_dim;
+        if (c.q_lora_rank > 0) {
+            ASSIGN_OR_RETURN(lw->wq_a, loader.require(name("attn_q_a.weight"), {c.dim, c.q_lora_rank}));
+            ASSIGN_OR_RETURN(lw->q_a_norm, loader.require_f32(name("attn_q_a_norm.weight"), c.q_lora_rank));
+            ASSIGN_OR_RETURN(lw->wq_b, loader.require(name("attn_q_b.weight"), {c.q_lora_rank, q_width}));
+        } else {
+            ASSIGN_OR_RETURN(lw->wq, loader.require(name("attn_q.weight"), {c.dim, q_width}));
+        }
+        ASSIGN_OR_RETURN(lw->wkv_a, loader.require(name("attn_kv_a_mqa.weight"), {c.dim, c.kv_lora_rank + c.qk_rope_dim}));
+        ASSIGN_OR_RETURN(lw->kv_a_norm, loader.require_f32(name("attn_kv_a_norm.weight"), c.kv_lora_rank));
+        if (!loader.has(name("attn_k_b.weight")) && loader.has(name("attn_kv_b.weight"))) {
+            return Status::errorf(
+                "'{}' stores the MLA projection as one attn_kv_b tensor (an older llama.cpp conversion); frugal needs "
+                "it split into attn_k_b and attn_v_b, as current llama.cpp conversions and `frugal convert` write",
+                name("attn_kv_b.weight"));
+        }
+        ASSIGN_OR_RETURN(lw->wk_b, loader.require(name("attn_k_b.weight"), {c.qk_nope_dim, c.kv_lora_rank, c.num_heads}));
+        ASSIGN_OR_RETURN(lw->wv_b, loader.require(name("attn_v_b.weight"), {c.kv_lora_rank, c.head_dim_v, c.num_heads}));
+        ASSIGN_OR_RETURN(lw->wo, loader.require(name("attn_output.weight"), {c.num_heads * c.head_dim_v, c.dim}));
+    } else {
+        ASSIGN_OR_RETURN(lw->wq, loader.require(name("attn_q.weight"), {c.dim, c.q_dim()}));
+        ASSIGN_OR_RETURN(lw->wk, loader.require(name("attn_k.weight"), {c.dim, c.kv_dim()}));
+        ASSIGN_OR_RETURN(lw->wv, loader.require(name("attn_v.weight"), {c.dim, c.v_dim()}));
+        ASSIGN_OR_RETURN(lw->wo, loader.require(name("attn_output.weight"), {c.num_heads * c.head_dim_v, c.dim}));
+        if (c.qkv_bias) {
+            ASSIGN_OR_RETURN(lw->bq, loader.require_f32(name("attn_q.bias"), c.q_dim()));
+            ASSIGN_OR_RETURN(lw->bk, loader.require_f32(name("attn_k.bias"), c.kv_dim()));
+            ASSIGN_OR_RETURN(lw->bv, loader.require_f32(name("attn_v.bias"), c.v_dim()));
+        }
+        if (c.qk_norm) {
+            ASSIGN_OR_RETURN(lw->q_norm, loader.require_f32(name("attn_q_norm.weight"), c.head_dim));
+            ASSIGN_OR_RETURN(lw->k_norm, loader.require_f32(name("attn_k_norm.weight"), c.head_dim));
+        }
+    }
+    if (c.post_norms) {
+        ASSIGN_OR_RETURN(lw->post_attn_norm, loader.require_f32(name("post_attention_norm.weight"), c.dim));
+        ASSIGN_OR_RETURN(lw->post_ffn_norm, loader.require_f32(name("post_ffw_norm.weight"), c.dim));
+    }
+    ASSIGN_OR_RETURN(lw->ffn_norm, loader.require_f32(name("ffn_norm.weight"), c.dim));
+    if (!moe) {
+        ASSIGN_OR_RETURN(lw->w_gate, loader.require(name("ffn_gate.weight"), {c.dim, c.ffn_dim}));
+        ASSIGN_OR_RETURN(lw->w_up, loader.require(name("ffn_up.weight"), {c.dim, c.ffn_dim}));
+        ASSIGN_OR_RETURN(lw->w_down, loader.require(name("ffn_down.weight"), {c.ffn_dim, c.dim}));
+        return ok_status();
+    }
+    const int64_t e = c.num_experts;
+    ASSIGN_OR_RETURN(lw->router, loader.require(name("ffn_gate_inp.weight"), {c.dim, e}));
+    ASSIGN_OR_RETURN(lw->router_bias, loader.optional_f32(name("exp_probs_b.bias"), e));
+    ASSIGN_OR_RETURN(lw->gate_exps, loader.require(name("ffn_gate_exps.weight"), {c.dim, c.expert_ffn_dim, e}));
+    ASSIGN_OR_RETURN(lw->up_exps, loader.require(name("ffn_up_exps.weight"), {c.dim, c.expert_ffn_dim, e}));
+    ASSIGN_OR_RETURN(lw->down_exps, loader.require(name("ffn_down_exps.weight"), {c.expert_ffn_dim, c.dim, e}));
+    if (c.shared_expert_ffn_dim > 0) {
+        ASSIGN_OR_RETURN(lw->gate_shexp, loader.require(name("ffn_gate_shexp.weight"), {c.dim, c.shared_expert_ffn_dim}));
+        ASSIGN_OR_RETURN(lw->up_shexp, loader.require(name("ffn_up_shexp.weight"), {c.dim, c.shared_expert_ffn_dim}));
+        ASSIGN_OR_RETURN(lw->down_shexp, loader.require(name("ffn_down_shexp.weight"), {c.shared_expert_ffn_dim, c.dim}));
+        if (c.shared_expert_gate) {
+            ASSIGN_OR_RETURN(lw->shexp_gate, loader.require(name("ffn_gate_inp_shexp.weight"), {c.dim, 1}));
+        }
+    }
+    return ok_status();
+}
+
+}  // namespace
 
 Status Model::load_weights(const GgufFile& file) {
     const ModelConfig& c = config_;
@@ -42,39 +123,44 @@ Status Model::load_weights(const GgufFile& file) {
     const bool tied = w.output.data == nullptr;
     if (tied) w.output = w.token_embedding;
     ASSIGN_OR_RETURN(w.rope_freqs, loader.optional_f32("rope_freqs.weight", c.n_rot / 2));
+    if (w.rope_freqs.data == nullptr && !c.rope_freq_factors.empty()) {
+        ASSIGN_OR_RETURN(w.rope_freqs, backend_.place_weight("rope_freqs (from the RoPE scaling)", DType::kF32,
+                                                             {static_cast<int64_t>(c.rope_freq_factors.size())},
+                                                             c.rope_freq_factors.data()));
+    }
 
     w.layers.resize(static_cast<size_t>(c.num_layers));
     for (int64_t l = 0; l < c.num_layers; ++l) {
-        LayerWeights& lw = w.layers[l];
-        auto name = [l](const char* suffix) { return fmt::format("blk.{}.{}", l, suffix); };
-        ASSIGN_OR_RETURN(lw.attn_norm, loader.require_f32(name("attn_norm.weight"), c.dim));
-        ASSIGN_OR_RETURN(lw.wq, loader.require(name("attn_q.weight"), {c.dim, c.q_dim()}));
-        ASSIGN_OR_RETURN(lw.wk, loader.require(name("attn_k.weight"), {c.dim, c.kv_dim()}));
-        ASSIGN_OR_RETURN(lw.wv, loader.require(name("attn_v.weight"), {c.dim, c.v_dim()}));
-        ASSIGN_OR_RETURN(lw.wo, loader.require(name("attn_output.weight"), {c.q_dim(), c.dim}));
-        if (c.qkv_bias) {
-            ASSIGN_OR_RETURN(lw.bq, loader.require_f32(name("attn_q.bias"), c.q_dim()));
-            ASSIGN_OR_RETURN(lw.bk, loader.require_f32(name("attn_k.bias"), c.kv_dim()));
-            ASSIGN_OR_RETURN(lw.bv, loader.require_f32(name("attn_v.bias"), c.v_dim()));
-        }
-        if (c.qk_norm) {
-            ASSIGN_OR_RETURN(lw.q_norm, loader.require_f32(name("attn_q_norm.weight"), c.head_dim));
-            ASSIGN_OR_RETURN(lw.k_norm, loader.require_f32(name("attn_k_norm.weight"), c.head_dim));
-        }
-        if (c.post_norms) {
-            ASSIGN_OR_RETURN(lw.post_attn_norm, loader.require_f32(name("post_attention_norm.weight"), c.dim));
-            ASSIGN_OR_RETURN(lw.post_ffn_norm, loader.require_f32(name("post_ffw_norm.weight"), c.dim));
-        }
-        ASSIGN_OR_RETURN(lw.ffn_norm, loader.require_f32(name("ffn_norm.weight"), c.dim));
-        ASSIGN_OR_RETURN(lw.w_gate, loader.require(name("ffn_gate.weight"), {c.dim, c.ffn_dim}));
-        ASSIGN_OR_RETURN(lw.w_up, loader.require(name("ffn_up.weight"), {c.dim, c.ffn_dim}));
-        ASSIGN_OR_RETURN(lw.w_down, loader.require(name("ffn_down.weight"), {c.ffn_dim, c.dim}));
+        RETURN_IF_ERROR(load_layer(loader, c, fmt::format("blk.{}", l), c.layer_moe(l), &w.layers[l]));
+    }
+    const uint64_t trunk_bytes = loader.bytes_loaded();
+    // DeepSeek-V3's multi-token-prediction blocks follow the trunk as blk.{num_layers + i}; kept for speculative
+    // decoding. Files converted without them (llama.cpp drops them by default) load all the same.
+    for (int64_t i = 0; i < c.num_nextn_layers; ++i) {
+        const std::string prefix = fmt::format("blk.{}", c.num_layers + i);
+        if (!loader.has(prefix + ".nextn.eh_proj.weight")) break;
+        NextnWeights& mtp = w.nextn.emplace_back();
+        ASSIGN_OR_RETURN(mtp.eh_proj, loader.require(prefix + ".nextn.eh_proj.weight", {2 * c.dim, c.dim}));
+        ASSIGN_OR_RETURN(mtp.enorm, loader.require_f32(prefix + ".nextn.enorm.weight", c.dim));
+        ASSIGN_OR_RETURN(mtp.hnorm, loader.require_f32(prefix + ".nextn.hnorm.weight", c.dim));
+        ASSIGN_OR_RETURN(mtp.shared_head_norm, loader.optional_f32(prefix + ".nextn.shared_head_norm.weight", c.dim));
+        RETURN_IF_ERROR(load_layer(loader, c, prefix, c.num_experts > 0, &mtp.layer));
     }
     weight_bytes_ = loader.bytes_loaded();
-    // A decode step reads every weight once, except the embedding table, of which it reads one row (unless the
-    // table doubles as the output projection, which reads all of it).
+    // A decode step reads every trunk weight once, except the embedding table, of which it reads one row (unless
+    // the table doubles as the output projection, which reads all of it), and of each MoE layer's routed experts
+    // only the top_k it picks.
     const uint64_t embedding_bytes = static_cast<uint64_t>(w.token_embedding.size_bytes());
-    weight_bytes_per_token_ = weight_bytes_ - (tied ? 0 : embedding_bytes) + w.token_embedding.row_bytes();
+    uint64_t unused_expert_bytes = 0;
+    for (const LayerWeights& lw : w.layers) {
+        if (lw.gate_exps.data == nullptr) continue;
+        const auto expert_bytes =
+            static_cast<double>(lw.gate_exps.size_bytes() + lw.up_exps.size_bytes() + lw.down_exps.size_bytes());
+        unused_expert_bytes += static_cast<uint64_t>(expert_bytes * static_cast<double>(c.num_experts - c.routing.top_k) /
+                                                     static_cast<double>(c.num_experts));
+    }
+    weight_bytes_per_token_ =
+        trunk_bytes - (tied ? 0 : embedding_bytes) + w.token_embedding.row_bytes() - unused_expert_bytes;
     return ok_status();
 }
 
@@ -100,8 +186,27 @@ bool Model::ensure_workspace(int64_t n, int64_t num_logits, int64_t table_size) 
     ws.k = make(DType::kF32, c.kv_dim(), cap);
     ws.v = make(DType::kF32, c.v_dim(), cap);
     ws.attn = make(DType::kF32, c.num_heads * c.head_dim_v, cap);
-    ws.gate = make(DType::kF32, c.ffn_dim, cap);
-    ws.up = make(DType::kF32, c.ffn_dim, cap);
+    const int64_t ffn_width = std::max({c.ffn_dim, c.shared_expert_ffn_dim, int64_t{1}});
+    ws.gate = make(DType::kF32, ffn_width, cap);
+    ws.up = make(DType::kF32, ffn_width, cap);
+    if (c.num_experts > 0) {
+        ws.moe.router_logits = make(DType::kF32, c.num_experts, cap);
+        ws.moe.expert_ids = make(DType::kI32, c.routing.top_k, cap);
+        ws.moe.expert_weights = make(DType::kF32, c.routing.top_k, cap);
+        ws.moe.routed = make(DType::kF32, c.dim, cap);
+        ws.moe.shared_gate = make(DType::kF32, 1, cap);
+    }
+    if (c.mla()) {
+        ws.mla.q_a = make(DType::kF32, std::max<int64_t>(c.q_lora_rank, 1), cap);
+        ws.mla.q = make(DType::kF32, c.num_heads * c.head_dim, cap);
+        ws.mla.q_nope = make(DType::kF32, c.num_heads * c.qk_nope_dim, cap);
+        ws.mla.q_rope = make(DType::kF32, c.num_heads * c.qk_rope_dim, cap);
+        ws.mla.q_latent = make(DType::kF32, c.num_heads * c.kv_lora_rank, cap);
+        ws.mla.kv_a = make(DType::kF32, c.kv_lora_rank + c.qk_rope_dim, cap);
+        ws.mla.latent = make(DType::kF32, c.kv_lora_rank, cap);
+        ws.mla.k_rope = make(DType::kF32, c.qk_rope_dim, cap);
+        ws.mla.o_latent = make(DType::kF32, c.num_heads * c.kv_lora_rank, cap);
+    }
     ws.token_ids = make(DType::kI32, cap, 1);
     ws.positions = make(DType::kI32, cap, 1);
     ws.token_seq = make(DType::kI32, cap, 1);
@@ -125,12 +230,33 @@ void Model::layer_forward(int64_t l, int64_t n, KvStorage& kv) {
     const Tensor* rope_freqs = weights_.rope_freqs.data != nullptr ? &weights_.rope_freqs : nullptr;
 
     backend_.rms_norm(x, w.attn_norm, c.norm_eps, xn);
-    AttentionScratch scratch{ws.q.rows_view(0, n), ws.k.rows_view(0, n), ws.v.rows_view(0, n),
-                             ws.attn.rows_view(0, n)};
-    attention_layer(backend_, c, w, rope_freqs, l, xn, attention_batch_, slots, kv.k(l), kv.v(l), scratch, proj, x);
+    if (c.mla()) {
+        const MlaScratch& m = ws.mla;
+        MlaScratch scratch{m.q_a.rows_view(0, n),      m.q.rows_view(0, n),      m.q_nope.rows_view(0, n),
+                           m.q_rope.rows_view(0, n),   m.q_latent.rows_view(0, n), m.kv_a.rows_view(0, n),
+                           m.latent.rows_view(0, n),   m.k_rope.rows_view(0, n), m.o_latent.rows_view(0, n),
+                           ws.attn.rows_view(0, n)};
+        mla_attention_layer(backend_, c, w, rope_freqs, xn, attention_batch_, slots, kv.k(l), kv.v(l), scratch, proj,
+                            x);
+    } else {
+        AttentionScratch scratch{ws.q.rows_view(0, n), ws.k.rows_view(0, n), ws.v.rows_view(0, n),
+                                 ws.attn.rows_view(0, n)};
+        attention_layer(backend_, c, w, rope_freqs, l, xn, attention_batch_, slots, kv.k(l), kv.v(l), scratch, proj,
+                        x);
+    }
 
     backend_.rms_norm(x, w.ffn_norm, c.norm_eps, xn);
-    ffn_layer(backend_, c, w, xn, ws.gate.rows_view(0, n), ws.up.rows_view(0, n), proj, x);
+    if (c.layer_moe(l)) {
+        const MoeScratch& m = ws.moe;
+        MoeScratch scratch{m.router_logits.rows_view(0, n), m.expert_ids.rows_view(0, n),
+                           m.expert_weights.rows_view(0, n), m.routed.rows_view(0, n),
+                           Tensor(ws.gate.data, DType::kF32, {c.shared_expert_ffn_dim, n}),
+                           Tensor(ws.up.data, DType::kF32, {c.shared_expert_ffn_dim, n}), m.shared_gate.rows_view(0, n)};
+        moe_layer(backend_, c, w, xn, scratch, proj, x);
+    } else {
+        ffn_layer(backend_, c, w, xn, Tensor(ws.gate.data, DType::kF32, {c.ffn_dim, n}),
+                  Tensor(ws.up.data, DType::kF32, {c.ffn_dim, n}), proj, x);
+    }
 }
 
 Result<int64_t> Model::forward_to_logits(const ForwardBatch& batch, KvStorage& kv) {

@@ -10,6 +10,8 @@
 #include "format/gguf/gguf_file.h"
 #include "model/forward_batch.h"
 #include "model/kv_storage.h"
+#include "model/layers/mla_attention_layer.h"
+#include "model/layers/moe_layer.h"
 #include "model/model_config.h"
 #include "model/model_weights.h"
 
@@ -52,6 +54,8 @@ private:
         int64_t capacity_tables = 0;
         std::vector<std::unique_ptr<DeviceBuffer>> buffers;
         Tensor x, xn, q, k, v, attn, proj, gate, up;  // activations, [capacity, width]
+        MoeScratch moe;                               // MoE models only
+        MlaScratch mla;                               // MLA models only (attn above is shared)
         Tensor token_ids, positions, token_seq, slots, block_tables, logits_indices;  // I32 batch description
         Tensor logits_hidden, logits;                                                  // [capacity_logits, ...]
         Tensor sampled_ids;                                                            // I32 [capacity_logits]

@@ -17,6 +17,30 @@ struct LayerWeights {
     Tensor w_gate, w_up;    // [ffn_dim, dim]
     Tensor w_down;          // [dim, ffn_dim]
     Tensor post_ffn_norm;   // optional [dim]
+
+    // Mixture-of-experts layers (instead of w_gate/w_up/w_down).
+    Tensor router;                                    // ffn_gate_inp [num_experts, dim]
+    Tensor router_bias;                               // optional F32 [num_experts]: DeepSeek-V3 selection bias
+    Tensor gate_exps, up_exps;                        // [num_experts, expert_ffn, dim]
+    Tensor down_exps;                                 // [num_experts, dim, expert_ffn]
+    Tensor gate_shexp, up_shexp;                      // optional [shared_ffn, dim]
+    Tensor down_shexp;                                // optional [dim, shared_ffn]
+    Tensor shexp_gate;                                // optional [1, dim] (Qwen2-MoE)
+
+    // Multi-head latent attention (instead of wq/wk/wv).
+    Tensor wq_a, q_a_norm, wq_b;  // q-LoRA: [q_lora, dim], [q_lora], [heads * qk_head, q_lora]; else wq is used
+    Tensor wkv_a;                 // [kv_lora + qk_rope, dim]
+    Tensor kv_a_norm;             // [kv_lora]
+    Tensor wk_b;                  // [heads, kv_lora, qk_nope]: q_nope -> latent space (absorbed)
+    Tensor wv_b;                  // [heads, v_head, kv_lora]: latent -> value
+};
+
+// DeepSeek-V3's multi-token-prediction block, loaded and kept for speculative decoding (not used by forward()).
+struct NextnWeights {
+    Tensor eh_proj;           // [dim, 2 * dim]
+    Tensor enorm, hnorm;      // [dim]
+    Tensor shared_head_norm;  // optional [dim]
+    LayerWeights layer;       // a full decoder layer
 };
 
 struct ModelWeights {
@@ -25,6 +49,7 @@ struct ModelWeights {
     Tensor output;           // [vocab, dim]; the token embedding when tied
     Tensor rope_freqs;       // optional [n_rot / 2] (Llama 3.1 frequency factors)
     std::vector<LayerWeights> layers;
+    std::vector<NextnWeights> nextn;  // DeepSeek-V3 MTP blocks (num_nextn_layers)
 };
 
 }  // namespace frugal

@@ -187,13 +187,16 @@ void CpuBackend::glu(const Tensor& gate, const Tensor& up, GluKind kind, const T
 void CpuBackend::store_kv(const Tensor& k, const Tensor& v, const Tensor& slot_mapping, const Tensor& k_cache,
                           const Tensor& v_cache) {
     const int64_t n = slot_mapping.num_elements();
-    const int64_t row_elems = k.num_elements() / n;
+    const int64_t k_row = k.num_elements() / n;
+    const int64_t v_row = v.num_elements() / n;
     CHECK(k_cache.dtype == DType::kF32 || k_cache.dtype == DType::kF16) << "KV cache dtype";
-    const int64_t num_slots = k_cache.num_elements() / row_elems;
+    CHECK(v_cache.dtype == k_cache.dtype) << "K and V caches differ in dtype";
+    const int64_t num_slots = k_cache.num_elements() / k_row;
+    CHECK_EQ(v_cache.num_elements() / v_row, num_slots);
     const auto* slots = slot_mapping.as<int32_t>();
     for (int64_t i = 0; i < n; ++i) CHECK(slots[i] >= 0 && slots[i] < num_slots) << "slot " << slots[i];
-    reference::store_kv(k.as<float>(), v.as<float>(), slots, row_elems, k_cache.dtype, k_cache.data,
-                        v_cache.data, 0, n);
+    reference::store_kv(k.as<float>(), v.as<float>(), slots, k_row, v_row, k_cache.dtype, k_cache.data, v_cache.data,
+                        0, n);
 }
 
 void CpuBackend::attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const AttentionBatch& batch,

@@ -52,6 +52,20 @@ public:
     void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const AttentionBatch& batch,
                    const AttentionParams& params, const Tensor& out) override;
 
+    // Mixture of experts and multi-head latent attention (cpu_moe_mla.cpp).
+    bool supports_moe() const override { return true; }
+    bool supports_mla() const override { return true; }
+    void moe_route(const Tensor& logits, const MoeRouting& routing, const Tensor& expert_ids,
+                   const Tensor& expert_weights) override;
+    void moe_ffn(const Tensor& gate_exps, const Tensor& up_exps, const Tensor& down_exps, const Tensor& x,
+                 const Tensor& expert_ids, const Tensor& expert_weights, GluKind kind, const Tensor& out) override;
+    void sigmoid_scale_rows(const Tensor& x, const Tensor& gate) override;
+    void copy_cols(const Tensor& src, int64_t offset, const Tensor& dst) override;
+    void matmul_heads(const Tensor& w, const Tensor& x, const Tensor& y) override;
+    void mla_attention(const Tensor& q_latent, const Tensor& q_rope, const Tensor& latent_cache,
+                       const Tensor& rope_cache, const AttentionBatch& batch, const AttentionParams& params,
+                       const Tensor& out) override;
+
 private:
     const CpuKernels* kernels_;
     const VectorOps* vector_ops_;

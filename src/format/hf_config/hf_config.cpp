@@ -159,37 +159,37 @@ constexpr std::array<std::pair<HfRopeScalingType, std::string_view>, 5> kRopeTyp
     {HfRopeScalingType::kDynamic, "dynamic"},
 }};
 
-Status parse_rope_scaling(const json& r, HfRopeScaling* out) {
-    if (!r.is_object()) return Status::errorf("key 'rope_scaling' must be an object or null, got {}", describe(r));
-    const KeyReader reader(r, "rope_scaling.");
+// key: "rope_scaling", or "rope_parameters" (transformers 5 writes the theta and the scaling into one object).
+Status parse_rope_scaling(const json& r, std::string_view key, HfRopeScaling* out) {
+    if (!r.is_object()) return Status::errorf("key '{}' must be an object or null, got {}", key, describe(r));
+    const KeyReader reader(r, std::string(key) + ".");
     std::string type_key = "rope_type";
     if (!reader.has(type_key)) type_key = "type";
     std::string type_name;
     RETURN_IF_ERROR(reader.get_string(type_key, &type_name));
-    if (type_name.empty()) return Status::error("key 'rope_scaling' has neither 'rope_type' nor 'type'");
+    if (type_name.empty()) return Status::errorf("key '{}' has neither 'rope_type' nor 'type'", key);
     const auto it =
         std::find_if(kRopeTypes.begin(), kRopeTypes.end(), [&](const auto& e) { return e.second == type_name; });
     if (it == kRopeTypes.end()) {
         return Status::errorf(
-            "key 'rope_scaling.{}' is '{}', not a supported RoPE scaling type (default, linear, "
-            "llama3, yarn, dynamic)",
+            "key '{}.{}' is '{}', not a supported RoPE scaling type (default, linear, llama3, yarn, dynamic)", key,
             type_key, type_name);
     }
     out->type = it->first;
     if (out->type == HfRopeScalingType::kNone) return ok_status();
 
-    if (!reader.has("factor")) return Status::errorf("required key 'rope_scaling.factor' is missing for {}", type_name);
+    if (!reader.has("factor")) return Status::errorf("required key '{}.factor' is missing for {}", key, type_name);
     RETURN_IF_ERROR(reader.get_double("factor", false, &out->factor));
     RETURN_IF_ERROR(
         reader.get_int("original_max_position_embeddings", 1, kHfMaxPositions, &out->original_max_position_embeddings));
     if (out->type == HfRopeScalingType::kLlama3) {
-        for (std::string_view key : {"low_freq_factor", "high_freq_factor", "original_max_position_embeddings"}) {
-            if (!reader.has(key)) return Status::errorf("required key 'rope_scaling.{}' is missing for llama3", key);
+        for (std::string_view field : {"low_freq_factor", "high_freq_factor", "original_max_position_embeddings"}) {
+            if (!reader.has(field)) return Status::errorf("required key '{}.{}' is missing for llama3", key, field);
         }
         RETURN_IF_ERROR(reader.get_double("low_freq_factor", false, &out->low_freq_factor));
         RETURN_IF_ERROR(reader.get_double("high_freq_factor", false, &out->high_freq_factor));
         if (out->high_freq_factor <= out->low_freq_factor) {
-            return Status::errorf("key 'rope_scaling.high_freq_factor' ({}) must exceed low_freq_factor ({})",
+            return Status::errorf("key '{}.high_freq_factor' ({}) must exceed low_freq_factor ({})", key,
                                   out->high_freq_factor, out->low_freq_factor);
         }
     } else if (out->type == HfRopeScalingType::kYarn) {
@@ -197,6 +197,7 @@ Status parse_rope_scaling(const json& r, HfRopeScaling* out) {
         RETURN_IF_ERROR(reader.get_double("beta_slow", false, &out->beta_slow));
         RETURN_IF_ERROR(reader.get_double("mscale", true, &out->mscale));
         RETURN_IF_ERROR(reader.get_double("mscale_all_dim", true, &out->mscale_all_dim));
+        RETURN_IF_ERROR(reader.get_double("attention_factor", false, &out->attention_factor));
     }
     return ok_status();
 }
@@ -311,14 +312,21 @@ Status parse_config(const json& root, HfConfig* c) {
     RETURN_IF_ERROR(r.get_bool("attention_bias", &c->attention_bias));
     RETURN_IF_ERROR(r.get_int("bos_token_id", 0, kMaxTokenId, &c->bos_token_id));
     RETURN_IF_ERROR(r.get_int_list("eos_token_id", 0, kMaxTokenId, &c->eos_token_ids));
-    RETURN_IF_ERROR(r.get_int("sliding_window", 1, kHfMaxPositions, &c->sliding_window));
+    RETURN_IF_ERROR(r.get_int("sliding_window", 0, kHfMaxPositions, &c->sliding_window));
+    if (c->sliding_window == 0) c->sliding_window.reset();  // some configs write 0 for "no window"
     std::optional<bool> use_sliding_window;
     RETURN_IF_ERROR(r.get_bool("use_sliding_window", &use_sliding_window));
     if (use_sliding_window == false) c->sliding_window.reset();
 
     std::string shown;
     if (const json* rope = r.find("rope_scaling", &shown); rope != nullptr) {
-        RETURN_IF_ERROR(parse_rope_scaling(*rope, &c->rope_scaling));
+        RETURN_IF_ERROR(parse_rope_scaling(*rope, "rope_scaling", &c->rope_scaling));
+    }
+    if (const json* params = r.find("rope_parameters", &shown); params != nullptr && !params->is_null()) {
+        RETURN_IF_ERROR(parse_rope_scaling(*params, "rope_parameters", &c->rope_scaling));
+        if (params->contains("rope_theta")) {
+            RETURN_IF_ERROR(KeyReader(*params, "rope_parameters.").get_double("rope_theta", false, &c->rope_theta));
+        }
     }
     RETURN_IF_ERROR(parse_moe(r, c));
     return parse_mla(r, c);

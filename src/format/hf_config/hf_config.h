@@ -26,7 +26,8 @@ enum class HfRopeScalingType : uint8_t {
 
 std::string_view hf_rope_scaling_type_name(HfRopeScalingType t);  // as config.json spells it; "none" for kNone
 
-// "rope_scaling": the type comes from "rope_type" or, in older configs, "type". Fields not used by the type keep
+// "rope_scaling", or transformers 5's "rope_parameters" (which also carries rope_theta): the type comes from
+// "rope_type" or, in older configs, "type". Fields not used by the type keep
 // their defaults.
 struct HfRopeScaling {
     HfRopeScalingType type = HfRopeScalingType::kNone;
@@ -41,6 +42,7 @@ struct HfRopeScaling {
     double beta_slow = 1.0;
     std::optional<double> mscale;
     std::optional<double> mscale_all_dim;
+    std::optional<double> attention_factor;  // multiplies cos and sin; absent: derived from factor and the mscales
 };
 
 enum class HfScoringFunc : uint8_t { kSoftmax, kSigmoid };  // MoE router scores before top-k

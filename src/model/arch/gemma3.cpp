@@ -42,6 +42,6 @@ Status read_gemma3(const GgufFile& file, ModelConfig* c) {
 
 }  // namespace
 
-Architecture gemma3_architecture() { return {"gemma3", &read_gemma3}; }
+Architecture gemma3_architecture() { return {"gemma3", &read_gemma3, {}, nullptr}; }
 
 }  // namespace frugal

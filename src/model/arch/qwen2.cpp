@@ -11,8 +11,19 @@ Status read_qwen2(const GgufFile& file, ModelConfig* c) {
     return ok_status();
 }
 
+Status convert_qwen2(HfCheckpoint& ckpt) {
+    const HfConfig& c = ckpt.config();
+    RETURN_IF_ERROR(ckpt.add_common_metadata("qwen2", 1e-6, c.intermediate_size));
+    RETURN_IF_ERROR(ckpt.add_embeddings_and_output());
+    for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+        RETURN_IF_ERROR(ckpt.add_attention(l, /*permute_qk=*/false));
+        RETURN_IF_ERROR(ckpt.add_dense_ffn(l));
+    }
+    return ok_status();
+}
+
 }  // namespace
 
-Architecture qwen2_architecture() { return {"qwen2", &read_qwen2}; }
+Architecture qwen2_architecture() { return {"qwen2", &read_qwen2, {"Qwen2ForCausalLM"}, &convert_qwen2}; }
 
 }  // namespace frugal

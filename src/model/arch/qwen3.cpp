@@ -12,8 +12,19 @@ Status read_qwen3(const GgufFile& file, ModelConfig* c) {
     return ok_status();
 }
 
+Status convert_qwen3(HfCheckpoint& ckpt) {
+    const HfConfig& c = ckpt.config();
+    RETURN_IF_ERROR(ckpt.add_common_metadata("qwen3", 1e-6, c.intermediate_size));
+    RETURN_IF_ERROR(ckpt.add_embeddings_and_output());
+    for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+        RETURN_IF_ERROR(ckpt.add_attention(l, /*permute_qk=*/false));
+        RETURN_IF_ERROR(ckpt.add_dense_ffn(l));
+    }
+    return ok_status();
+}
+
 }  // namespace
 
-Architecture qwen3_architecture() { return {"qwen3", &read_qwen3}; }
+Architecture qwen3_architecture() { return {"qwen3", &read_qwen3, {"Qwen3ForCausalLM"}, &convert_qwen3}; }
 
 }  // namespace frugal

@@ -7,6 +7,9 @@ Architecture llama_architecture();
 Architecture qwen2_architecture();
 Architecture qwen3_architecture();
 Architecture gemma3_architecture();
+Architecture qwen2moe_architecture();
+Architecture qwen3moe_architecture();
+Architecture deepseek2_architecture();
 
 const std::vector<Architecture>& architectures() {
     static const std::vector<Architecture> kArchitectures = {
@@ -14,6 +17,9 @@ const std::vector<Architecture>& architectures() {
         qwen2_architecture(),
         qwen3_architecture(),
         gemma3_architecture(),
+        qwen2moe_architecture(),
+        qwen3moe_architecture(),
+        deepseek2_architecture(),
     };
     return kArchitectures;
 }

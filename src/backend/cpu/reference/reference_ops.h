@@ -26,10 +26,15 @@ void rope(float* x, int64_t heads, int64_t head_dim, const int32_t* positions, c
 // Elements [begin, end) of out = act(gate) * up.
 void glu(const float* gate, const float* up, GluKind kind, int64_t begin, int64_t end, float* out);
 
-// Tokens [begin, end): k_cache[slot[i]] = k[i], v_cache[slot[i]] = v[i], each row_elems = kv_heads * head_dim
-// elements, converting to the cache dtype (F32 or F16).
-void store_kv(const float* k, const float* v, const int32_t* slots, int64_t row_elems, DType cache_dtype,
-              void* k_cache, void* v_cache, int64_t begin, int64_t end);
+// Tokens [begin, end): k_cache[slot[i]] = k[i] (k_row_elems = kv_heads * head_dim elements) and
+// v_cache[slot[i]] = v[i] (v_row_elems), converting to the cache dtype (F32 or F16).
+void store_kv(const float* k, const float* v, const int32_t* slots, int64_t k_row_elems, int64_t v_row_elems,
+              DType cache_dtype, void* k_cache, void* v_cache, int64_t begin, int64_t end);
+// The same with keys and values of one row size (every attention but MLA).
+inline void store_kv(const float* k, const float* v, const int32_t* slots, int64_t row_elems, DType cache_dtype,
+                     void* k_cache, void* v_cache, int64_t begin, int64_t end) {
+    store_kv(k, v, slots, row_elems, row_elems, cache_dtype, k_cache, v_cache, begin, end);
+}
 
 struct AttentionShape {
     int64_t heads = 0;
@@ -47,5 +52,23 @@ void attention(const float* q, const void* k_cache, const void* v_cache, const i
 
 float gelu_tanh(float x);
 float silu(float x);
+
+// Tokens [begin, end) of Backend::moe_route: logits F32 [n, num_experts] -> ids I32 [n, top_k], weights F32 [n, top_k].
+void moe_route(const float* logits, int64_t num_experts, const MoeRouting& routing, const float* selection_bias,
+               int64_t begin, int64_t end, int32_t* ids, float* weights);
+
+struct MlaShape {
+    int64_t heads = 0;
+    int64_t latent_dim = 0;  // L: kv_lora_rank
+    int64_t rope_dim = 0;    // R: qk_rope_head_dim
+    int64_t max_blocks_per_seq = 0;
+    int block_size = 16;
+    DType cache_dtype = DType::kF32;
+};
+
+// Work items [begin, end) of (token, head) pairs, item = token * heads + head. See Backend::mla_attention.
+void mla_attention(const float* q_latent, const float* q_rope, const void* latent_cache, const void* rope_cache,
+                   const int32_t* positions, const int32_t* token_seq, const int32_t* block_tables,
+                   const MlaShape& shape, const AttentionParams& params, int64_t begin, int64_t end, float* out);
 
 }  // namespace frugal::reference

@@ -1,0 +1,153 @@
+// CpuBackend's mixture-of-experts and multi-head latent attention ops.
+//
+// moe_ffn groups the step's (token, expert) pairs by expert, so each selected expert's weights are read once per
+// step however many tokens chose it, and experts nobody chose are not read at all; each group runs through the
+// same quantized matmul kernels as dense layers, over a slice of the stacked expert tensor.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/matmul.h"
+#include "backend/cpu/reference/reference_ops.h"
+
+namespace frugal {
+namespace {
+
+// Expert e's matrix inside a stacked [num_experts, rows, cols] weight: a contiguous run of rows.
+Tensor expert_slice(const Tensor& stacked, int64_t e) {
+    const int64_t rows = stacked.shape[1];
+    return Tensor(stacked.row(e * rows), stacked.dtype, {stacked.shape[0], rows});
+}
+
+}  // namespace
+
+void CpuBackend::moe_route(const Tensor& logits, const MoeRouting& routing, const Tensor& expert_ids,
+                           const Tensor& expert_weights) {
+    const int64_t n = logits.rows();
+    const int64_t num_experts = logits.cols();
+    CHECK_EQ(expert_ids.num_elements(), n * routing.top_k);
+    CHECK_EQ(expert_weights.num_elements(), n * routing.top_k);
+    const float* bias = nullptr;
+    if (routing.selection_bias != nullptr) {
+        CHECK_EQ(routing.selection_bias->num_elements(), num_experts);
+        bias = routing.selection_bias->as<float>();
+    }
+    pool_.parallel_for(n, [&](int64_t b, int64_t e) {
+        reference::moe_route(logits.as<float>(), num_experts, routing, bias, b, e, expert_ids.as<int32_t>(),
+                             expert_weights.as<float>());
+    });
+}
+
+void CpuBackend::moe_ffn(const Tensor& gate_exps, const Tensor& up_exps, const Tensor& down_exps, const Tensor& x,
+                         const Tensor& expert_ids, const Tensor& expert_weights, GluKind kind, const Tensor& out) {
+    const int64_t n = x.rows();
+    const int64_t dim = x.cols();
+    const int64_t num_experts = gate_exps.shape[2];
+    const int64_t ffn = gate_exps.shape[1];
+    const int64_t top_k = expert_ids.num_elements() / n;
+    CHECK_EQ(gate_exps.shape[0], dim);
+    CHECK_EQ(down_exps.shape[0], ffn);
+    CHECK_EQ(down_exps.shape[1], dim);
+    CHECK_EQ(out.num_elements(), n * dim);
+    const int32_t* ids = expert_ids.as<int32_t>();
+    const float* weights = expert_weights.as<float>();
+
+    // tokens_of[e]: the (token, slot) pairs routed to expert e, in token order.
+    std::vector<std::vector<int64_t>> tokens_of(static_cast<size_t>(num_experts));
+    for (int64_t i = 0; i < n * top_k; ++i) {
+        CHECK(ids[i] >= 0 && ids[i] < num_experts) << "expert id " << ids[i];
+        tokens_of[ids[i]].push_back(i);
+    }
+    std::fill_n(out.as<float>(), n * dim, 0.0f);
+    std::vector<float> xs, gate, up, down;
+    for (int64_t e = 0; e < num_experts; ++e) {
+        const std::vector<int64_t>& pairs = tokens_of[e];
+        if (pairs.empty()) continue;
+        const auto m = static_cast<int64_t>(pairs.size());
+        xs.resize(m * dim);
+        gate.resize(m * ffn);
+        up.resize(m * ffn);
+        down.resize(m * dim);
+        for (int64_t r = 0; r < m; ++r) {
+            std::copy_n(x.as<float>() + (pairs[r] / top_k) * dim, dim, xs.data() + r * dim);
+        }
+        const Tensor xt(xs.data(), DType::kF32, {dim, m});
+        const Tensor gt(gate.data(), DType::kF32, {ffn, m});
+        const Tensor ut(up.data(), DType::kF32, {ffn, m});
+        const Tensor dt(down.data(), DType::kF32, {dim, m});
+        matmul(expert_slice(gate_exps, e), xt, gt);
+        matmul(expert_slice(up_exps, e), xt, ut);
+        glu(gt, ut, kind, gt);
+        matmul(expert_slice(down_exps, e), gt, dt);
+        // Rows of one token can come from several experts: accumulate serially, in expert order, so the sum does
+        // not depend on the thread count.
+        for (int64_t r = 0; r < m; ++r) {
+            const float w = weights[pairs[r]];
+            float* o = out.as<float>() + (pairs[r] / top_k) * dim;
+            const float* d = down.data() + r * dim;
+            for (int64_t i = 0; i < dim; ++i) o[i] += w * d[i];
+        }
+    }
+}
+
+void CpuBackend::sigmoid_scale_rows(const Tensor& x, const Tensor& gate) {
+    const int64_t rows = x.rows();
+    const int64_t d = x.cols();
+    CHECK_EQ(gate.num_elements(), rows);
+    for (int64_t r = 0; r < rows; ++r) {
+        const float s = 1.0f / (1.0f + std::exp(-gate.as<float>()[r]));
+        float* row = x.as<float>() + r * d;
+        for (int64_t i = 0; i < d; ++i) row[i] *= s;
+    }
+}
+
+void CpuBackend::copy_cols(const Tensor& src, int64_t offset, const Tensor& dst) {
+    const int64_t rows = dst.rows();
+    const int64_t width = dst.cols();
+    const int64_t src_width = src.num_elements() / rows;
+    CHECK(offset >= 0 && offset + width <= src_width) << "columns " << offset << "+" << width << " of " << src_width;
+    for (int64_t r = 0; r < rows; ++r) {
+        std::copy_n(src.as<float>() + r * src_width + offset, width, dst.as<float>() + r * width);
+    }
+}
+
+void CpuBackend::matmul_heads(const Tensor& w, const Tensor& x, const Tensor& y) {
+    const int64_t heads = w.shape[2];
+    const int64_t in = w.shape[0];
+    const int64_t out_dim = w.shape[1];
+    const int64_t n = x.num_elements() / (heads * in);
+    CHECK_EQ(x.num_elements(), n * heads * in);
+    CHECK_EQ(y.num_elements(), n * heads * out_dim);
+    std::vector<float> xs(n * in), ys(n * out_dim);
+    for (int64_t h = 0; h < heads; ++h) {
+        for (int64_t t = 0; t < n; ++t) std::copy_n(x.as<float>() + (t * heads + h) * in, in, xs.data() + t * in);
+        matmul(expert_slice(w, h), Tensor(xs.data(), DType::kF32, {in, n}), Tensor(ys.data(), DType::kF32, {out_dim, n}));
+        for (int64_t t = 0; t < n; ++t) {
+            std::copy_n(ys.data() + t * out_dim, out_dim, y.as<float>() + (t * heads + h) * out_dim);
+        }
+    }
+}
+
+void CpuBackend::mla_attention(const Tensor& q_latent, const Tensor& q_rope, const Tensor& latent_cache,
+                               const Tensor& rope_cache, const AttentionBatch& batch, const AttentionParams& params,
+                               const Tensor& out) {
+    reference::MlaShape s;
+    s.latent_dim = q_latent.shape[0];
+    s.heads = q_latent.shape[1];
+    s.rope_dim = q_rope.shape[0];
+    s.max_blocks_per_seq = batch.block_tables.shape[0];
+    s.block_size = batch.block_size;
+    s.cache_dtype = latent_cache.dtype;
+    CHECK_EQ(latent_cache.shape[0], s.latent_dim);
+    CHECK_EQ(rope_cache.shape[0], s.rope_dim);
+    CHECK(rope_cache.dtype == latent_cache.dtype) << "latent and rotary caches differ in dtype";
+    const int64_t n = batch.positions.num_elements();
+    pool_.parallel_for(n * s.heads, [&](int64_t b, int64_t e) {
+        reference::mla_attention(q_latent.as<float>(), q_rope.as<float>(), latent_cache.data, rope_cache.data,
+                                 batch.positions.as<int32_t>(), batch.token_seq.as<int32_t>(),
+                                 batch.block_tables.as<int32_t>(), s, params, b, e, out.as<float>());
+    });
+}
+
+}  // namespace frugal
