@@ -108,6 +108,27 @@ def randomize(model: torch.nn.Module, gen: torch.Generator) -> None:
                 b.copy_(0.1 * torch.randn(b.shape, generator=gen))
 
 
+def add_mtp_layer(model, config, path: str, gen: torch.Generator) -> None:
+    """DeepSeek-V3 checkpoints store a multi-token-prediction block after the trunk (model.layers.N.*: a decoder
+    layer plus enorm, hnorm, eh_proj and a shared head). transformers neither builds nor reads it, so it is added to
+    the saved file here: random weights, only for checking that converters and loaders keep it."""
+    from safetensors.torch import load_file, save_file
+    file = os.path.join(path, "model.safetensors")
+    tensors = load_file(file)
+    n = config.num_hidden_layers
+    last = f"model.layers.{n - 1}."
+    mtp = f"model.layers.{n}."
+    for key in [k for k in tensors if k.startswith(last)]:
+        t = tensors[key]
+        tensors[mtp + key[len(last):]] = (torch.randn(t.shape, generator=gen) * t.std().clamp(min=1e-3)).contiguous()
+    h = config.hidden_size
+    tensors[mtp + "enorm.weight"] = 1.0 + 0.2 * torch.randn(h, generator=gen)
+    tensors[mtp + "hnorm.weight"] = 1.0 + 0.2 * torch.randn(h, generator=gen)
+    tensors[mtp + "eh_proj.weight"] = torch.randn(h, 2 * h, generator=gen) / math.sqrt(2 * h)
+    tensors[mtp + "shared_head.norm.weight"] = 1.0 + 0.2 * torch.randn(h, generator=gen)
+    save_file(tensors, file, metadata={"format": "pt"})
+
+
 def build(name: str, out_dir: str) -> dict:
     config_cls, model_cls, kwargs = FIXTURES[name]
     torch.manual_seed(SEED)
@@ -133,6 +154,8 @@ def build(name: str, out_dir: str) -> dict:
     for extra in ("generation_config.json",):
         if os.path.exists(os.path.join(path, extra)):
             os.remove(os.path.join(path, extra))
+    if name == "deepseek_v3":
+        add_mtp_layer(model, config, path, gen)
     with open(os.path.join(path, "logits.bin"), "wb") as f:
         f.write(all_logits.numpy().astype("<f4").tobytes())
     reference = {

@@ -237,6 +237,14 @@ Status HfCheckpoint::add_dense_ffn(int64_t l, const std::string& mlp) {
     return add(gg + "ffn_down.weight", hf + "down_proj.weight");
 }
 
+Status HfCheckpoint::skip_empty(const std::string& hf_name) {
+    const SafetensorsTensorInfo* t = tensors_.find_tensor(hf_name);
+    if (t == nullptr) return ok_status();
+    if (t->num_elements() != 0) return Status::errorf("tensor '{}' holds data the config says is unused", hf_name);
+    used_.insert(hf_name);
+    return ok_status();
+}
+
 Status HfCheckpoint::check_all_used() const {
     std::vector<std::string> unused;
     for (const std::string& name : tensors_.tensor_names()) {

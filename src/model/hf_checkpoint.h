@@ -52,6 +52,10 @@ public:
     // Reads a tensor as F32 (any supported dtype), marking it used.
     Result<std::vector<float>> read_f32(const std::string& hf_name, std::vector<int64_t>* shape);
 
+    // Marks hf_name used when it exists and holds no elements (transformers saves zero-width modules, such as the
+    // shared experts of a model configured with none); an error if it holds data.
+    Status skip_empty(const std::string& hf_name);
+
     // Fails naming every tensor of the checkpoint that no mapping consumed (a sign of an unsupported variant).
     Status check_all_used() const;
 

@@ -26,6 +26,7 @@ public:
     const ModelConfig& config() const { return config_; }
     Backend& backend() { return backend_; }
     uint64_t weight_bytes() const { return weight_bytes_; }
+    const ModelWeights& weights() const { return weights_; }
     // Bytes of weights one decode step reads: every matrix once (the embedding table only one row).
     uint64_t weight_bytes_per_token() const { return weight_bytes_per_token_; }
 

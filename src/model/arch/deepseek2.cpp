@@ -125,7 +125,10 @@ Status convert_layer(HfCheckpoint& ckpt, int64_t l, bool moe, const std::string&
     if (c.n_shared_experts > 0) {
         RETURN_IF_ERROR(ckpt.add(gg + "ffn_gate_shexp.weight", hf + "mlp.shared_experts.gate_proj.weight"));
         RETURN_IF_ERROR(ckpt.add(gg + "ffn_up_shexp.weight", hf + "mlp.shared_experts.up_proj.weight"));
-        RETURN_IF_ERROR(ckpt.add(gg + "ffn_down_shexp.weight", hf + "mlp.shared_experts.down_proj.weight"));
+        return ckpt.add(gg + "ffn_down_shexp.weight", hf + "mlp.shared_experts.down_proj.weight");
+    }
+    for (const char* proj : {"gate_proj", "up_proj", "down_proj"}) {
+        RETURN_IF_ERROR(ckpt.skip_empty(hf + "mlp.shared_experts." + proj + ".weight"));
     }
     return ok_status();
 }
