@@ -25,6 +25,11 @@ struct Shape {
     float rope_base;
     bool tied;
     bool qk_norm;
+    // DeepSeek-V2 family (arch "deepseek2"): MLA and DeepSeekMoE. kv_lora 0 = a llama-family shape.
+    int64_t kv_lora = 0, q_lora = 0, qk_nope = 0, qk_rope = 0, v_head = 0;
+    int64_t experts = 0, experts_used = 0, expert_ffn = 0, shared_experts = 0, leading_dense = 0;
+    float yarn_factor = 0, yarn_log_mul = 0;
+    int64_t yarn_original_context = 0;
 };
 
 const std::map<std::string, Shape>& shapes() {
@@ -34,6 +39,11 @@ const std::map<std::string, Shape>& shapes() {
         {"llama3.2-3b", {"llama", 3072, 28, 24, 8, 128, 8192, 128256, 131072, 500000.0f, true, false}},
         {"qwen3-0.6b", {"qwen3", 1024, 28, 16, 8, 128, 3072, 151936, 40960, 1000000.0f, true, true}},
         {"tiny", {"llama", 256, 2, 4, 2, 64, 512, 1024, 2048, 10000.0f, false, false}},
+        // DeepSeek-V2-Lite: 15.7B parameters, 2.4B active (64 routed experts, top 6, + 2 shared; MLA, no q-LoRA).
+        {"deepseek-v2-lite", {"deepseek2", 2048, 27, 16, 16, 192, 10944, 102400, 163840, 10000.0f, false, false,
+                              512, 0, 128, 64, 128, 64, 6, 1408, 2, 1, 40.0f, 0.0707f, 4096}},
+        {"deepseek-tiny", {"deepseek2", 256, 3, 4, 4, 96, 512, 1024, 4096, 10000.0f, false, false,
+                           64, 128, 64, 32, 64, 8, 2, 256, 1, 1, 4.0f, 0.0707f, 512}},
     };
     return kShapes;
 }
@@ -105,8 +115,34 @@ int synth(const SynthOptions& o) {
     w.set_float32(a + ".attention.layer_norm_rms_epsilon", 1e-5f);
     w.set_uint32(a + ".vocab_size", static_cast<uint32_t>(s.vocab));
     w.set_uint32("general.quantization_version", 2);
+    if (s.kv_lora > 0) {
+        w.set_uint32(a + ".attention.head_count_kv", 1);
+        w.set_uint32(a + ".attention.key_length", static_cast<uint32_t>(s.kv_lora + s.qk_rope));
+        w.set_uint32(a + ".attention.value_length", static_cast<uint32_t>(s.kv_lora));
+        w.set_uint32(a + ".attention.key_length_mla", static_cast<uint32_t>(s.qk_nope + s.qk_rope));
+        w.set_uint32(a + ".attention.value_length_mla", static_cast<uint32_t>(s.v_head));
+        w.set_uint32(a + ".attention.kv_lora_rank", static_cast<uint32_t>(s.kv_lora));
+        if (s.q_lora > 0) w.set_uint32(a + ".attention.q_lora_rank", static_cast<uint32_t>(s.q_lora));
+        w.set_uint32(a + ".rope.dimension_count", static_cast<uint32_t>(s.qk_rope));
+        w.set_float32(a + ".attention.layer_norm_rms_epsilon", 1e-6f);
+        w.set_uint32(a + ".leading_dense_block_count", static_cast<uint32_t>(s.leading_dense));
+        w.set_uint32(a + ".expert_count", static_cast<uint32_t>(s.experts));
+        w.set_uint32(a + ".expert_used_count", static_cast<uint32_t>(s.experts_used));
+        w.set_uint32(a + ".expert_feed_forward_length", static_cast<uint32_t>(s.expert_ffn));
+        w.set_uint32(a + ".expert_shared_count", static_cast<uint32_t>(s.shared_experts));
+        w.set_float32(a + ".expert_weights_scale", 1.0f);
+        w.set_bool(a + ".expert_weights_norm", false);
+        w.set_uint32(a + ".expert_gating_func", 1);
+        if (s.yarn_factor > 0) {
+            w.set_string(a + ".rope.scaling.type", "yarn");
+            w.set_float32(a + ".rope.scaling.factor", s.yarn_factor);
+            w.set_uint32(a + ".rope.scaling.original_context_length", static_cast<uint32_t>(s.yarn_original_context));
+            w.set_float32(a + ".rope.scaling.yarn_log_multiplier", s.yarn_log_mul);
+        }
+    }
 
     std::unique_ptr<GgufFile> vocab;
+    if (o.vocab.empty()) w.set_string("tokenizer.ggml.model", "none");  // token ids only; llama.cpp accepts it
     if (!o.vocab.empty()) {
         Result<GgufFile> v = GgufFile::open(o.vocab);
         if (!v.ok()) return fmt::print(stderr, "error: {}\n", v.status().message()), 1;
@@ -122,9 +158,23 @@ int synth(const SynthOptions& o) {
     }
 
     uint64_t seed = o.seed;
-    auto matrix = [&](const std::string& name, int64_t cols, int64_t rows) -> Status {
-        std::vector<uint8_t> bytes = random_matrix(pool, *type, cols, rows, ++seed);
-        return w.add_tensor(name, *type, {cols, rows}, bytes);
+    // Rows whose length is not a multiple of the type's block (K-quants: 256) fall back as llama.cpp's quantizer
+    // does: 4/5-bit K-quants to Q5_0, anything else to Q8_0 (blocks of 32).
+    auto type_for = [&](int64_t cols) {
+        if (cols % dtype_layout(*type).block_size == 0) return *type;
+        return *type == DType::kQ4_K || *type == DType::kQ5_K ? DType::kQ5_0 : DType::kQ8_0;
+    };
+    // A [count, rows, cols] stack (experts, heads) or a matrix (count 1).
+    auto matrix3 = [&](const std::string& name, int64_t cols, int64_t rows, int64_t count) -> Status {
+        const DType t = type_for(cols);
+        std::vector<uint8_t> bytes = random_matrix(pool, t, cols, rows * count, ++seed);
+        if (count == 1) return w.add_tensor(name, t, {cols, rows}, bytes);
+        return w.add_tensor(name, t, {cols, rows, count}, bytes);
+    };
+    auto matrix = [&](const std::string& name, int64_t cols, int64_t rows) { return matrix3(name, cols, rows, 1); };
+    auto f32_matrix = [&](const std::string& name, int64_t cols, int64_t rows) -> Status {
+        std::vector<uint8_t> bytes = random_matrix(pool, DType::kF32, cols, rows, ++seed);
+        return w.add_tensor(name, DType::kF32, {cols, rows}, bytes);
     };
     auto ones = [&](const std::string& name, int64_t n) -> Status {
         std::vector<float> v(static_cast<size_t>(n), 1.0f);
@@ -135,7 +185,39 @@ int synth(const SynthOptions& o) {
     Status st = matrix("token_embd.weight", s.dim, s.vocab);
     if (st.ok()) st = ones("output_norm.weight", s.dim);
     if (st.ok() && !s.tied) st = matrix("output.weight", s.dim, s.vocab);
-    for (int64_t l = 0; st.ok() && l < s.layers; ++l) {
+    for (int64_t l = 0; st.ok() && l < s.layers && s.kv_lora > 0; ++l) {
+        auto n = [l](const char* suffix) { return fmt::format("blk.{}.{}", l, suffix); };
+        st = ones(n("attn_norm.weight"), s.dim);
+        if (st.ok() && s.q_lora > 0) {
+            st = matrix(n("attn_q_a.weight"), s.dim, s.q_lora);
+            if (st.ok()) st = ones(n("attn_q_a_norm.weight"), s.q_lora);
+            if (st.ok()) st = matrix(n("attn_q_b.weight"), s.q_lora, s.heads * (s.qk_nope + s.qk_rope));
+        } else if (st.ok()) {
+            st = matrix(n("attn_q.weight"), s.dim, s.heads * (s.qk_nope + s.qk_rope));
+        }
+        if (st.ok()) st = matrix(n("attn_kv_a_mqa.weight"), s.dim, s.kv_lora + s.qk_rope);
+        if (st.ok()) st = ones(n("attn_kv_a_norm.weight"), s.kv_lora);
+        if (st.ok()) st = matrix3(n("attn_k_b.weight"), s.qk_nope, s.kv_lora, s.heads);
+        if (st.ok()) st = matrix3(n("attn_v_b.weight"), s.kv_lora, s.v_head, s.heads);
+        if (st.ok()) st = matrix(n("attn_output.weight"), s.heads * s.v_head, s.dim);
+        if (st.ok()) st = ones(n("ffn_norm.weight"), s.dim);
+        if (l < s.leading_dense) {
+            if (st.ok()) st = matrix(n("ffn_gate.weight"), s.dim, s.ffn);
+            if (st.ok()) st = matrix(n("ffn_up.weight"), s.dim, s.ffn);
+            if (st.ok()) st = matrix(n("ffn_down.weight"), s.ffn, s.dim);
+        } else {
+            const int64_t shared = s.shared_experts * s.expert_ffn;
+            if (st.ok()) st = f32_matrix(n("ffn_gate_inp.weight"), s.dim, s.experts);
+            if (st.ok()) st = matrix3(n("ffn_gate_exps.weight"), s.dim, s.expert_ffn, s.experts);
+            if (st.ok()) st = matrix3(n("ffn_up_exps.weight"), s.dim, s.expert_ffn, s.experts);
+            if (st.ok()) st = matrix3(n("ffn_down_exps.weight"), s.expert_ffn, s.dim, s.experts);
+            if (st.ok()) st = matrix(n("ffn_gate_shexp.weight"), s.dim, shared);
+            if (st.ok()) st = matrix(n("ffn_up_shexp.weight"), s.dim, shared);
+            if (st.ok()) st = matrix(n("ffn_down_shexp.weight"), shared, s.dim);
+        }
+        fmt::print(stderr, "\rfrugal synth: layer {}/{}", l + 1, s.layers);
+    }
+    for (int64_t l = 0; st.ok() && l < s.layers && s.kv_lora == 0; ++l) {
         auto n = [l](const char* suffix) { return fmt::format("blk.{}.{}", l, suffix); };
         st = ones(n("attn_norm.weight"), s.dim);
         if (st.ok()) st = matrix(n("attn_q.weight"), s.dim, q_dim);
@@ -166,7 +248,7 @@ int synth(const SynthOptions& o) {
 std::function<int()> add_synth_command(CLI::App& app) {
     auto o = std::make_shared<SynthOptions>();
     CLI::App* sub = app.add_subcommand("synth", "Write a random-weight model of a real shape (for benchmarks)");
-    sub->add_option("--shape", o->shape, "llama3-8b, llama3.2-1b, llama3.2-3b, qwen3-0.6b, tiny");
+    sub->add_option("--shape", o->shape, "llama3-8b, llama3.2-1b, llama3.2-3b, qwen3-0.6b, deepseek-v2-lite, deepseek-tiny, tiny");
     sub->add_option("--type", o->type, "Weight type: F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K");
     sub->add_option("-o,--output", o->output, "Output GGUF path")->required();
     sub->add_option("--vocab", o->vocab, "GGUF whose tokenizer.* metadata to copy (so llama.cpp can load the file)");
