@@ -75,3 +75,59 @@ void cpu_attention(const VectorOps& ops, const float* q, const void* k_cache, co
 }
 
 }  // namespace frugal
+
+namespace frugal {
+
+// One work item is a (token, head) pair; every head reads the same cached latents and rotary keys, which stay in
+// cache across the heads of a token (a few hundred KB per layer at decode lengths).
+void cpu_mla_attention(const VectorOps& ops, const float* q_latent, const float* q_rope, const void* latent_cache,
+                       const void* rope_cache, const int32_t* positions, const int32_t* token_seq,
+                       const int32_t* block_tables, const reference::MlaShape& s, const AttentionParams& params,
+                       int64_t begin, int64_t end, float* out) {
+    const int64_t L = s.latent_dim;
+    const int64_t R = s.rope_dim;
+    const bool f16 = s.cache_dtype == DType::kF16;
+    auto dot = [&](const float* q, const void* cache, int64_t offset, int64_t n) {
+        return f16 ? ops.dot_f16(q, static_cast<const uint16_t*>(cache) + offset, n)
+                   : ops.dot_f32(q, static_cast<const float*>(cache) + offset, n);
+    };
+    std::vector<float> scores;
+    std::vector<int64_t> slots;
+    for (int64_t item = begin; item < end; ++item) {
+        const int64_t t = item / s.heads;
+        const int32_t* table = block_tables + static_cast<int64_t>(token_seq[t]) * s.max_blocks_per_seq;
+        const int64_t pos = positions[t];
+        const int64_t lo = params.sliding_window > 0 ? std::max<int64_t>(0, pos - params.sliding_window + 1) : 0;
+        const int64_t count = pos - lo + 1;
+        slots.resize(count);
+        scores.resize(count);
+        for (int64_t j = lo; j <= pos; ++j) {
+            const int64_t block = table[j / s.block_size];
+            CHECK(block >= 0) << "position " << j << " has no KV block";
+            slots[j - lo] = block * s.block_size + j % s.block_size;
+        }
+        const float* ql = q_latent + item * L;
+        const float* qr = q_rope + item * R;
+        float max_score = -INFINITY;
+        for (int64_t j = 0; j < count; ++j) {
+            float v = (dot(ql, latent_cache, slots[j] * L, L) + dot(qr, rope_cache, slots[j] * R, R)) * params.scale;
+            if (params.softcap > 0) v = params.softcap * std::tanh(v / params.softcap);
+            scores[j] = v;
+            max_score = std::max(max_score, v);
+        }
+        float sum = 0;
+        for (int64_t j = 0; j < count; ++j) sum += scores[j] = std::exp(scores[j] - max_score);
+        float* o = out + item * L;
+        std::fill(o, o + L, 0.0f);
+        for (int64_t j = 0; j < count; ++j) {
+            const float p = scores[j] / sum;
+            if (f16) {
+                ops.axpy_f16(p, static_cast<const uint16_t*>(latent_cache) + slots[j] * L, o, L);
+            } else {
+                ops.axpy_f32(p, static_cast<const float*>(latent_cache) + slots[j] * L, o, L);
+            }
+        }
+    }
+}
+
+}  // namespace frugal

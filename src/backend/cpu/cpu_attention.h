@@ -16,4 +16,10 @@ void cpu_attention(const VectorOps& ops, const float* q, const void* k_cache, co
                    const int32_t* token_seq, const int32_t* block_tables, const reference::AttentionShape& shape,
                    const AttentionParams& params, int64_t begin, int64_t end, float* out);
 
+// Items [begin, end) of (token, head) pairs, item = token * heads + head; semantics of Backend::mla_attention.
+void cpu_mla_attention(const VectorOps& ops, const float* q_latent, const float* q_rope, const void* latent_cache,
+                       const void* rope_cache, const int32_t* positions, const int32_t* token_seq,
+                       const int32_t* block_tables, const reference::MlaShape& shape, const AttentionParams& params,
+                       int64_t begin, int64_t end, float* out);
+
 }  // namespace frugal

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <vector>
 
+#include "backend/cpu/cpu_attention.h"
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/matmul.h"
 #include "backend/cpu/reference/reference_ops.h"
@@ -144,9 +145,9 @@ void CpuBackend::mla_attention(const Tensor& q_latent, const Tensor& q_rope, con
     CHECK(rope_cache.dtype == latent_cache.dtype) << "latent and rotary caches differ in dtype";
     const int64_t n = batch.positions.num_elements();
     pool_.parallel_for(n * s.heads, [&](int64_t b, int64_t e) {
-        reference::mla_attention(q_latent.as<float>(), q_rope.as<float>(), latent_cache.data, rope_cache.data,
-                                 batch.positions.as<int32_t>(), batch.token_seq.as<int32_t>(),
-                                 batch.block_tables.as<int32_t>(), s, params, b, e, out.as<float>());
+        cpu_mla_attention(*vector_ops_, q_latent.as<float>(), q_rope.as<float>(), latent_cache.data, rope_cache.data,
+                          batch.positions.as<int32_t>(), batch.token_seq.as<int32_t>(),
+                          batch.block_tables.as<int32_t>(), s, params, b, e, out.as<float>());
     });
 }
 
