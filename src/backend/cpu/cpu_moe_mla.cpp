@@ -21,6 +21,9 @@ Tensor expert_slice(const Tensor& stacked, int64_t e) {
     return Tensor(stacked.row(e * rows), stacked.dtype, {stacked.shape[0], rows});
 }
 
+// Experts with at least this many tokens in a step go through the GEMM path (CpuMatmul's kGemmMinTokens).
+constexpr int64_t kMoeGemmTokens = 8;
+
 }  // namespace
 
 void CpuBackend::moe_route(const Tensor& logits, const MoeRouting& routing, const Tensor& expert_ids,
@@ -61,32 +64,65 @@ void CpuBackend::moe_ffn(const Tensor& gate_exps, const Tensor& up_exps, const T
         tokens_of[ids[i]].push_back(i);
     }
     std::fill_n(out.as<float>(), n * dim, 0.0f);
+    // Small steps (every expert sees fewer tokens than the GEMM threshold) run all experts in two pool passes
+    // (CpuMatmul::run_experts); larger ones run each expert through the GEMM path.
+    int64_t max_tokens = 0;
+    for (const auto& pairs : tokens_of) max_tokens = std::max<int64_t>(max_tokens, static_cast<int64_t>(pairs.size()));
+    const bool fused = !reference_matmul_ && max_tokens < kMoeGemmTokens;
     std::vector<float> xs, gate, up, down;
-    for (int64_t e = 0; e < num_experts; ++e) {
+    std::vector<CpuMatmul::ExpertRows> rows;
+    if (fused) {
+        int64_t total = 0;
+        for (const auto& pairs : tokens_of) total += static_cast<int64_t>(pairs.size());
+        xs.resize(total * dim);
+        gate.resize(total * ffn);
+        down.resize(total * dim);
+        int64_t at = 0;
+        for (int64_t e = 0; e < num_experts; ++e) {
+            const std::vector<int64_t>& pairs = tokens_of[e];
+            if (pairs.empty()) continue;
+            const auto m = static_cast<int64_t>(pairs.size());
+            for (int64_t r = 0; r < m; ++r) {
+                std::copy_n(x.as<float>() + (pairs[r] / top_k) * dim, dim, xs.data() + (at + r) * dim);
+            }
+            rows.push_back({e, m, xs.data() + at * dim, gate.data() + at * ffn, down.data() + at * dim});
+            at += m;
+        }
+        const auto glu_fn = kind == GluKind::kSilu ? vector_ops_->silu_mul : vector_ops_->gelu_tanh_mul;
+        matmul_->run_experts(pool_, gate_exps, up_exps, down_exps, glu_fn, rows);
+    }
+    for (int64_t e = 0, at = 0; e < num_experts; ++e) {
         const std::vector<int64_t>& pairs = tokens_of[e];
         if (pairs.empty()) continue;
         const auto m = static_cast<int64_t>(pairs.size());
-        xs.resize(m * dim);
-        gate.resize(m * ffn);
-        up.resize(m * ffn);
-        down.resize(m * dim);
-        for (int64_t r = 0; r < m; ++r) {
-            std::copy_n(x.as<float>() + (pairs[r] / top_k) * dim, dim, xs.data() + r * dim);
+        const float* d_rows = nullptr;
+        if (fused) {
+            d_rows = down.data() + at * dim;
+            at += m;
+        } else {
+            xs.resize(m * dim);
+            gate.resize(m * ffn);
+            up.resize(m * ffn);
+            down.resize(m * dim);
+            for (int64_t r = 0; r < m; ++r) {
+                std::copy_n(x.as<float>() + (pairs[r] / top_k) * dim, dim, xs.data() + r * dim);
+            }
+            const Tensor xt(xs.data(), DType::kF32, {dim, m});
+            const Tensor gt(gate.data(), DType::kF32, {ffn, m});
+            const Tensor ut(up.data(), DType::kF32, {ffn, m});
+            const Tensor dt(down.data(), DType::kF32, {dim, m});
+            matmul(expert_slice(gate_exps, e), xt, gt);
+            matmul(expert_slice(up_exps, e), xt, ut);
+            glu(gt, ut, kind, gt);
+            matmul(expert_slice(down_exps, e), gt, dt);
+            d_rows = down.data();
         }
-        const Tensor xt(xs.data(), DType::kF32, {dim, m});
-        const Tensor gt(gate.data(), DType::kF32, {ffn, m});
-        const Tensor ut(up.data(), DType::kF32, {ffn, m});
-        const Tensor dt(down.data(), DType::kF32, {dim, m});
-        matmul(expert_slice(gate_exps, e), xt, gt);
-        matmul(expert_slice(up_exps, e), xt, ut);
-        glu(gt, ut, kind, gt);
-        matmul(expert_slice(down_exps, e), gt, dt);
         // Rows of one token can come from several experts: accumulate serially, in expert order, so the sum does
         // not depend on the thread count.
         for (int64_t r = 0; r < m; ++r) {
             const float w = weights[pairs[r]];
             float* o = out.as<float>() + (pairs[r] / top_k) * dim;
-            const float* d = down.data() + r * dim;
+            const float* d = d_rows + r * dim;
             for (int64_t i = 0; i < dim; ++i) o[i] += w * d[i];
         }
     }
@@ -120,12 +156,26 @@ void CpuBackend::matmul_heads(const Tensor& w, const Tensor& x, const Tensor& y)
     const int64_t n = x.num_elements() / (heads * in);
     CHECK_EQ(x.num_elements(), n * heads * in);
     CHECK_EQ(y.num_elements(), n * heads * out_dim);
-    std::vector<float> xs(n * in), ys(n * out_dim);
+    std::vector<float> xs(heads * n * in), ys(heads * n * out_dim);
     for (int64_t h = 0; h < heads; ++h) {
-        for (int64_t t = 0; t < n; ++t) std::copy_n(x.as<float>() + (t * heads + h) * in, in, xs.data() + t * in);
-        matmul(expert_slice(w, h), Tensor(xs.data(), DType::kF32, {in, n}), Tensor(ys.data(), DType::kF32, {out_dim, n}));
         for (int64_t t = 0; t < n; ++t) {
-            std::copy_n(ys.data() + t * out_dim, out_dim, y.as<float>() + (t * heads + h) * out_dim);
+            std::copy_n(x.as<float>() + (t * heads + h) * in, in, xs.data() + (h * n + t) * in);
+        }
+    }
+    if (n < kMoeGemmTokens && !reference_matmul_) {
+        // Decode: every head's product in one pass over the pool.
+        std::vector<CpuMatmul::StackedRows> items;
+        for (int64_t h = 0; h < heads; ++h) items.push_back({h, n, xs.data() + h * n * in, ys.data() + h * n * out_dim});
+        matmul_->run_stacked(pool_, w, items);
+    } else {
+        for (int64_t h = 0; h < heads; ++h) {
+            matmul(expert_slice(w, h), Tensor(xs.data() + h * n * in, DType::kF32, {in, n}),
+                   Tensor(ys.data() + h * n * out_dim, DType::kF32, {out_dim, n}));
+        }
+    }
+    for (int64_t h = 0; h < heads; ++h) {
+        for (int64_t t = 0; t < n; ++t) {
+            std::copy_n(ys.data() + (h * n + t) * out_dim, out_dim, y.as<float>() + (t * heads + h) * out_dim);
         }
     }
 }
