@@ -221,6 +221,34 @@ TEST(CliTest, ConvertRejectsANonCheckpoint) {
     EXPECT_TRUE(has_error_line(r.err)) << r.err;
 }
 
+// A Hugging Face checkpoint folder (the DeepSeek-V3 fixture: MLA + MoE) runs directly and after `frugal convert`,
+// giving transformers' greedy continuation both ways (F32 KV cache, as the reference computes).
+TEST(CliTest, HuggingFaceFolderRunsDirectlyAndAfterConvert) {
+    const std::string dir = std::string(FRUGAL_TESTS_DIR) + "/data/hf/deepseek_v3";
+    std::ifstream in(dir + "/reference.json");
+    const nlohmann::json ref = nlohmann::json::parse(in);
+    std::string prompt;
+    for (int id : ref.at("prompt_ids").get<std::vector<int>>()) prompt += (prompt.empty() ? "" : ",") + std::to_string(id);
+    const std::vector<int> want = ref.at("greedy_ids").get<std::vector<int>>();
+    const std::vector<std::string> common = {"--prompt-ids", prompt, "-n", std::to_string(want.size()), "--temp", "0",
+                                             "--print-ids", "-ctk", "f32", "-ctv", "f32"};
+    std::vector<std::string> direct = {"run", "-m", dir};
+    direct.insert(direct.end(), common.begin(), common.end());
+    const RunResult a = run_frugal(direct);
+    ASSERT_EQ(a.exit_code, 0) << a.err;
+    EXPECT_EQ(parse_ids(a.out), want);
+
+    const fs::path gguf = scratch() / "deepseek_v3_tiny.gguf";
+    fs::remove(gguf);
+    const RunResult c = run_frugal({"convert", "-m", dir, "-o", gguf.string()});
+    ASSERT_EQ(c.exit_code, 0) << c.err;
+    std::vector<std::string> converted = {"run", "-m", gguf.string()};
+    converted.insert(converted.end(), common.begin(), common.end());
+    const RunResult b = run_frugal(converted);
+    ASSERT_EQ(b.exit_code, 0) << b.err;
+    EXPECT_EQ(parse_ids(b.out), want);
+}
+
 TEST(CliTest, UsageErrorsExitNonZero) {
     EXPECT_NE(run_frugal({}).exit_code, 0);
     EXPECT_NE(run_frugal({"no-such-command"}).exit_code, 0);
