@@ -665,6 +665,33 @@ void check_matmul_sequence(Backend& be, std::mt19937& rng) {
     product(wa, 5);
 }
 
+// A one-token GLU whose output feeds the next quantized product (a down projection): on sm_90 the GLU kernel
+// writes the output's int8 copy itself, 32 rows at a time, counting finished rows per group in counters it leaves
+// zero. The down product must see exactly the quantization of the GLU's float output, on every repetition.
+void check_glu_feeds_product(Backend& be, std::mt19937& rng, DType gate_dtype, DType down_dtype) {
+    const int64_t in = 512, ffn = 256, out = 40;
+    PlacedWeight wg, wu, wd;
+    place_random_weight(be, rng, gate_dtype, in, ffn, &wg);
+    place_random_weight(be, rng, gate_dtype, in, ffn, &wu);
+    place_random_weight(be, rng, down_dtype, ffn, out, &wd);
+    if (::testing::Test::HasFatalFailure()) return;
+    GuardedBuffer gate(be, ffn * 4), up(be, ffn * 4), h(be, ffn * 4), y(be, out * 4);
+    for (int rep = 0; rep < 3; ++rep) {
+        SCOPED_TRACE(fmt::format("repetition {}", rep));
+        auto xbuf = upload_new(be, product_activations(rng, in, 1));
+        be.matmul_glu(wg.tensor, wu.tensor, xbuf->tensor(DType::kF32, {in, 1}), GluKind::kSilu,
+                      gate.tensor(DType::kF32, {ffn, 1}), up.tensor(DType::kF32, {ffn, 1}),
+                      h.tensor(DType::kF32, {ffn, 1}));
+        be.matmul(wd.tensor, h.tensor(DType::kF32, {ffn, 1}), y.tensor(DType::kF32, {out, 1}));
+        const Snapshot hs = h.snapshot();
+        ASSERT_TRUE(hs.guards_intact());
+        std::vector<float> hv(static_cast<size_t>(ffn));
+        std::memcpy(hv.data(), hs.body(), hv.size() * 4);
+        verify_matmul(y.snapshot(), wd, hv, 1);
+        if (::testing::Test::HasFatalFailure()) return;
+    }
+}
+
 void check_add(Backend& be, std::mt19937& rng, int64_t d, int64_t rows, bool broadcast, bool in_place) {
     const std::vector<float> a = normal_floats(rng, d * rows, 1.0f);
     const std::vector<float> b = normal_floats(rng, broadcast ? d : d * rows, 1.0f);
@@ -1118,6 +1145,25 @@ std::vector<OpCase> build_cases() {
         });
     }
 
+    // Model-wide rows: the one-token kernel splits such a row across the warps of a block (sm_90) and sums the
+    // parts in shared memory.
+    for (DType t : {DType::kQ8_0, DType::kQ4_K, DType::kBF16}) {
+        for (int64_t in : {4096, 14336}) {
+            add(fmt::format("matmul_glu_{}_in{}_ffn37", dtype_name(t), in), [=](Backend& be, std::mt19937& rng) {
+                check_matmul_glu(be, rng, t, in, 37, GluKind::kSilu, false, {1, 2});
+            });
+            add(fmt::format("matmul_add_{}_in{}_out9", dtype_name(t), in), [=](Backend& be, std::mt19937& rng) {
+                check_matmul_add(be, rng, t, in, 9, {1, 2});
+            });
+        }
+    }
+
+    for (DType g : {DType::kQ8_0, DType::kQ4_K}) {
+        for (DType d : {DType::kQ4_K, DType::kQ8_0, DType::kQ6_K}) {
+            add(fmt::format("matmul_glu_{}_feeds_{}", dtype_name(g), dtype_name(d)),
+                [=](Backend& be, std::mt19937& rng) { check_glu_feeds_product(be, rng, g, d); });
+        }
+    }
     add("matmul_sequence_over_one_input", [](Backend& be, std::mt19937& rng) { check_matmul_sequence(be, rng); });
 
     for (int64_t n : {1, 33, 50000}) {

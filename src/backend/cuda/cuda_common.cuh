@@ -141,21 +141,6 @@ __device__ __forceinline__ void k_scale_min(int j, const uint8_t* q, int* sc, in
     }
 }
 
-// The same from the 12 bytes held in three registers (bytes 0-3, 4-7, 8-11), without memory accesses.
-__device__ __forceinline__ void k_scale_min_packed(int j, uint32_t w0, uint32_t w1, uint32_t w2, int* sc, int* m) {
-    auto byte = [&](int k) -> int {
-        const uint32_t word = k < 4 ? w0 : k < 8 ? w1 : w2;
-        return static_cast<int>((word >> (8 * (k & 3))) & 0xFF);
-    };
-    if (j < 4) {
-        *sc = byte(j) & 63;
-        *m = byte(j + 4) & 63;
-    } else {
-        *sc = (byte(j + 4) & 0xF) | ((byte(j - 4) >> 6) << 4);
-        *m = (byte(j + 4) >> 4) | ((byte(j) >> 6) << 4);
-    }
-}
-
 // The gate activation of a gated linear unit (the CPU reference's silu and tanh-approximated gelu).
 __device__ __forceinline__ float glu_activation(GluKind kind, float g) {
     if (kind == GluKind::kSilu) return g / (1.0f + expf(-g));
