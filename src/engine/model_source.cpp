@@ -1,5 +1,8 @@
 #include "engine/model_source.h"
 
+#include <unistd.h>
+
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -44,11 +47,26 @@ Result<std::unique_ptr<ModelSource>> ModelSource::open(const std::string& model_
                                                        const std::string& tokenizer_path) {
     auto source = std::unique_ptr<ModelSource>(new ModelSource());
     if (is_hf_checkpoint(model_path)) {
+        // The conversion is written to an unlinked temporary file and memory-mapped, so a checkpoint needs about
+        // its size in free disk space (TMPDIR) but not twice its size in RAM; tensors taken unchanged stream from
+        // the safetensors mapping straight into the file.
         ASSIGN_OR_RETURN(GgufWriter writer, convert_hf_checkpoint(model_path));
-        source->owned_bytes_ = writer.to_bytes();
-        ASSIGN_OR_RETURN(GgufFile gguf,
-                         GgufFile::parse(source->owned_bytes_.data(), source->owned_bytes_.size(), model_path));
-        source->gguf_ = std::make_unique<GgufFile>(std::move(gguf));
+        std::error_code ec;
+        const std::filesystem::path dir = std::filesystem::temp_directory_path(ec);
+        if (ec) return Status::errorf("no temporary folder for converting '{}': {}", model_path, ec.message());
+        std::string tmpl = (dir / "frugal-hf-XXXXXX.gguf").string();
+        const int fd = ::mkstemps(tmpl.data(), 5);
+        if (fd < 0) return Status::errorf("cannot create a temporary file in '{}': {}", dir.string(), std::strerror(errno));
+        ::close(fd);
+        const Status written = writer.write(tmpl);
+        Result<GgufFile> gguf = written.ok() ? GgufFile::open(tmpl) : Result<GgufFile>(written);
+        std::filesystem::remove(tmpl, ec);  // the mapping keeps the data; the name goes now
+        if (!gguf.ok()) {
+            return gguf.status().with_context(fmt::format(
+                "converting '{}' through '{}' (set TMPDIR to a folder with room, or `frugal convert` once)",
+                model_path, tmpl));
+        }
+        source->gguf_ = std::make_unique<GgufFile>(std::move(gguf).value());
         return source;
     }
     char magic[4] = {};

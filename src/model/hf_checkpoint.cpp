@@ -96,7 +96,7 @@ Status HfCheckpoint::add_common_metadata(const std::string& arch, double default
 }
 
 Result<std::vector<float>> HfCheckpoint::read_f32(const std::string& hf_name, std::vector<int64_t>* shape) {
-    const SafetensorsTensorInfo* t = tensors_.find_tensor(hf_name);
+    const SafetensorsTensorInfo* t = tensors_->find_tensor(hf_name);
     if (t == nullptr) return Status::errorf("tensor '{}' is missing from the checkpoint", hf_name);
     used_.insert(hf_name);
     if (shape != nullptr) *shape = t->shape;
@@ -105,7 +105,7 @@ Result<std::vector<float>> HfCheckpoint::read_f32(const std::string& hf_name, st
 
 Status HfCheckpoint::add_in_dtype_of(const std::string& gguf_name, const std::string& like_hf_name,
                                      std::vector<int64_t> shape, const std::vector<float>& values) {
-    const SafetensorsTensorInfo* t = tensors_.find_tensor(like_hf_name);
+    const SafetensorsTensorInfo* t = tensors_->find_tensor(like_hf_name);
     if (t == nullptr) return Status::errorf("tensor '{}' is missing from the checkpoint", like_hf_name);
     ASSIGN_OR_RETURN(DType dtype, t->frugal_dtype());
     std::vector<uint8_t> bytes;
@@ -129,7 +129,7 @@ Status HfCheckpoint::add_raw(const std::string& gguf_name, DType dtype, std::vec
 }
 
 Status HfCheckpoint::add(const std::string& gguf_name, const std::string& hf_name, Layout layout) {
-    const SafetensorsTensorInfo* t = tensors_.find_tensor(hf_name);
+    const SafetensorsTensorInfo* t = tensors_->find_tensor(hf_name);
     if (t == nullptr) return Status::errorf("tensor '{}' is missing from the checkpoint", hf_name);
     used_.insert(hf_name);
     if (t->shape.empty() || t->shape.size() > 3) {
@@ -137,6 +137,7 @@ Status HfCheckpoint::add(const std::string& gguf_name, const std::string& hf_nam
     }
     std::vector<int64_t> shape(t->shape.rbegin(), t->shape.rend());
     ASSIGN_OR_RETURN(DType dtype, t->frugal_dtype());
+    if (layout == Layout::kAsIs && shape.size() > 1) return out_->add_tensor_view(gguf_name, dtype, std::move(shape), t->bytes());
     std::vector<uint8_t> bytes;
     if (layout == Layout::kF32 || shape.size() == 1) {
         ASSIGN_OR_RETURN(std::vector<float> values, safetensors_to_f32(*t));
@@ -178,7 +179,7 @@ Status HfCheckpoint::add_experts(const std::string& gguf_name, const std::string
     DType dtype = DType::kF32;
     for (int64_t e = 0; e < num_experts; ++e) {
         const std::string name = fmt::format(fmt::runtime(hf_pattern), e);
-        const SafetensorsTensorInfo* t = tensors_.find_tensor(name);
+        const SafetensorsTensorInfo* t = tensors_->find_tensor(name);
         if (t == nullptr) return Status::errorf("expert tensor '{}' is missing from the checkpoint", name);
         used_.insert(name);
         ASSIGN_OR_RETURN(DType d, t->frugal_dtype());
@@ -238,7 +239,7 @@ Status HfCheckpoint::add_dense_ffn(int64_t l, const std::string& mlp) {
 }
 
 Status HfCheckpoint::skip_empty(const std::string& hf_name) {
-    const SafetensorsTensorInfo* t = tensors_.find_tensor(hf_name);
+    const SafetensorsTensorInfo* t = tensors_->find_tensor(hf_name);
     if (t == nullptr) return ok_status();
     if (t->num_elements() != 0) return Status::errorf("tensor '{}' holds data the config says is unused", hf_name);
     used_.insert(hf_name);
@@ -247,7 +248,7 @@ Status HfCheckpoint::skip_empty(const std::string& hf_name) {
 
 Status HfCheckpoint::check_all_used() const {
     std::vector<std::string> unused;
-    for (const std::string& name : tensors_.tensor_names()) {
+    for (const std::string& name : tensors_->tensor_names()) {
         if (used_.count(name) == 0 && name.find("rotary_emb.inv_freq") == std::string::npos) unused.push_back(name);
     }
     if (unused.empty()) return ok_status();
@@ -277,7 +278,7 @@ Result<GgufWriter> convert_hf_checkpoint(const std::string& path) {
     std::string name = dir.filename().string();
     if (name.empty()) name = dir.parent_path().filename().string();
     GgufWriter writer;
-    HfCheckpoint ckpt(std::move(config), std::move(tensors), name, &writer);
+    HfCheckpoint ckpt(std::move(config), std::make_shared<const SafetensorsModel>(std::move(tensors)), name, &writer);
     writer.set_string("tokenizer.ggml.model", "none");
     if (Status s = arch->convert_hf(ckpt); !s.ok()) {
         return s.with_context(fmt::format("converting '{}' ({})", path, ckpt.config().architecture));

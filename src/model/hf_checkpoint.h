@@ -4,6 +4,7 @@
 // here; convert_hf_checkpoint() picks it by config.json's "architectures".
 #pragma once
 
+#include <memory>
 #include <string>
 #include <unordered_set>
 
@@ -16,12 +17,15 @@ namespace frugal {
 
 class HfCheckpoint {
 public:
-    HfCheckpoint(HfConfig config, SafetensorsModel tensors, std::string name, GgufWriter* out)
-        : config_(std::move(config)), tensors_(std::move(tensors)), name_(std::move(name)), out_(out) {}
+    // The writer keeps `tensors` alive: tensors copied unchanged are written from the safetensors mapping (views).
+    HfCheckpoint(HfConfig config, std::shared_ptr<const SafetensorsModel> tensors, std::string name, GgufWriter* out)
+        : config_(std::move(config)), tensors_(std::move(tensors)), name_(std::move(name)), out_(out) {
+        out_->keep_alive(tensors_);
+    }
 
     const HfConfig& config() const { return config_; }
     GgufWriter& out() { return *out_; }
-    bool has(const std::string& hf_name) const { return tensors_.find_tensor(hf_name) != nullptr; }
+    bool has(const std::string& hf_name) const { return tensors_->find_tensor(hf_name) != nullptr; }
 
     // Writes general.* and the "<arch>." keys every llama-family model has (sizes, heads, norm epsilon, RoPE base,
     // RoPE scaling), from config.json. ffn_dim: the dense FFN width to record as feed_forward_length.
@@ -61,7 +65,7 @@ public:
 
 private:
     HfConfig config_;
-    SafetensorsModel tensors_;
+    std::shared_ptr<const SafetensorsModel> tensors_;
     std::string name_;
     GgufWriter* out_;
     std::unordered_set<std::string> used_;

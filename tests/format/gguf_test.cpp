@@ -169,8 +169,14 @@ TEST(GgufRoundTripTest, TensorsHaveAlignedDataPointersAndTheirBytes) {
         for (int64_t d : specs[i].shape) n *= d;
         const DTypeLayout l = dtype_layout(specs[i].dtype);
         payloads.push_back(random_bytes(static_cast<size_t>(n / l.block_size * l.block_bytes), 10 + i));
-        ASSERT_TRUE(w.add_tensor(specs[i].name, specs[i].dtype, specs[i].shape, payloads.back()).ok());
+        // Every other tensor is a view of the caller's bytes (add_tensor_view), the rest are copies.
+        const Status added = i % 2 == 1 ? w.add_tensor_view(specs[i].name, specs[i].dtype, specs[i].shape, payloads.back())
+                                        : w.add_tensor(specs[i].name, specs[i].dtype, specs[i].shape, payloads.back());
+        ASSERT_TRUE(added.ok()) << added.message();
     }
+    ASSERT_FALSE(w.add_tensor_view("f32", DType::kF32, {3}, payloads[0]).ok()) << "duplicate names are refused";
+    GgufWriter moved = std::move(w);  // owned bytes and views both survive a move
+    w = std::move(moved);
     // The file on disk (write + open, over a mapping) and in memory (to_bytes + parse) must be identical.
     const std::filesystem::path dir = FRUGAL_TEST_SCRATCH_DIR;
     std::filesystem::create_directories(dir);

@@ -163,8 +163,8 @@ void GgufWriter::copy_value(const std::string& key, const GgufValue& v) {
     put(key, std::move(e.bytes));
 }
 
-Status GgufWriter::add_tensor(const std::string& name, DType dtype, std::vector<int64_t> shape,
-                              std::span<const uint8_t> data) {
+Status GgufWriter::check_tensor(const std::string& name, DType dtype, const std::vector<int64_t>& shape,
+                                size_t size) const {
     const DTypeLayout layout = dtype_layout(dtype);
     if (layout.block_size == 0) return Status::errorf("tensor '{}': type {} cannot be stored", name, dtype_name(dtype));
     if (shape.empty() || shape.size() > 4) return Status::errorf("tensor '{}': {} dimensions", name, shape.size());
@@ -175,13 +175,25 @@ Status GgufWriter::add_tensor(const std::string& name, DType dtype, std::vector<
     int64_t n = 1;
     for (int64_t d : shape) n *= d;
     const auto expected = static_cast<size_t>(n / layout.block_size * layout.block_bytes);
-    if (data.size() != expected) {
-        return Status::errorf("tensor '{}': got {} bytes, expected {}", name, data.size(), expected);
-    }
+    if (size != expected) return Status::errorf("tensor '{}': got {} bytes, expected {}", name, size, expected);
     for (const Tensor& t : tensors_) {
         if (t.name == name) return Status::errorf("duplicate tensor name '{}'", name);
     }
-    tensors_.push_back({name, dtype, std::move(shape), std::vector<uint8_t>(data.begin(), data.end())});
+    return ok_status();
+}
+
+Status GgufWriter::add_tensor(const std::string& name, DType dtype, std::vector<int64_t> shape,
+                              std::span<const uint8_t> data) {
+    RETURN_IF_ERROR(check_tensor(name, dtype, shape, data.size()));
+    Tensor& t = tensors_.emplace_back(Tensor{name, dtype, std::move(shape), std::vector<uint8_t>(data.begin(), data.end()), {}});
+    t.bytes = t.owned;
+    return ok_status();
+}
+
+Status GgufWriter::add_tensor_view(const std::string& name, DType dtype, std::vector<int64_t> shape,
+                                   std::span<const uint8_t> data) {
+    RETURN_IF_ERROR(check_tensor(name, dtype, shape, data.size()));
+    tensors_.push_back(Tensor{name, dtype, std::move(shape), {}, data});
     return ok_status();
 }
 
@@ -203,7 +215,7 @@ bool GgufWriter::emit(const std::function<bool(const void*, size_t)>& sink) cons
         for (int64_t d : t.shape) header.pod<int64_t>(d);
         header.pod<uint32_t>(static_cast<uint32_t>(t.dtype));
         header.pod<uint64_t>(offset);
-        offset += (t.data.size() + alignment_ - 1) / alignment_ * alignment_;
+        offset += (t.bytes.size() + alignment_ - 1) / alignment_ * alignment_;
     }
     static const std::vector<uint8_t> kZeros(1 << 20, 0);
     auto pad_to = [&](uint64_t written) {
@@ -212,7 +224,7 @@ bool GgufWriter::emit(const std::function<bool(const void*, size_t)>& sink) cons
     };
     if (!sink(header.bytes.data(), header.bytes.size()) || !pad_to(header.bytes.size())) return false;
     for (const Tensor& t : tensors_) {
-        if (!sink(t.data.data(), t.data.size()) || !pad_to(t.data.size())) return false;
+        if (!sink(t.bytes.data(), t.bytes.size()) || !pad_to(t.bytes.size())) return false;
     }
     return true;
 }
