@@ -1,10 +1,13 @@
 // frugal synth: write a random-weight model of a real architecture's shape, for benchmarks. Weights are
-// uniform in ±sqrt(3 / fan_in) (unit-variance activations through each projection), norms are ones; nothing is
-// zero. The vocabulary can be copied from a GGUF (e.g. llama.cpp's vocab files) so other engines load it too.
+// uniform in ±sqrt(3 / fan_in) (unit-variance activations through each projection; rows repeat every 1024),
+// norms are ones; nothing is zero. The vocabulary can be copied from a GGUF (e.g. llama.cpp's vocab files) so
+// other engines load it too.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <thread>
@@ -65,12 +68,18 @@ uint64_t splitmix(uint64_t& s) {
     return z ^ (z >> 31);
 }
 
+// Rows are drawn and quantized for the first kDistinctRows rows only and repeat after that: a benchmark reads every
+// byte all the same (the period is far larger than any cache line run and far smaller than the tensor), and the
+// file is written in seconds instead of quantizing billions of weights (DeepSeek-V2-Lite: 15.7B).
+constexpr int64_t kDistinctRows = 1024;
+
 std::vector<uint8_t> random_matrix(ThreadPool& pool, DType type, int64_t cols, int64_t rows, uint64_t seed) {
     const int64_t row_bytes = dtype_row_bytes(type, cols);
     std::vector<uint8_t> out(static_cast<size_t>(row_bytes * rows));
     const float bound = std::sqrt(3.0f / static_cast<float>(cols));
     const QuantizeRowFn quantize = quant_traits(type).quantize_row;
-    pool.parallel_for(rows, [&](int64_t begin, int64_t end) {
+    const int64_t distinct = std::min(rows, kDistinctRows);
+    pool.parallel_for(distinct, [&](int64_t begin, int64_t end) {
         std::vector<float> row(static_cast<size_t>(cols));
         for (int64_t r = begin; r < end; ++r) {
             uint64_t s = seed * 0x100000001b3ull + static_cast<uint64_t>(r);
@@ -78,6 +87,10 @@ std::vector<uint8_t> random_matrix(ThreadPool& pool, DType type, int64_t cols, i
             quantize(row.data(), out.data() + r * row_bytes, cols);
         }
     });
+    for (int64_t r = distinct; r < rows; r += distinct) {
+        const int64_t n = std::min(distinct, rows - r);
+        std::memcpy(out.data() + r * row_bytes, out.data(), static_cast<size_t>(n * row_bytes));
+    }
     return out;
 }
 
