@@ -52,6 +52,16 @@ FIXTURES = {
               dict(COMMON, num_hidden_layers=2, intermediate_size=96, rope_theta=1000000.0)),
     "qwen3": ("Qwen3Config", "Qwen3ForCausalLM",
               dict(COMMON, num_hidden_layers=2, intermediate_size=96, head_dim=32, rope_theta=1000000.0)),
+    # Llama 3.1's RoPE frequency bands (rope_type llama3) and Qwen2 with YaRN: the original context is set small
+    # so that the rescaled frequencies matter within 40 positions.
+    "llama31": ("LlamaConfig", "LlamaForCausalLM",
+                dict(COMMON, num_hidden_layers=2, intermediate_size=96, rope_theta=10000.0,
+                     rope_scaling=dict(rope_type="llama3", factor=8.0, low_freq_factor=1.0, high_freq_factor=4.0,
+                                       original_max_position_embeddings=64))),
+    "qwen2_yarn": ("Qwen2Config", "Qwen2ForCausalLM",
+                   dict(COMMON, num_hidden_layers=2, intermediate_size=96, rope_theta=10000.0,
+                        max_position_embeddings=128,
+                        rope_scaling=dict(rope_type="yarn", factor=4.0, original_max_position_embeddings=32))),
     # Mixtral: top-2 of 8 experts, softmax routing.
     "mixtral": ("MixtralConfig", "MixtralForCausalLM",
                 dict(COMMON, num_hidden_layers=2, intermediate_size=48, num_local_experts=8, num_experts_per_tok=2,

@@ -37,6 +37,11 @@ Result<std::unique_ptr<Model>> Model::load(const GgufFile& file, Backend& backen
         return Status::errorf("'{}': the {} backend cannot run multi-head latent attention (DeepSeek) yet",
                               file.path(), backend.name());
     }
+    if (!config.mla() && config.rope_attn_factor != 1.0f && config.n_rot != config.head_dim) {
+        return Status::errorf("'{}': YaRN's attention factor with partial rotary embeddings ({} of {} dimensions) is "
+                              "not supported",
+                              file.path(), config.n_rot, config.head_dim);
+    }
     std::unique_ptr<Model> model(new Model(config, backend));
     RETURN_IF_ERROR(model->load_weights(file));
     return model;

@@ -109,7 +109,7 @@ TEST_P(HfCheckpoint, LogitsAndGreedyMatchTransformersFromConvertedGguf) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Arch, HfCheckpoint,
-                         ::testing::Values("llama", "qwen2", "qwen3", "mixtral", "qwen2_moe", "qwen3_moe",
+                         ::testing::Values("llama", "llama31", "qwen2", "qwen2_yarn", "qwen3", "mixtral", "qwen2_moe", "qwen3_moe",
                                            "deepseek_v2_lite", "deepseek_v2", "deepseek_v3"),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 

@@ -33,6 +33,9 @@ void attention_layer(Backend& backend, const ModelConfig& c, const LayerWeights&
 
     AttentionParams params;
     params.scale = c.attention_scale > 0 ? c.attention_scale : 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+    // YaRN multiplies cos and sin by rope_attn_factor for q and k: with every dimension rotated (Model::load
+    // checks), that scales q.k by its square.
+    params.scale *= c.rope_attn_factor * c.rope_attn_factor;
     params.sliding_window = swa ? c.sliding_window : 0;
     params.softcap = c.attn_logit_softcap;
     const Tensor attn_heads = s.attn.reshaped({c.head_dim_v, c.num_heads, n});
