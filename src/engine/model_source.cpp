@@ -9,7 +9,10 @@
 
 #include "core/mapped_file.h"
 #include "format/llama2c/llama2c_checkpoint.h"
+#include "core/logging.h"
 #include "model/hf_checkpoint.h"
+#include "tokenizer/gguf_vocab.h"
+#include "tokenizer/hf_tokenizer_json.h"
 #include "tokenizer/tokenizer.h"
 
 namespace frugal {
@@ -38,8 +41,29 @@ bool ModelSource::is_hf_checkpoint(const std::string& path) {
     return ext == ".safetensors" || (ext == ".json" && path.find("safetensors") != std::string::npos);
 }
 
+namespace {
+
+// The checkpoint in GGUF form, with its tokenizer.json vocabulary when the folder has one frugal can read (else the
+// model runs on token ids, with a warning saying why).
+Result<GgufWriter> hf_to_gguf(const std::string& path) {
+    ASSIGN_OR_RETURN(GgufWriter writer, convert_hf_checkpoint(path));
+    std::error_code ec;
+    const std::filesystem::path dir =
+        std::filesystem::is_directory(path, ec) ? std::filesystem::path(path) : std::filesystem::path(path).parent_path();
+    if (!std::filesystem::exists(dir / "tokenizer.json", ec)) return writer;
+    Result<Vocab> vocab = vocab_from_hf_dir(dir.string());
+    if (!vocab.ok()) {
+        LOG_WARN("frugal: {}; the model runs on token ids only (--prompt-ids)", vocab.status().message());
+        return writer;
+    }
+    write_vocab_gguf_metadata(vocab.value(), writer);
+    return writer;
+}
+
+}  // namespace
+
 Result<GgufWriter> ModelSource::to_gguf(const std::string& model_path, const std::string& tokenizer_path) {
-    if (is_hf_checkpoint(model_path)) return convert_hf_checkpoint(model_path);
+    if (is_hf_checkpoint(model_path)) return hf_to_gguf(model_path);
     return llama2c_to_gguf(model_path, tokenizer_path);
 }
 
@@ -50,7 +74,7 @@ Result<std::unique_ptr<ModelSource>> ModelSource::open(const std::string& model_
         // The conversion is written to an unlinked temporary file and memory-mapped, so a checkpoint needs about
         // its size in free disk space (TMPDIR) but not twice its size in RAM; tensors taken unchanged stream from
         // the safetensors mapping straight into the file.
-        ASSIGN_OR_RETURN(GgufWriter writer, convert_hf_checkpoint(model_path));
+        ASSIGN_OR_RETURN(GgufWriter writer, hf_to_gguf(model_path));
         std::error_code ec;
         const std::filesystem::path dir = std::filesystem::temp_directory_path(ec);
         if (ec) return Status::errorf("no temporary folder for converting '{}': {}", model_path, ec.message());

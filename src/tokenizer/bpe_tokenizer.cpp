@@ -34,6 +34,10 @@ struct BigramOrder {
 }  // namespace
 
 Result<std::unique_ptr<BpeTokenizer>> BpeTokenizer::create(const Vocab& vocab) {
+    if (!vocab.pre_patterns.empty()) {
+        ASSIGN_OR_RETURN(std::unique_ptr<PreTokenizer> pre, PreTokenizer::create(vocab.pre_patterns));
+        return std::unique_ptr<BpeTokenizer>(new BpeTokenizer(vocab, std::move(pre)));
+    }
     const auto traits = pre_tokenizer_traits(vocab.pre.empty() ? "default" : vocab.pre);
     if (!traits.has_value()) return Status::errorf("unsupported pre-tokenizer type '{}'", vocab.pre);
     ASSIGN_OR_RETURN(std::unique_ptr<PreTokenizer> pre, PreTokenizer::create(traits->patterns));

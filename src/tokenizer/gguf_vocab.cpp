@@ -12,6 +12,10 @@ constexpr std::string_view kTokensKey = "tokenizer.ggml.tokens";
 constexpr std::string_view kScoresKey = "tokenizer.ggml.scores";
 constexpr std::string_view kTokenTypeKey = "tokenizer.ggml.token_type";
 constexpr std::string_view kMergesKey = "tokenizer.ggml.merges";
+// frugal's own keys for vocabularies from a Hugging Face tokenizer.json (llama.cpp ignores them).
+const std::string kPrePatternsKey = "frugal.tokenizer.pre_patterns";
+const std::string kNormalizerKey = "frugal.tokenizer.normalizer";
+const std::string kIgnoreMergesKey = "frugal.tokenizer.ignore_merges";
 
 bool is_numeric_array(const GgufValue& v) {
     return v.type == GgufType::kArray && v.array_type != GgufType::kString && v.array_type != GgufType::kArray;
@@ -118,14 +122,27 @@ Result<Vocab> vocab_from_gguf(const GgufFile& file) {
         vocab.merges.reserve(merges->array_strings.size());
         for (std::string_view m : merges->array_strings) vocab.merges.emplace_back(m);
 
+        // Files written from a tokenizer.json carry its exact regexes (and normalizer) under frugal's own keys;
+        // tokenizer.ggml.pre then only names the nearest llama.cpp set, for llama.cpp.
+        if (const GgufValue* p = file.find(kPrePatternsKey);
+            p != nullptr && p->type == GgufType::kArray && p->array_type == GgufType::kString) {
+            for (std::string_view pattern : p->array_strings) vocab.pre_patterns.emplace_back(pattern);
+            vocab.normalizer = file.get_string_or(kNormalizerKey, "");
+            vocab.ignore_merges = file.get_bool_or(kIgnoreMergesKey, false);
+            vocab.hf_attributes = true;  // the token types are the tokenizer.json's own
+        }
         const std::string pre = vocab.pre.empty() ? "default" : vocab.pre;
         const auto traits = pre_tokenizer_traits(pre);
-        if (!traits.has_value()) {
+        if (!vocab.pre_patterns.empty()) {
+            // The tokenizer.json's own rules; clean_spaces comes from its decoder (none for byte-level).
+            vocab.clean_spaces = false;
+        } else if (!traits.has_value()) {
             return Status::errorf("{}: unsupported pre-tokenizer type '{}' (tokenizer.ggml.pre)", file.path(), pre);
+        } else {
+            vocab.ignore_merges = traits->ignore_merges;
+            if (traits->add_bos) vocab.add_bos = true;
+            if (!traits->clean_spaces) vocab.clean_spaces = false;
         }
-        vocab.ignore_merges = traits->ignore_merges;
-        if (traits->add_bos) vocab.add_bos = true;
-        if (!traits->clean_spaces) vocab.clean_spaces = false;
     }
 
     vocab.add_space_prefix = file.get_bool_or("tokenizer.ggml.add_space_prefix", vocab.add_space_prefix);
@@ -162,6 +179,11 @@ void write_vocab_gguf_metadata(const Vocab& vocab, GgufWriter& w) {
     w.set_float32_array("tokenizer.ggml.scores", scores);
     w.set_int32_array("tokenizer.ggml.token_type", types);
     if (vocab.type == VocabType::kBpe) w.set_string_array("tokenizer.ggml.merges", vocab.merges);
+    if (!vocab.pre_patterns.empty()) {
+        w.set_string_array(kPrePatternsKey, vocab.pre_patterns);
+        if (!vocab.normalizer.empty()) w.set_string(kNormalizerKey, vocab.normalizer);
+        w.set_bool(kIgnoreMergesKey, vocab.ignore_merges);
+    }
     const auto set_id = [&](const char* key, int32_t id) {
         if (id != kNullToken) w.set_uint32(key, static_cast<uint32_t>(id));
     };

@@ -170,7 +170,7 @@ Status Vocab::finalize() {
         if (!inserted) {
             return Status::errorf("duplicate token in vocabulary: '{}' has ids {} and {}", t.text, it->second, id);
         }
-        t.attr = attr_from_type(t.type);
+        t.attr = attr_from_type(t.type) | (hf_attributes ? t.attr & (kAttrLstrip | kAttrRstrip) : 0u);
     }
 
     merge_ranks.clear();
@@ -195,7 +195,7 @@ Status Vocab::finalize() {
         for (int32_t id = 0; id < n; ++id) {
             if (text_in(tokens[id].text, texts)) {
                 role_id = id;
-                tokens[id].attr |= kAttrControl;
+                if (!hf_attributes) tokens[id].attr |= kAttrControl;
                 return;
             }
         }
@@ -220,12 +220,12 @@ Status Vocab::finalize() {
     for (int32_t id = 0; id < n; ++id) {
         if (text_in(tokens[id].text, kEogTexts)) {
             eog[id] = true;
-            tokens[id].attr |= kAttrControl;
+            if (!hf_attributes) tokens[id].attr |= kAttrControl;
         }
     }
     // gpt-oss: these structural tokens are always rendered.
     for (TokenData& t : tokens) {
-        if (text_in(t.text, kAlwaysRenderedTexts)) t.attr = kAttrUserDefined;
+        if (text_in(t.text, kAlwaysRenderedTexts) && !hf_attributes) t.attr = kAttrUserDefined;
     }
     for (int32_t id : {eos_id, eot_id, eom_id}) {
         if (id != kNullToken) eog[id] = true;
@@ -238,7 +238,7 @@ Status Vocab::finalize() {
         const bool has_call = is_eog_id(call) || is_eog_id(calls);
         if (is_eog_id(end) && ((is_eog_id(ret) && has_call) || (has_call && is_eog_id(flush)))) {
             eog[end] = false;
-            tokens[end].attr = kAttrUserDefined;
+            if (!hf_attributes) tokens[end].attr = kAttrUserDefined;
         }
     }
     // Gemma 4 / PaddleOCR: "</s>" is an ordinary token there.
@@ -246,7 +246,7 @@ Status Vocab::finalize() {
         const int32_t tool_response = find("<|tool_response>"), s = find("</s>");
         if (tool_response != kNullToken && eog[tool_response] && s != kNullToken && eog[s]) {
             eog[s] = false;
-            tokens[s].attr = kAttrNormal;
+            if (!hf_attributes) tokens[s].attr = kAttrNormal;
         }
     }
 

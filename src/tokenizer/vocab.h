@@ -84,6 +84,14 @@ struct Vocab {
     bool add_eos = false;
     bool ignore_merges = false;  // BPE: a pre-tokenized word that is itself a token is emitted whole
     bool clean_spaces = false;   // decode: drop spaces before punctuation / contractions (HF clean_up_tokenization)
+    // BPE from a Hugging Face tokenizer.json: its own Split regexes, applied in order (instead of the llama.cpp
+    // set named by `pre`), and its Unicode normalizer ("", "NFC" or "NFKC") applied to text outside special tokens.
+    std::vector<std::string> pre_patterns;
+    std::string normalizer;
+    // Token roles come from the source (tokenizer.json: special -> control, other added tokens -> user-defined,
+    // lstrip / rstrip kept): finalize() does not apply llama.cpp's text-based attribute rules (it still uses them
+    // to pick the end-of-generation set).
+    bool hf_attributes = false;
 
     // Derived by finalize().
     TokenIndex token_to_id;

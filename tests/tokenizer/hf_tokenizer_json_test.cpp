@@ -1,0 +1,72 @@
+// Tokenizers read from Hugging Face tokenizer.json files (src/tokenizer/hf_tokenizer_json.cpp) against the shared
+// goldens made by Hugging Face's own implementation (158 strings per vocabulary, with and without special-token
+// parsing), plus malformed-input errors.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "tokenizer/hf_tokenizer_json.h"
+#include "tokenizer/tokenizer_test_util.h"
+
+namespace frugal {
+namespace {
+
+const std::string kGoldens = std::string(FRUGAL_SHARED_DIR) + "/goldens/";
+
+std::unique_ptr<Tokenizer> load(const std::string& model) {
+    const std::string dir = std::string(FRUGAL_SHARED_DIR) + "/tokenizers/" + model;
+    const std::string text = testing::read_xz(dir + "/tokenizer.json.xz");
+    EXPECT_FALSE(text.empty()) << dir;
+    Result<Vocab> vocab = vocab_from_tokenizer_json(text, testing::read_binary(dir + "/tokenizer_config.json"), dir);
+    EXPECT_TRUE(vocab.ok()) << vocab.status().message();
+    if (!vocab.ok()) return nullptr;
+    Result<std::unique_ptr<Tokenizer>> tok = Tokenizer::from_vocab(std::move(vocab).value());
+    EXPECT_TRUE(tok.ok()) << tok.status().message();
+    return tok.ok() ? std::move(tok).value() : nullptr;
+}
+
+std::set<size_t> mismatches(const Tokenizer& tok, const std::string& model, bool parse_special) {
+    const auto cases = testing::read_test_cases(kGoldens + model + ".inp",
+                                                kGoldens + model + (parse_special ? ".out" : ".nospecial.out"));
+    EXPECT_EQ(cases.size(), 158u);
+    std::set<size_t> bad;
+    for (size_t i = 0; i < cases.size(); ++i) {
+        if (tok.encode(cases[i].text, false, parse_special) != cases[i].ids) bad.insert(i);
+    }
+    std::printf("[ tokenizer.json ] %-12s parse_special=%d: %zu/%zu match\n", model.c_str(), parse_special,
+                cases.size() - bad.size(), cases.size());
+    return bad;
+}
+
+class HfTokenizerJson : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(HfTokenizerJson, MatchesHuggingFaceGoldens) {
+    auto tok = load(GetParam());
+    ASSERT_NE(tok, nullptr);
+    EXPECT_EQ(mismatches(*tok, GetParam(), true), std::set<size_t>{});
+    EXPECT_EQ(mismatches(*tok, GetParam(), false), std::set<size_t>{});
+}
+
+INSTANTIATE_TEST_SUITE_P(Vocabularies, HfTokenizerJson, ::testing::Values("llama3", "qwen3", "deepseek_v3"));
+
+TEST(HfTokenizerJsonErrors, MalformedInputsAreClearErrors) {
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {"not json", "not valid JSON"},
+        {R"({"model": {"type": "Unigram", "vocab": []}})", "Unigram"},
+        {R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}})", "byte-level"},
+        {R"({"model": {"type": "BPE", "vocab": {"a": -4}, "merges": []},
+             "pre_tokenizer": {"type": "ByteLevel", "use_regex": true}})", "invalid id"},
+        {R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [7]},
+             "pre_tokenizer": {"type": "ByteLevel", "use_regex": true}})", "merges"},
+        {R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []},
+             "pre_tokenizer": {"type": "Metaspace"}})", "Metaspace"},
+    };
+    for (const auto& [text, want] : cases) {
+        Result<Vocab> v = vocab_from_tokenizer_json(text, "", "case");
+        ASSERT_FALSE(v.ok()) << text;
+        EXPECT_NE(v.status().message().find(want), std::string::npos) << v.status().message();
+    }
+}
+
+}  // namespace
+}  // namespace frugal
