@@ -5,6 +5,8 @@
 
 #include <set>
 
+#include "format/gguf/gguf_writer.h"
+#include "tokenizer/gguf_vocab.h"
 #include "tokenizer/hf_tokenizer_json.h"
 #include "tokenizer/tokenizer_test_util.h"
 
@@ -48,6 +50,28 @@ TEST_P(HfTokenizerJson, MatchesHuggingFaceGoldens) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Vocabularies, HfTokenizerJson, ::testing::Values("llama3", "qwen3", "deepseek_v3"));
+
+// The vocabulary written into a GGUF (frugal convert / run -m DIR) tokenizes the same after reading it back:
+// the exact regexes, the normalizer and the token roles travel in frugal.tokenizer.* keys.
+TEST(HfTokenizerJson, SurvivesTheGgufRoundTrip) {
+    for (const std::string model : {"qwen3", "deepseek_v3"}) {
+        SCOPED_TRACE(model);
+        const std::string dir = std::string(FRUGAL_SHARED_DIR) + "/tokenizers/" + model;
+        Result<Vocab> vocab = vocab_from_tokenizer_json(testing::read_xz(dir + "/tokenizer.json.xz"),
+                                                        testing::read_binary(dir + "/tokenizer_config.json"), dir);
+        ASSERT_TRUE(vocab.ok()) << vocab.status().message();
+        GgufWriter w;
+        w.set_string("general.architecture", "qwen3");
+        write_vocab_gguf_metadata(vocab.value(), w);
+        const std::vector<uint8_t> bytes = w.to_bytes();
+        Result<GgufFile> file = GgufFile::parse(bytes.data(), bytes.size(), "roundtrip.gguf");
+        ASSERT_TRUE(file.ok()) << file.status().message();
+        Result<std::unique_ptr<Tokenizer>> tok = Tokenizer::from_gguf(file.value());
+        ASSERT_TRUE(tok.ok()) << tok.status().message();
+        EXPECT_EQ(mismatches(*tok.value(), model, true), std::set<size_t>{});
+        EXPECT_EQ(mismatches(*tok.value(), model, false), std::set<size_t>{});
+    }
+}
 
 TEST(HfTokenizerJsonErrors, MalformedInputsAreClearErrors) {
     const std::vector<std::pair<std::string, std::string>> cases = {
