@@ -195,6 +195,23 @@ Status HfCheckpoint::add_experts(const std::string& gguf_name, const std::string
     return out_->add_tensor(gguf_name, dtype, {first_shape[1], first_shape[0], num_experts}, bytes);
 }
 
+Status HfCheckpoint::add_expert_ffn(const std::string& gg, const std::string& hf_prefix,
+                                    const std::array<const char*, 3>& names, int64_t num_experts) {
+    const char* kinds[3] = {"gate", "up", "down"};
+    for (int i = 0; i < 3; ++i) {
+        RETURN_IF_ERROR(add_experts(fmt::format("{}ffn_{}_exps.weight", gg, kinds[i]),
+                                    hf_prefix + "{}." + names[i] + ".weight", num_experts));
+    }
+    return ok_status();
+}
+
+Status HfCheckpoint::add_ffn(const std::string& gg, const std::string& hf_prefix, const std::string& suffix) {
+    for (const char* kind : {"gate", "up", "down"}) {
+        RETURN_IF_ERROR(add(fmt::format("{}ffn_{}{}.weight", gg, kind, suffix), fmt::format("{}{}_proj.weight", hf_prefix, kind)));
+    }
+    return ok_status();
+}
+
 Status HfCheckpoint::add_embeddings_and_output() {
     RETURN_IF_ERROR(add("token_embd.weight", "model.embed_tokens.weight"));
     RETURN_IF_ERROR(add("output_norm.weight", "model.norm.weight", Layout::kF32));
@@ -231,11 +248,7 @@ Status HfCheckpoint::add_attention(int64_t l, bool permute_qk) {
 }
 
 Status HfCheckpoint::add_dense_ffn(int64_t l, const std::string& mlp) {
-    const std::string hf = fmt::format("model.layers.{}.{}.", l, mlp);
-    const std::string gg = fmt::format("blk.{}.", l);
-    RETURN_IF_ERROR(add(gg + "ffn_gate.weight", hf + "gate_proj.weight"));
-    RETURN_IF_ERROR(add(gg + "ffn_up.weight", hf + "up_proj.weight"));
-    return add(gg + "ffn_down.weight", hf + "down_proj.weight");
+    return add_ffn(fmt::format("blk.{}.", l), fmt::format("model.layers.{}.{}.", l, mlp), "");
 }
 
 Status HfCheckpoint::skip_empty(const std::string& hf_name) {

@@ -4,6 +4,7 @@
 // here; convert_hf_checkpoint() picks it by config.json's "architectures".
 #pragma once
 
+#include <array>
 #include <memory>
 #include <string>
 #include <unordered_set>
@@ -41,6 +42,12 @@ public:
     // Stacks num_experts 2-D tensors named by hf_pattern with "{}" replaced by the expert index into one
     // [num_experts, rows, cols] tensor (llama.cpp's ffn_*_exps).
     Status add_experts(const std::string& gguf_name, const std::string& hf_pattern, int64_t num_experts);
+    // The routed experts of one layer: hf_prefix + "{}." + names[i] + ".weight" for names = {gate, up, down}
+    // stacked into gg + ffn_{gate,up,down}_exps.weight.
+    Status add_expert_ffn(const std::string& gg, const std::string& hf_prefix, const std::array<const char*, 3>& names,
+                          int64_t num_experts);
+    // A dense gate/up/down FFN: hf_prefix + {gate,up,down}_proj.weight into gg + ffn_{gate,up,down}<suffix>.weight.
+    Status add_ffn(const std::string& gg, const std::string& hf_prefix, const std::string& suffix);
     // Adds raw prepared data (already in GGML shape order).
     Status add_raw(const std::string& gguf_name, DType dtype, std::vector<int64_t> shape, std::span<const uint8_t> data);
 

@@ -13,8 +13,6 @@
 namespace frugal {
 namespace {
 
-const std::string kGoldens = std::string(FRUGAL_SHARED_DIR) + "/goldens/";
-
 std::unique_ptr<Tokenizer> load(const std::string& model) {
     const std::string dir = std::string(FRUGAL_SHARED_DIR) + "/tokenizers/" + model;
     const std::string text = testing::read_xz(dir + "/tokenizer.json.xz");
@@ -28,16 +26,7 @@ std::unique_ptr<Tokenizer> load(const std::string& model) {
 }
 
 std::set<size_t> mismatches(const Tokenizer& tok, const std::string& model, bool parse_special) {
-    const auto cases = testing::read_test_cases(kGoldens + model + ".inp",
-                                                kGoldens + model + (parse_special ? ".out" : ".nospecial.out"));
-    EXPECT_EQ(cases.size(), 158u);
-    std::set<size_t> bad;
-    for (size_t i = 0; i < cases.size(); ++i) {
-        if (tok.encode(cases[i].text, false, parse_special) != cases[i].ids) bad.insert(i);
-    }
-    std::printf("[ tokenizer.json ] %-12s parse_special=%d: %zu/%zu match\n", model.c_str(), parse_special,
-                cases.size() - bad.size(), cases.size());
-    return bad;
+    return testing::golden_mismatches(tok, model, parse_special, "tokenizer.json");
 }
 
 class HfTokenizerJson : public ::testing::TestWithParam<std::string> {};

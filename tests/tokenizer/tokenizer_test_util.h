@@ -1,11 +1,14 @@
 // Shared helpers for the tokenizer tests: locating (and decompressing) the shared vocab fixtures.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -114,6 +117,22 @@ inline std::unique_ptr<Tokenizer> load_vocab_tokenizer(const std::string& name, 
         return nullptr;
     }
     return std::move(tok).value();
+}
+
+// Encodes every shared golden of `model` (../shared/goldens, 158 strings, ids made by Hugging Face) without BOS and
+// returns the indices that differ, printing a summary line under `label`.
+inline std::set<size_t> golden_mismatches(const Tokenizer& tok, const std::string& model, bool parse_special,
+                                          const char* label) {
+    const std::string base = std::string(FRUGAL_SHARED_DIR) + "/goldens/" + model;
+    const auto cases = read_test_cases(base + ".inp", base + (parse_special ? ".out" : ".nospecial.out"));
+    EXPECT_EQ(cases.size(), 158u);
+    std::set<size_t> bad;
+    for (size_t i = 0; i < cases.size(); ++i) {
+        if (tok.encode(cases[i].text, false, parse_special) != cases[i].ids) bad.insert(i);
+    }
+    std::printf("[ %s ] %-12s parse_special=%d: %zu/%zu match\n", label, model.c_str(), parse_special,
+                cases.size() - bad.size(), cases.size());
+    return bad;
 }
 
 }  // namespace frugal::testing

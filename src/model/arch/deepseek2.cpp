@@ -112,21 +112,11 @@ Status convert_layer(HfCheckpoint& ckpt, int64_t l, bool moe, const std::string&
     RETURN_IF_ERROR(ckpt.add(gg + "attn_kv_a_norm.weight", hf + "self_attn.kv_a_layernorm.weight", Layout::kF32));
     RETURN_IF_ERROR(split_kv_b(ckpt, hf + "self_attn.kv_b_proj.weight", gg));
     RETURN_IF_ERROR(ckpt.add(gg + "attn_output.weight", hf + "self_attn.o_proj.weight"));
-    if (!moe) {
-        RETURN_IF_ERROR(ckpt.add(gg + "ffn_gate.weight", hf + "mlp.gate_proj.weight"));
-        RETURN_IF_ERROR(ckpt.add(gg + "ffn_up.weight", hf + "mlp.up_proj.weight"));
-        return ckpt.add(gg + "ffn_down.weight", hf + "mlp.down_proj.weight");
-    }
+    if (!moe) return ckpt.add_ffn(gg, hf + "mlp.", "");
     RETURN_IF_ERROR(ckpt.add(gg + "ffn_gate_inp.weight", hf + "mlp.gate.weight"));
     RETURN_IF_ERROR(ckpt.add_optional(gg + "exp_probs_b.bias", hf + "mlp.gate.e_score_correction_bias", Layout::kF32));
-    RETURN_IF_ERROR(ckpt.add_experts(gg + "ffn_gate_exps.weight", hf + "mlp.experts.{}.gate_proj.weight", c.num_experts));
-    RETURN_IF_ERROR(ckpt.add_experts(gg + "ffn_up_exps.weight", hf + "mlp.experts.{}.up_proj.weight", c.num_experts));
-    RETURN_IF_ERROR(ckpt.add_experts(gg + "ffn_down_exps.weight", hf + "mlp.experts.{}.down_proj.weight", c.num_experts));
-    if (c.n_shared_experts > 0) {
-        RETURN_IF_ERROR(ckpt.add(gg + "ffn_gate_shexp.weight", hf + "mlp.shared_experts.gate_proj.weight"));
-        RETURN_IF_ERROR(ckpt.add(gg + "ffn_up_shexp.weight", hf + "mlp.shared_experts.up_proj.weight"));
-        return ckpt.add(gg + "ffn_down_shexp.weight", hf + "mlp.shared_experts.down_proj.weight");
-    }
+    RETURN_IF_ERROR(ckpt.add_expert_ffn(gg, hf + "mlp.experts.", {"gate_proj", "up_proj", "down_proj"}, c.num_experts));
+    if (c.n_shared_experts > 0) return ckpt.add_ffn(gg, hf + "mlp.shared_experts.", "_shexp");
     for (const char* proj : {"gate_proj", "up_proj", "down_proj"}) {
         RETURN_IF_ERROR(ckpt.skip_empty(hf + "mlp.shared_experts." + proj + ".weight"));
     }

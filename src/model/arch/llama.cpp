@@ -34,9 +34,7 @@ Status convert_llama(HfCheckpoint& ckpt) {
         const std::string hf = fmt::format("model.layers.{}.block_sparse_moe.", l);
         const std::string gg = fmt::format("blk.{}.", l);
         RETURN_IF_ERROR(ckpt.add(gg + "ffn_gate_inp.weight", hf + "gate.weight"));
-        RETURN_IF_ERROR(ckpt.add_experts(gg + "ffn_gate_exps.weight", hf + "experts.{}.w1.weight", c.num_experts));
-        RETURN_IF_ERROR(ckpt.add_experts(gg + "ffn_down_exps.weight", hf + "experts.{}.w2.weight", c.num_experts));
-        RETURN_IF_ERROR(ckpt.add_experts(gg + "ffn_up_exps.weight", hf + "experts.{}.w3.weight", c.num_experts));
+        RETURN_IF_ERROR(ckpt.add_expert_ffn(gg, hf + "experts.", {"w1", "w3", "w2"}, c.num_experts));
     }
     return ok_status();
 }

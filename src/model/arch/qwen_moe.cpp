@@ -51,13 +51,9 @@ Status convert_qwen_moe(HfCheckpoint& ckpt, const std::string& arch, bool defaul
         const std::string hf = fmt::format("model.layers.{}.mlp.", l);
         const std::string gg = fmt::format("blk.{}.", l);
         RETURN_IF_ERROR(ckpt.add(gg + "ffn_gate_inp.weight", hf + "gate.weight"));
-        RETURN_IF_ERROR(ckpt.add_experts(gg + "ffn_gate_exps.weight", hf + "experts.{}.gate_proj.weight", c.num_experts));
-        RETURN_IF_ERROR(ckpt.add_experts(gg + "ffn_up_exps.weight", hf + "experts.{}.up_proj.weight", c.num_experts));
-        RETURN_IF_ERROR(ckpt.add_experts(gg + "ffn_down_exps.weight", hf + "experts.{}.down_proj.weight", c.num_experts));
+        RETURN_IF_ERROR(ckpt.add_expert_ffn(gg, hf + "experts.", {"gate_proj", "up_proj", "down_proj"}, c.num_experts));
         if (c.shared_expert_intermediate_size > 0) {
-            RETURN_IF_ERROR(ckpt.add(gg + "ffn_gate_shexp.weight", hf + "shared_expert.gate_proj.weight"));
-            RETURN_IF_ERROR(ckpt.add(gg + "ffn_up_shexp.weight", hf + "shared_expert.up_proj.weight"));
-            RETURN_IF_ERROR(ckpt.add(gg + "ffn_down_shexp.weight", hf + "shared_expert.down_proj.weight"));
+            RETURN_IF_ERROR(ckpt.add_ffn(gg, hf + "shared_expert.", "_shexp"));
             RETURN_IF_ERROR(ckpt.add(gg + "ffn_gate_inp_shexp.weight", hf + "shared_expert_gate.weight"));
         }
     }
