@@ -11,7 +11,7 @@ rm -rf .devcarry && mkdir -p .devcarry/bin .devcarry/lib .devcarry/shared/models
 cp "$build/bin/frugal" .devcarry/bin/
 for t in "$build"/tests/frugal_cuda_tests; do [ -x "$t" ] && cp "$t" .devcarry/bin/; done
 strip .devcarry/bin/*
-for lib in libfmt.so.9 libpcre2-8.so.0; do cp -L "/lib/x86_64-linux-gnu/$lib" .devcarry/lib/; done
+for lib in libfmt.so.9 libpcre2-8.so.0 libutf8proc.so.2; do cp -L "/lib/x86_64-linux-gnu/$lib" .devcarry/lib/; done
 cp -r ../shared/models/stories260K .devcarry/shared/models/
 cp -L models/ggml-vocab-llama-bpe.gguf .devcarry/vocab/
 # The peer: llama.cpp's llama-bench built here for sm_90 (xz-compressed to fit the transfer limit; see .peer/README.txt).
