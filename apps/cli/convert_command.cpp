@@ -33,7 +33,8 @@ int convert(const ConvertOptions& o) {
 std::function<int()> add_convert_command(CLI::App& app) {
     auto o = std::make_shared<ConvertOptions>();
     CLI::App* sub = app.add_subcommand("convert", "Convert a Hugging Face or llama2.c checkpoint to GGUF");
-    sub->add_option("-m,--model", o->model_path, "Hugging Face checkpoint folder (config.json + safetensors) or llama2.c checkpoint (.bin)")
+    sub->add_option("-m,--model", o->model_path,
+                    "Hugging Face checkpoint folder (config.json + safetensors) or llama2.c checkpoint (.bin)")
         ->required()
         ->check(CLI::ExistingPath);
     sub->add_option("--tokenizer", o->tokenizer_path, "llama2.c tokenizer.bin (vocabulary to embed)")

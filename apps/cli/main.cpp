@@ -1,6 +1,5 @@
 // frugal: run, benchmark, convert and synthesize LLMs. Text goes to stdout; progress and statistics to stderr.
 #include <CLI/CLI.hpp>
-
 #include <cstdio>
 #include <utility>
 #include <vector>

@@ -25,7 +25,8 @@ Result<std::unique_ptr<Tokenizer>> open_tokenizer(const std::string& path) {
     namespace fs = std::filesystem;
     std::error_code ec;
     const bool is_dir = fs::is_directory(path, ec);
-    if ((is_dir && fs::exists(fs::path(path) / "tokenizer.json", ec)) || fs::path(path).filename() == "tokenizer.json") {
+    if ((is_dir && fs::exists(fs::path(path) / "tokenizer.json", ec)) ||
+        fs::path(path).filename() == "tokenizer.json") {
         ASSIGN_OR_RETURN(Vocab vocab, vocab_from_hf_dir(is_dir ? path : fs::path(path).parent_path().string()));
         return Tokenizer::from_vocab(std::move(vocab));
     }

@@ -83,8 +83,9 @@ Status HfCheckpoint::add_common_metadata(const std::string& arch, double default
             break;
         case HfRopeScalingType::kLlama3: {
             const std::vector<float> factors = llama3_rope_factors(r, c.head_dim, c.rope_theta);
-            RETURN_IF_ERROR(add_raw("rope_freqs.weight", DType::kF32, {static_cast<int64_t>(factors.size())},
-                                    {reinterpret_cast<const uint8_t*>(factors.data()), factors.size() * sizeof(float)}));
+            RETURN_IF_ERROR(
+                add_raw("rope_freqs.weight", DType::kF32, {static_cast<int64_t>(factors.size())},
+                        {reinterpret_cast<const uint8_t*>(factors.data()), factors.size() * sizeof(float)}));
             break;
         }
         case HfRopeScalingType::kDynamic:
@@ -137,7 +138,8 @@ Status HfCheckpoint::add(const std::string& gguf_name, const std::string& hf_nam
     }
     std::vector<int64_t> shape(t->shape.rbegin(), t->shape.rend());
     ASSIGN_OR_RETURN(DType dtype, t->frugal_dtype());
-    if (layout == Layout::kAsIs && shape.size() > 1) return out_->add_tensor_view(gguf_name, dtype, std::move(shape), t->bytes());
+    if (layout == Layout::kAsIs && shape.size() > 1)
+        return out_->add_tensor_view(gguf_name, dtype, std::move(shape), t->bytes());
     std::vector<uint8_t> bytes;
     if (layout == Layout::kF32 || shape.size() == 1) {
         ASSIGN_OR_RETURN(std::vector<float> values, safetensors_to_f32(*t));
@@ -151,7 +153,8 @@ Status HfCheckpoint::add(const std::string& gguf_name, const std::string& hf_nam
         const int64_t heads = layout == Layout::kPermuteQ ? config_.num_attention_heads : config_.num_key_value_heads;
         const int64_t rows = shape.size() == 1 ? shape[0] : shape[1];
         const size_t row_bytes = bytes.size() / static_cast<size_t>(rows);
-        if (rows % (2 * heads) != 0) return Status::errorf("tensor '{}': {} rows do not split into {} heads", hf_name, rows, heads);
+        if (rows % (2 * heads) != 0)
+            return Status::errorf("tensor '{}': {} rows do not split into {} heads", hf_name, rows, heads);
         const int64_t half = rows / heads / 2;
         std::vector<uint8_t> permuted(bytes.size());
         // GGUF row (h, i, j) = checkpoint row (h, j, i): rotate-half pairs (i, i + half) become adjacent.
@@ -207,7 +210,8 @@ Status HfCheckpoint::add_expert_ffn(const std::string& gg, const std::string& hf
 
 Status HfCheckpoint::add_ffn(const std::string& gg, const std::string& hf_prefix, const std::string& suffix) {
     for (const char* kind : {"gate", "up", "down"}) {
-        RETURN_IF_ERROR(add(fmt::format("{}ffn_{}{}.weight", gg, kind, suffix), fmt::format("{}{}_proj.weight", hf_prefix, kind)));
+        RETURN_IF_ERROR(
+            add(fmt::format("{}ffn_{}{}.weight", gg, kind, suffix), fmt::format("{}{}_proj.weight", hf_prefix, kind)));
     }
     return ok_status();
 }

@@ -17,7 +17,7 @@
 namespace frugal {
 
 class HfCheckpoint {
-public:
+  public:
     // The writer keeps `tensors` alive: tensors copied unchanged are written from the safetensors mapping (views).
     HfCheckpoint(HfConfig config, std::shared_ptr<const SafetensorsModel> tensors, std::string name, GgufWriter* out)
         : config_(std::move(config)), tensors_(std::move(tensors)), name_(std::move(name)), out_(out) {
@@ -49,7 +49,8 @@ public:
     // A dense gate/up/down FFN: hf_prefix + {gate,up,down}_proj.weight into gg + ffn_{gate,up,down}<suffix>.weight.
     Status add_ffn(const std::string& gg, const std::string& hf_prefix, const std::string& suffix);
     // Adds raw prepared data (already in GGML shape order).
-    Status add_raw(const std::string& gguf_name, DType dtype, std::vector<int64_t> shape, std::span<const uint8_t> data);
+    Status add_raw(const std::string& gguf_name, DType dtype, std::vector<int64_t> shape,
+                   std::span<const uint8_t> data);
 
     // The standard llama-family tensors: embeddings, final norm, lm_head (unless tied), and per layer the input and
     // post-attention norms and q/k/v/o projections (+ biases, q/k norms when present). permute_qk: Llama's RoPE.
@@ -70,7 +71,7 @@ public:
     // Fails naming every tensor of the checkpoint that no mapping consumed (a sign of an unsupported variant).
     Status check_all_used() const;
 
-private:
+  private:
     HfConfig config_;
     std::shared_ptr<const SafetensorsModel> tensors_;
     std::string name_;

@@ -19,13 +19,13 @@ struct LayerWeights {
     Tensor post_ffn_norm;   // optional [dim]
 
     // Mixture-of-experts layers (instead of w_gate/w_up/w_down).
-    Tensor router;                                    // ffn_gate_inp [num_experts, dim]
-    Tensor router_bias;                               // optional F32 [num_experts]: DeepSeek-V3 selection bias
-    Tensor gate_exps, up_exps;                        // [num_experts, expert_ffn, dim]
-    Tensor down_exps;                                 // [num_experts, dim, expert_ffn]
-    Tensor gate_shexp, up_shexp;                      // optional [shared_ffn, dim]
-    Tensor down_shexp;                                // optional [dim, shared_ffn]
-    Tensor shexp_gate;                                // optional [1, dim] (Qwen2-MoE)
+    Tensor router;                // ffn_gate_inp [num_experts, dim]
+    Tensor router_bias;           // optional F32 [num_experts]: DeepSeek-V3 selection bias
+    Tensor gate_exps, up_exps;    // [num_experts, expert_ffn, dim]
+    Tensor down_exps;             // [num_experts, dim, expert_ffn]
+    Tensor gate_shexp, up_shexp;  // optional [shared_ffn, dim]
+    Tensor down_shexp;            // optional [dim, shared_ffn]
+    Tensor shexp_gate;            // optional [1, dim] (Qwen2-MoE)
 
     // Multi-head latent attention (instead of wq/wk/wv).
     Tensor wq_a, q_a_norm, wq_b;  // q-LoRA: [q_lora, dim], [q_lora], [heads * qk_head, q_lora]; else wq is used

@@ -15,7 +15,8 @@ namespace {
 using json = nlohmann::json;
 
 // GPT-2's pre-tokenizer regex: ByteLevel with use_regex = true applies it.
-const std::string kByteLevelRegex = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
+const std::string kByteLevelRegex =
+    "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
 
 // llama.cpp's name for the pre-tokenizer whose regexes these are, for files llama.cpp will read too.
 std::string llama_cpp_pre_name(const std::vector<std::string>& patterns) {
@@ -25,10 +26,12 @@ std::string llama_cpp_pre_name(const std::vector<std::string>& patterns) {
     };
     static const std::vector<Known> kKnown = {
         {"llama-bpe",
-         {"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|"
+         {"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| "
+          "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|"
           "\\s+(?!\\S)|\\s+"}},
         {"qwen2",
-         {"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|"
+         {"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "
+          "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|"
           "\\s+(?!\\S)|\\s+"}},
         {"gpt-2", {kByteLevelRegex}},
     };
@@ -49,12 +52,14 @@ Status read_pre_tokenizer(const json& pre, std::vector<std::string>* patterns, b
     if (pre.is_null()) return ok_status();
     const std::string type = pre.value("type", "");
     if (type == "Sequence") {
-        for (const json& p : pre.value("pretokenizers", json::array())) RETURN_IF_ERROR(read_pre_tokenizer(p, patterns, byte_level));
+        for (const json& p : pre.value("pretokenizers", json::array()))
+            RETURN_IF_ERROR(read_pre_tokenizer(p, patterns, byte_level));
         return ok_status();
     }
     if (type == "ByteLevel") {
         *byte_level = true;
-        if (pre.value("add_prefix_space", false)) return Status::error("ByteLevel pre-tokenizer with add_prefix_space is not supported");
+        if (pre.value("add_prefix_space", false))
+            return Status::error("ByteLevel pre-tokenizer with add_prefix_space is not supported");
         if (pre.value("use_regex", true)) patterns->push_back(kByteLevelRegex);
         return ok_status();
     }
@@ -84,7 +89,8 @@ Status read_normalizer(const json& n, std::string* out) {
         return ok_status();
     }
     if (type == "NFC" || type == "NFKC") {
-        if (!out->empty() && *out != type) return Status::errorf("normalizers {} and {} together are not supported", *out, type);
+        if (!out->empty() && *out != type)
+            return Status::errorf("normalizers {} and {} together are not supported", *out, type);
         *out = type;
         return ok_status();
     }
@@ -139,7 +145,8 @@ Result<Vocab> build(const std::string& json_text, const std::string& config_text
     for (int64_t i = 0; i < num_tokens; ++i) {
         vocab.tokens[i] = {fmt::format("[PAD{}]", i), 0.0f, TokenType::kUnused, kAttrUnused};
     }
-    for (const auto& [text, id] : model["vocab"].items()) vocab.tokens[id.get<int64_t>()] = {text, 0.0f, TokenType::kNormal, kAttrNormal};
+    for (const auto& [text, id] : model["vocab"].items())
+        vocab.tokens[id.get<int64_t>()] = {text, 0.0f, TokenType::kNormal, kAttrNormal};
     for (const json& t : added) {
         const bool special = t.value("special", false);
         TokenData& d = vocab.tokens[t["id"].get<int64_t>()];

@@ -2,9 +2,8 @@
 
 #include <utf8proc.h>
 
-#include <cstdlib>
-
 #include <cctype>
+#include <cstdlib>
 
 #include "tokenizer/bpe_tokenizer.h"
 #include "tokenizer/byte_level.h"
@@ -178,8 +177,8 @@ namespace {
 // NFC / NFKC through utf8proc, as a tokenizer.json normalizer asks. Text that is not valid UTF-8 is passed on
 // unchanged (the pre-tokenizer then replaces each bad byte with U+FFFD).
 std::string normalize_unicode(std::string_view text, const std::string& form) {
-    const auto options = static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPOSE |
-                                                        (form == "NFKC" ? UTF8PROC_COMPAT : 0));
+    const auto options =
+        static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPOSE | (form == "NFKC" ? UTF8PROC_COMPAT : 0));
     utf8proc_uint8_t* result = nullptr;
     const utf8proc_ssize_t n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data()),
                                             static_cast<utf8proc_ssize_t>(text.size()), &result, options);

@@ -35,7 +35,8 @@ std::vector<uint8_t> quantize(DType dtype, const std::vector<float>& w, int64_t 
     const int64_t rows = static_cast<int64_t>(w.size()) / cols;
     const int64_t row_bytes = dtype_row_bytes(dtype, cols);
     std::vector<uint8_t> out(static_cast<size_t>(row_bytes * rows));
-    for (int64_t r = 0; r < rows; ++r) quant_traits(dtype).quantize_row(w.data() + r * cols, out.data() + r * row_bytes, cols);
+    for (int64_t r = 0; r < rows; ++r)
+        quant_traits(dtype).quantize_row(w.data() + r * cols, out.data() + r * row_bytes, cols);
     return out;
 }
 
@@ -95,7 +96,8 @@ TEST_P(MoeFfn, MatchesPerExpertComposition) {
                 backend.matmul(slice(up), xt, Tensor(u.data(), DType::kF32, {ffn, 1}));
                 backend.glu(Tensor(g.data(), DType::kF32, {ffn, 1}), Tensor(u.data(), DType::kF32, {ffn, 1}),
                             GluKind::kSilu, Tensor(g.data(), DType::kF32, {ffn, 1}));
-                backend.matmul(slice(down), Tensor(g.data(), DType::kF32, {ffn, 1}), Tensor(d.data(), DType::kF32, {dim, 1}));
+                backend.matmul(slice(down), Tensor(g.data(), DType::kF32, {ffn, 1}),
+                               Tensor(d.data(), DType::kF32, {dim, 1}));
                 for (int64_t i = 0; i < dim; ++i) want[t * dim + i] += weights[t * top_k + j] * d[i];
             }
         }
@@ -108,8 +110,10 @@ TEST_P(MoeFfn, MatchesPerExpertComposition) {
 
 INSTANTIATE_TEST_SUITE_P(Types, MoeFfn,
                          ::testing::Values(MoeCase{DType::kF32, DType::kF32, 1}, MoeCase{DType::kF32, DType::kF32, 20},
-                                           MoeCase{DType::kQ8_0, DType::kQ8_0, 1}, MoeCase{DType::kQ8_0, DType::kQ8_0, 5},
-                                           MoeCase{DType::kQ4_K, DType::kQ5_0, 1}, MoeCase{DType::kQ4_K, DType::kQ5_0, 3},
+                                           MoeCase{DType::kQ8_0, DType::kQ8_0, 1},
+                                           MoeCase{DType::kQ8_0, DType::kQ8_0, 5},
+                                           MoeCase{DType::kQ4_K, DType::kQ5_0, 1},
+                                           MoeCase{DType::kQ4_K, DType::kQ5_0, 3},
                                            MoeCase{DType::kQ4_K, DType::kQ5_0, 40}));
 
 struct Routed {
@@ -202,13 +206,15 @@ TEST(MatmulHeads, MatchesReferencePerHead) {
         for (int64_t n : {1, 9}) {
             SCOPED_TRACE(std::string(dtype_name(dtype)) + " n=" + std::to_string(n));
             const std::vector<float> wf = random_floats(rng, heads * out * in, 0.1f);
-            std::vector<uint8_t> wq = dtype == DType::kF32 ? std::vector<uint8_t>(reinterpret_cast<const uint8_t*>(wf.data()),
-                                                                                  reinterpret_cast<const uint8_t*>(wf.data() + wf.size()))
-                                                           : quantize(dtype, wf, in);
+            std::vector<uint8_t> wq =
+                dtype == DType::kF32 ? std::vector<uint8_t>(reinterpret_cast<const uint8_t*>(wf.data()),
+                                                            reinterpret_cast<const uint8_t*>(wf.data() + wf.size()))
+                                     : quantize(dtype, wf, in);
             const Tensor w(wq.data(), dtype, {in, out, heads});
             std::vector<float> x = random_floats(rng, n * heads * in), y(n * heads * out, NAN);
             CpuBackend backend = make_backend(3);
-            backend.matmul_heads(w, Tensor(x.data(), DType::kF32, {in, heads, n}), Tensor(y.data(), DType::kF32, {out, heads, n}));
+            backend.matmul_heads(w, Tensor(x.data(), DType::kF32, {in, heads, n}),
+                                 Tensor(y.data(), DType::kF32, {out, heads, n}));
             for (int64_t h = 0; h < heads; ++h) {
                 std::vector<float> xs(n * in), ys(n * out);
                 for (int64_t t = 0; t < n; ++t) std::copy_n(x.data() + (t * heads + h) * in, in, xs.data() + t * in);
@@ -238,16 +244,22 @@ TEST(MlaAttention, MatchesReference) {
         const std::vector<int32_t> token_seq = {0, 0, 1, 1, 1};
         const int64_t n = static_cast<int64_t>(positions.size());
         const std::vector<float> lat_f = random_floats(rng, slots * latent), rope_f = random_floats(rng, slots * rope);
-        std::vector<uint8_t> lat(dtype_row_bytes(cache_dtype, slots * latent)), rp(dtype_row_bytes(cache_dtype, slots * rope));
+        std::vector<uint8_t> lat(dtype_row_bytes(cache_dtype, slots * latent)),
+            rp(dtype_row_bytes(cache_dtype, slots * rope));
         for (int64_t i = 0; i < slots * latent; ++i) {
-            if (cache_dtype == DType::kF32) reinterpret_cast<float*>(lat.data())[i] = lat_f[i];
-            else reinterpret_cast<uint16_t*>(lat.data())[i] = fp32_to_fp16(lat_f[i]);
+            if (cache_dtype == DType::kF32)
+                reinterpret_cast<float*>(lat.data())[i] = lat_f[i];
+            else
+                reinterpret_cast<uint16_t*>(lat.data())[i] = fp32_to_fp16(lat_f[i]);
         }
         for (int64_t i = 0; i < slots * rope; ++i) {
-            if (cache_dtype == DType::kF32) reinterpret_cast<float*>(rp.data())[i] = rope_f[i];
-            else reinterpret_cast<uint16_t*>(rp.data())[i] = fp32_to_fp16(rope_f[i]);
+            if (cache_dtype == DType::kF32)
+                reinterpret_cast<float*>(rp.data())[i] = rope_f[i];
+            else
+                reinterpret_cast<uint16_t*>(rp.data())[i] = fp32_to_fp16(rope_f[i]);
         }
-        std::vector<float> ql = random_floats(rng, n * heads * latent, 0.3f), qr = random_floats(rng, n * heads * rope, 0.3f);
+        std::vector<float> ql = random_floats(rng, n * heads * latent, 0.3f),
+                           qr = random_floats(rng, n * heads * rope, 0.3f);
         std::vector<float> out(n * heads * latent, NAN), want(n * heads * latent);
         std::vector<int32_t> pos = positions, seq = token_seq, tab = tables;
         AttentionBatch batch{Tensor(pos.data(), DType::kI32, {n}), Tensor(seq.data(), DType::kI32, {n}),
@@ -255,9 +267,10 @@ TEST(MlaAttention, MatchesReference) {
         AttentionParams params;
         params.scale = 0.2f;
         CpuBackend backend = make_backend(3);
-        backend.mla_attention(Tensor(ql.data(), DType::kF32, {latent, heads, n}), Tensor(qr.data(), DType::kF32, {rope, heads, n}),
-                              Tensor(lat.data(), cache_dtype, {latent, 1, slots}), Tensor(rp.data(), cache_dtype, {rope, 1, slots}),
-                              batch, params, Tensor(out.data(), DType::kF32, {latent, heads, n}));
+        backend.mla_attention(
+            Tensor(ql.data(), DType::kF32, {latent, heads, n}), Tensor(qr.data(), DType::kF32, {rope, heads, n}),
+            Tensor(lat.data(), cache_dtype, {latent, 1, slots}), Tensor(rp.data(), cache_dtype, {rope, 1, slots}),
+            batch, params, Tensor(out.data(), DType::kF32, {latent, heads, n}));
         reference::MlaShape s{heads, latent, rope, blocks_per_seq, static_cast<int>(block_size), cache_dtype};
         reference::mla_attention(ql.data(), qr.data(), lat.data(), rp.data(), pos.data(), seq.data(), tab.data(), s,
                                  params, 0, n * heads, want.data());

@@ -71,9 +71,9 @@ void check_model(const std::string& model, const std::string& label, const Refer
             worst = i;
         }
     }
-    EXPECT_LE(max_err, kMaxAbsLogitError) << "worst at position " << worst / ref.vocab << ", token "
-                                          << worst % ref.vocab << ": " << (*logits)[worst] << " vs "
-                                          << ref.logits[worst];
+    EXPECT_LE(max_err, kMaxAbsLogitError)
+        << "worst at position " << worst / ref.vocab << ", token " << worst % ref.vocab << ": " << (*logits)[worst]
+        << " vs " << ref.logits[worst];
     // DeepSeek-V3's multi-token-prediction block (added to the fixture after transformers saved it) is kept.
     const size_t want_mtp = label.rfind("deepseek_v3", 0) == 0 ? 1 : 0;
     EXPECT_EQ(t.engine->model().weights().nextn.size(), want_mtp);
@@ -109,8 +109,8 @@ TEST_P(HfCheckpoint, LogitsAndGreedyMatchTransformersFromConvertedGguf) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Arch, HfCheckpoint,
-                         ::testing::Values("llama", "llama31", "qwen2", "qwen2_yarn", "qwen3", "mixtral", "qwen2_moe", "qwen3_moe",
-                                           "deepseek_v2_lite", "deepseek_v2", "deepseek_v3"),
+                         ::testing::Values("llama", "llama31", "qwen2", "qwen2_yarn", "qwen3", "mixtral", "qwen2_moe",
+                                           "qwen3_moe", "deepseek_v2_lite", "deepseek_v2", "deepseek_v3"),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
 TEST(HfCheckpointErrors, UnknownArchitectureIsAClearError) {

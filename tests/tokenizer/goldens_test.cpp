@@ -11,7 +11,6 @@
 namespace frugal {
 namespace {
 
-
 std::set<size_t> mismatches(const Tokenizer& tok, const std::string& model, bool parse_special) {
     return testing::golden_mismatches(tok, model, parse_special, "goldens ");
 }

@@ -1,13 +1,14 @@
 // Tokenizers read from Hugging Face tokenizer.json files (src/tokenizer/hf_tokenizer_json.cpp) against the shared
 // goldens made by Hugging Face's own implementation (158 strings per vocabulary, with and without special-token
 // parsing), plus malformed-input errors.
+#include "tokenizer/hf_tokenizer_json.h"
+
 #include <gtest/gtest.h>
 
 #include <set>
 
 #include "format/gguf/gguf_writer.h"
 #include "tokenizer/gguf_vocab.h"
-#include "tokenizer/hf_tokenizer_json.h"
 #include "tokenizer/tokenizer_test_util.h"
 
 namespace frugal {
@@ -68,11 +69,14 @@ TEST(HfTokenizerJsonErrors, MalformedInputsAreClearErrors) {
         {R"({"model": {"type": "Unigram", "vocab": []}})", "Unigram"},
         {R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}})", "byte-level"},
         {R"({"model": {"type": "BPE", "vocab": {"a": -4}, "merges": []},
-             "pre_tokenizer": {"type": "ByteLevel", "use_regex": true}})", "invalid id"},
+             "pre_tokenizer": {"type": "ByteLevel", "use_regex": true}})",
+         "invalid id"},
         {R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [7]},
-             "pre_tokenizer": {"type": "ByteLevel", "use_regex": true}})", "merges"},
+             "pre_tokenizer": {"type": "ByteLevel", "use_regex": true}})",
+         "merges"},
         {R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []},
-             "pre_tokenizer": {"type": "Metaspace"}})", "Metaspace"},
+             "pre_tokenizer": {"type": "Metaspace"}})",
+         "Metaspace"},
     };
     for (const auto& [text, want] : cases) {
         Result<Vocab> v = vocab_from_tokenizer_json(text, "", "case");

@@ -165,7 +165,8 @@ void CpuBackend::matmul_heads(const Tensor& w, const Tensor& x, const Tensor& y)
     if (n < kMoeGemmTokens && !reference_matmul_) {
         // Decode: every head's product in one pass over the pool.
         std::vector<CpuMatmul::StackedRows> items;
-        for (int64_t h = 0; h < heads; ++h) items.push_back({h, n, xs.data() + h * n * in, ys.data() + h * n * out_dim});
+        for (int64_t h = 0; h < heads; ++h)
+            items.push_back({h, n, xs.data() + h * n * in, ys.data() + h * n * out_dim});
         matmul_->run_stacked(pool_, w, items);
     } else {
         for (int64_t h = 0; h < heads; ++h) {

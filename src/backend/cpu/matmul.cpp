@@ -146,7 +146,8 @@ void CpuMatmul::run_experts(ThreadPool& pool, const Tensor& gate_exps, const Ten
         }
     };
 
-    const int64_t x_bytes = quantize_rows(gate_exps.dtype, dim, [](const ExpertRows& e) { return e.x; }, expert_act_);
+    const int64_t x_bytes = quantize_rows(
+        gate_exps.dtype, dim, [](const ExpertRows& e) { return e.x; }, expert_act_);
     expert_gate_.resize(static_cast<size_t>(max_tokens * ffn * num) * sizeof(float));
     expert_up_.resize(expert_gate_.size());
     auto* gate_out = reinterpret_cast<float*>(expert_gate_.data());
@@ -165,15 +166,17 @@ void CpuMatmul::run_experts(ThreadPool& pool, const Tensor& gate_exps, const Ten
                     const int nt = static_cast<int>(std::min<int64_t>(kMaxTileTokens, ex.num_tokens - t));
                     gate_tile(dim, gate_exps.row(w_row), w_row_bytes, nr, act + t * x_bytes, x_bytes, nt,
                               g + t * ffn + r, ffn);
-                    gate_tile(dim, up_exps.row(w_row), w_row_bytes, nr, act + t * x_bytes, x_bytes, nt,
-                              u + t * ffn + r, ffn);
+                    gate_tile(dim, up_exps.row(w_row), w_row_bytes, nr, act + t * x_bytes, x_bytes, nt, u + t * ffn + r,
+                              ffn);
                 }
-                for (int64_t t = 0; t < ex.num_tokens; ++t) glu(g + t * ffn + r, u + t * ffn + r, ex.h + t * ffn + r, nr);
+                for (int64_t t = 0; t < ex.num_tokens; ++t)
+                    glu(g + t * ffn + r, u + t * ffn + r, ex.h + t * ffn + r, nr);
             });
         },
         kMaxTileRows);
 
-    const int64_t h_bytes = quantize_rows(down_exps.dtype, ffn, [](const ExpertRows& e) { return e.h; }, expert_act_);
+    const int64_t h_bytes = quantize_rows(
+        down_exps.dtype, ffn, [](const ExpertRows& e) { return e.h; }, expert_act_);
     const int64_t d_row_bytes = down_exps.row_bytes();
     pool.parallel_for(
         num * dim,
@@ -203,7 +206,8 @@ void CpuMatmul::run_stacked(ThreadPool& pool, const Tensor& w, const std::vector
     const DType act_type = quant_traits(w.dtype).vec_dot_type;
     const int64_t act_bytes = dtype_row_bytes(act_type, cols);
     expert_act_.resize(static_cast<size_t>(act_bytes * max_tokens * num));
-    const QuantizeRowFn quantize = act_type == DType::kF32 ? nullptr : kernels_.quantize_row[static_cast<int>(act_type)];
+    const QuantizeRowFn quantize =
+        act_type == DType::kF32 ? nullptr : kernels_.quantize_row[static_cast<int>(act_type)];
     CHECK(act_type == DType::kF32 || quantize != nullptr) << "no quantizer for " << dtype_name(act_type);
     for (int64_t i = 0; i < num; ++i) {
         uint8_t* dst = expert_act_.data() + i * max_tokens * act_bytes;

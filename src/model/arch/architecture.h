@@ -1,5 +1,6 @@
-// An architecture turns GGUF metadata into a ModelConfig, and a Hugging Face checkpoint into that GGUF form. Tensor names follow llama.cpp's GGUF conventions
-// (token_embd, blk.N.attn_q, ...) for every architecture, so the shared loader and layers need no per-model code.
+// An architecture turns GGUF metadata into a ModelConfig, and a Hugging Face checkpoint into that GGUF form. Tensor
+// names follow llama.cpp's GGUF conventions (token_embd, blk.N.attn_q, ...) for every architecture, so the shared
+// loader and layers need no per-model code.
 #pragma once
 
 #include <string_view>

@@ -34,8 +34,9 @@ Status read_deepseek2(const GgufFile& file, ModelConfig* c) {
     c->head_dim = file.get_int_or(a + ".attention.key_length_mla", 0);
     c->head_dim_v = file.get_int_or(a + ".attention.value_length_mla", 0);
     if (c->head_dim <= 0 || c->head_dim_v <= 0) {
-        return Status::error("deepseek2 file without attention.key_length_mla/value_length_mla: an older llama.cpp "
-                             "conversion; convert the checkpoint again");
+        return Status::error(
+            "deepseek2 file without attention.key_length_mla/value_length_mla: an older llama.cpp "
+            "conversion; convert the checkpoint again");
     }
     c->qk_rope_dim = c->n_rot;
     c->qk_nope_dim = c->head_dim - c->qk_rope_dim;
@@ -82,7 +83,8 @@ Status split_kv_b(HfCheckpoint& ckpt, const std::string& hf_name, const std::str
     std::vector<int64_t> shape;
     ASSIGN_OR_RETURN(std::vector<float> kv_b, ckpt.read_f32(hf_name, &shape));
     const int64_t heads = c.num_attention_heads, nope = c.qk_nope_head_dim, v = c.v_head_dim, lora = c.kv_lora_rank;
-    if (shape != std::vector<int64_t>{heads * (nope + v), lora}) return Status::errorf("tensor '{}' has an unexpected shape", hf_name);
+    if (shape != std::vector<int64_t>{heads * (nope + v), lora})
+        return Status::errorf("tensor '{}' has an unexpected shape", hf_name);
     std::vector<float> k_b(static_cast<size_t>(heads * lora * nope)), v_b(static_cast<size_t>(heads * v * lora));
     for (int64_t h = 0; h < heads; ++h) {
         const float* head = kv_b.data() + h * (nope + v) * lora;
@@ -141,7 +143,8 @@ Status convert_deepseek2(HfCheckpoint& ckpt) {
     w.set_uint32(a + ".rope.dimension_count", u32(c.qk_rope_head_dim));
     const HfRopeScaling& r = c.rope_scaling;
     if (r.type == HfRopeScalingType::kYarn) {
-        if (r.mscale_all_dim) w.set_float32(a + ".rope.scaling.yarn_log_multiplier", static_cast<float>(0.1 * *r.mscale_all_dim));
+        if (r.mscale_all_dim)
+            w.set_float32(a + ".rope.scaling.yarn_log_multiplier", static_cast<float>(0.1 * *r.mscale_all_dim));
         auto mscale = [&](double m) { return r.factor <= 1 ? 1.0 : 0.1 * m * std::log(r.factor) + 1.0; };
         const double attn_factor = r.attention_factor.value_or(
             r.mscale && r.mscale_all_dim ? mscale(*r.mscale) / mscale(*r.mscale_all_dim) : 1.0);
@@ -158,8 +161,8 @@ Status convert_deepseek2(HfCheckpoint& ckpt) {
         w.set_bool(a + ".expert_weights_norm", c.norm_topk_prob.value_or(false));
         const bool sigmoid = v3 || c.scoring_func == HfScoringFunc::kSigmoid;
         w.set_uint32(a + ".expert_gating_func", sigmoid ? 2 : 1);
-        const bool grouped = c.topk_method == "group_limited_greedy" || c.topk_method == "noaux_tc" ||
-                             (v3 && c.topk_method.empty());
+        const bool grouped =
+            c.topk_method == "group_limited_greedy" || c.topk_method == "noaux_tc" || (v3 && c.topk_method.empty());
         if (grouped && c.n_group > 1) {
             w.set_uint32(a + ".expert_group_count", u32(c.n_group));
             w.set_uint32(a + ".expert_group_used_count", u32(c.topk_group));

@@ -32,8 +32,9 @@ Status convert_qwen_moe(HfCheckpoint& ckpt, const std::string& arch, bool defaul
     const HfConfig& c = ckpt.config();
     if (c.num_experts == 0) return Status::error("config.json has no num_experts");
     if (!c.mlp_only_layers.empty() || c.decoder_sparse_step != 1) {
-        return Status::error("Qwen MoE checkpoints with dense layers (mlp_only_layers, decoder_sparse_step > 1) are "
-                             "not supported: llama.cpp's format has every layer MoE");
+        return Status::error(
+            "Qwen MoE checkpoints with dense layers (mlp_only_layers, decoder_sparse_step > 1) are "
+            "not supported: llama.cpp's format has every layer MoE");
     }
     RETURN_IF_ERROR(ckpt.add_common_metadata(arch, 1e-6, c.intermediate_size));
     GgufWriter& w = ckpt.out();

@@ -13,13 +13,8 @@ Architecture deepseek2_architecture();
 
 const std::vector<Architecture>& architectures() {
     static const std::vector<Architecture> kArchitectures = {
-        llama_architecture(),
-        qwen2_architecture(),
-        qwen3_architecture(),
-        gemma3_architecture(),
-        qwen2moe_architecture(),
-        qwen3moe_architecture(),
-        deepseek2_architecture(),
+        llama_architecture(),    qwen2_architecture(),    qwen3_architecture(),     gemma3_architecture(),
+        qwen2moe_architecture(), qwen3moe_architecture(), deepseek2_architecture(),
     };
     return kArchitectures;
 }
