@@ -3,7 +3,10 @@
 // tokenizer.json file.
 #include <fmt/format.h>
 
+#include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "commands.h"
 #include "engine/model_source.h"
@@ -16,6 +19,8 @@ namespace {
 struct TokenizeOptions {
     std::string model_path;
     std::string text;
+    std::string file;  // read the text from this file instead
+    bool stats = false;
     bool ids_only = false;
     bool add_special = false;
     bool no_parse_special = false;
@@ -41,7 +46,24 @@ int tokenize(const TokenizeOptions& o) {
         fmt::print(stderr, "error: {}\n", tok.status().message());
         return 1;
     }
-    const std::vector<int32_t> ids = (*tok)->encode(o.text, o.add_special, !o.no_parse_special);
+    std::string text = o.text;
+    if (!o.file.empty()) {
+        std::ifstream in(o.file, std::ios::binary);
+        if (!in) {
+            fmt::print(stderr, "error: cannot read '{}'\n", o.file);
+            return 1;
+        }
+        std::stringstream ss;
+        ss << in.rdbuf();
+        text = ss.str();
+    }
+    const auto start = std::chrono::steady_clock::now();
+    const std::vector<int32_t> ids = (*tok)->encode(text, o.add_special, !o.no_parse_special);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (o.stats) {
+        fmt::print(stderr, "frugal tokenize: {} bytes -> {} tokens in {:.3f} s ({:.2f} MB/s, one thread)\n", text.size(),
+                   ids.size(), seconds, static_cast<double>(text.size()) / 1e6 / seconds);
+    }
     if (o.ids_only) {
         std::string line;
         for (int32_t id : ids) line += (line.empty() ? "" : " ") + std::to_string(id);
@@ -71,7 +93,9 @@ std::function<int()> add_tokenize_command(CLI::App& app) {
     sub->add_option("-m,--model", o->model_path, "GGUF, Hugging Face folder or tokenizer.json")
         ->required()
         ->check(CLI::ExistingPath);
-    sub->add_option("text", o->text, "Text to tokenize")->required();
+    sub->add_option("text", o->text, "Text to tokenize");
+    sub->add_option("-f,--file", o->file, "Read the text from a file")->check(CLI::ExistingFile);
+    sub->add_flag("--stats", o->stats, "Print the encode time and throughput to stderr");
     sub->add_flag("--ids", o->ids_only, "Print only the ids, space-separated, on one line");
     sub->add_flag("--add-special", o->add_special, "Add BOS/EOS as the tokenizer's settings ask");
     sub->add_flag("--no-parse-special", o->no_parse_special, "Treat special-token texts as plain text");
