@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -247,6 +248,25 @@ TEST(CliTest, HuggingFaceFolderRunsDirectlyAndAfterConvert) {
     const RunResult b = run_frugal(converted);
     ASSERT_EQ(b.exit_code, 0) << b.err;
     EXPECT_EQ(parse_ids(b.out), want);
+}
+
+// frugal tokenize on a Hugging Face tokenizer.json (Llama 3's, from the shared data): ids as HF gives them
+// ("Hello world" -> 9906 1917), from an argument and from a file; a missing tokenizer is an error.
+TEST(CliTest, TokenizePrintsHuggingFaceIds) {
+    const fs::path dir = scratch() / "llama3_tokenizer";
+    fs::create_directories(dir);
+    const std::string xz = std::string(FRUGAL_SHARED_DIR) + "/tokenizers/llama3/tokenizer.json.xz";
+    ASSERT_EQ(std::system(("xz -dc " + quote(xz) + " > " + quote((dir / "tokenizer.json").string())).c_str()), 0);
+    const RunResult a = run_frugal({"tokenize", "-m", dir.string(), "--ids", "Hello world"});
+    ASSERT_EQ(a.exit_code, 0) << a.err;
+    EXPECT_EQ(parse_ids(a.out), (std::vector<int>{9906, 1917}));
+    const fs::path text = scratch() / "tokenize_input.txt";
+    std::ofstream(text) << "Hello world";
+    const RunResult b = run_frugal({"tokenize", "-m", (dir / "tokenizer.json").string(), "--ids", "--file", text.string()});
+    ASSERT_EQ(b.exit_code, 0) << b.err;
+    EXPECT_EQ(parse_ids(b.out), (std::vector<int>{9906, 1917}));
+    const RunResult c = run_frugal({"tokenize", "-m", (scratch() / "does_not_exist").string(), "hi"});
+    EXPECT_NE(c.exit_code, 0);
 }
 
 TEST(CliTest, UsageErrorsExitNonZero) {
