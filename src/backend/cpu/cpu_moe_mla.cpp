@@ -64,65 +64,47 @@ void CpuBackend::moe_ffn(const Tensor& gate_exps, const Tensor& up_exps, const T
         tokens_of[ids[i]].push_back(i);
     }
     std::fill_n(out.as<float>(), n * dim, 0.0f);
-    // Small steps (every expert sees fewer tokens than the GEMM threshold) run all experts in two pool passes
-    // (CpuMatmul::run_experts); larger ones run each expert through the GEMM path.
-    int64_t max_tokens = 0;
-    for (const auto& pairs : tokens_of) max_tokens = std::max<int64_t>(max_tokens, static_cast<int64_t>(pairs.size()));
-    const bool fused = !reference_matmul_ && max_tokens < kMoeGemmTokens;
-    std::vector<float> xs, gate, up, down;
+
+    // Every chosen expert's rows of x, gathered once: expert after expert, each over its tokens.
+    const int64_t total = n * top_k;
+    std::vector<float> xs(total * dim), gate(total * ffn), up(total * ffn), down(total * dim);
     std::vector<CpuMatmul::ExpertRows> rows;
-    if (fused) {
-        int64_t total = 0;
-        for (const auto& pairs : tokens_of) total += static_cast<int64_t>(pairs.size());
-        xs.resize(total * dim);
-        gate.resize(total * ffn);
-        down.resize(total * dim);
-        int64_t at = 0;
-        for (int64_t e = 0; e < num_experts; ++e) {
-            const std::vector<int64_t>& pairs = tokens_of[e];
-            if (pairs.empty()) continue;
-            const auto m = static_cast<int64_t>(pairs.size());
-            for (int64_t r = 0; r < m; ++r) {
-                std::copy_n(x.as<float>() + (pairs[r] / top_k) * dim, dim, xs.data() + (at + r) * dim);
-            }
-            rows.push_back({e, m, xs.data() + at * dim, gate.data() + at * ffn, down.data() + at * dim});
-            at += m;
-        }
-        const auto glu_fn = kind == GluKind::kSilu ? vector_ops_->silu_mul : vector_ops_->gelu_tanh_mul;
-        matmul_->run_experts(pool_, gate_exps, up_exps, down_exps, glu_fn, rows);
-    }
+    int64_t max_tokens = 0;
     for (int64_t e = 0, at = 0; e < num_experts; ++e) {
         const std::vector<int64_t>& pairs = tokens_of[e];
         if (pairs.empty()) continue;
         const auto m = static_cast<int64_t>(pairs.size());
-        const float* d_rows = nullptr;
-        if (fused) {
-            d_rows = down.data() + at * dim;
-            at += m;
-        } else {
-            xs.resize(m * dim);
-            gate.resize(m * ffn);
-            up.resize(m * ffn);
-            down.resize(m * dim);
-            for (int64_t r = 0; r < m; ++r) {
-                std::copy_n(x.as<float>() + (pairs[r] / top_k) * dim, dim, xs.data() + r * dim);
-            }
-            const Tensor xt(xs.data(), DType::kF32, {dim, m});
-            const Tensor gt(gate.data(), DType::kF32, {ffn, m});
-            const Tensor ut(up.data(), DType::kF32, {ffn, m});
-            const Tensor dt(down.data(), DType::kF32, {dim, m});
-            matmul(expert_slice(gate_exps, e), xt, gt);
-            matmul(expert_slice(up_exps, e), xt, ut);
-            glu(gt, ut, kind, gt);
-            matmul(expert_slice(down_exps, e), gt, dt);
-            d_rows = down.data();
-        }
-        // Rows of one token can come from several experts: accumulate serially, in expert order, so the sum does
-        // not depend on the thread count.
         for (int64_t r = 0; r < m; ++r) {
-            const float w = weights[pairs[r]];
-            float* o = out.as<float>() + (pairs[r] / top_k) * dim;
-            const float* d = d_rows + r * dim;
+            std::copy_n(x.as<float>() + (pairs[r] / top_k) * dim, dim, xs.data() + (at + r) * dim);
+        }
+        rows.push_back({e, m, xs.data() + at * dim, gate.data() + at * ffn, down.data() + at * dim});
+        max_tokens = std::max(max_tokens, m);
+        at += m;
+    }
+    // Small steps (every expert sees fewer tokens than the GEMM threshold) run all experts in two pool passes
+    // (CpuMatmul::run_experts); larger ones run each expert through the GEMM path.
+    if (!reference_matmul_ && max_tokens < kMoeGemmTokens) {
+        const auto glu_fn = kind == GluKind::kSilu ? vector_ops_->silu_mul : vector_ops_->gelu_tanh_mul;
+        matmul_->run_experts(pool_, gate_exps, up_exps, down_exps, glu_fn, rows);
+    } else {
+        for (const CpuMatmul::ExpertRows& r : rows) {
+            const Tensor xt(const_cast<float*>(r.x), DType::kF32, {dim, r.num_tokens});  // read only
+            const Tensor gt(r.h, DType::kF32, {ffn, r.num_tokens});
+            const Tensor ut(up.data() + (r.h - gate.data()), DType::kF32, {ffn, r.num_tokens});
+            matmul(expert_slice(gate_exps, r.expert), xt, gt);
+            matmul(expert_slice(up_exps, r.expert), xt, ut);
+            glu(gt, ut, kind, gt);
+            matmul(expert_slice(down_exps, r.expert), gt, Tensor(r.y, DType::kF32, {dim, r.num_tokens}));
+        }
+    }
+    // Rows of one token can come from several experts: accumulate serially, in expert order, so the sum does not
+    // depend on the thread count.
+    for (const CpuMatmul::ExpertRows& r : rows) {
+        const std::vector<int64_t>& pairs = tokens_of[r.expert];
+        for (int64_t k = 0; k < r.num_tokens; ++k) {
+            const float w = weights[pairs[k]];
+            float* o = out.as<float>() + (pairs[k] / top_k) * dim;
+            const float* d = r.y + k * dim;
             for (int64_t i = 0; i < dim; ++i) o[i] += w * d[i];
         }
     }

@@ -102,52 +102,48 @@ void CpuMatmul::run_gemm(ThreadPool& pool, const Tensor& w, const uint8_t* act, 
         kGemmRowGrain);
 }
 
+int64_t CpuMatmul::quantize_groups(DType weight_type, int64_t cols, const std::vector<StackedRows>& groups,
+                                   int64_t max_tokens) {
+    const DType act_type = quant_traits(weight_type).vec_dot_type;
+    const int64_t act_bytes = dtype_row_bytes(act_type, cols);
+    expert_act_.resize(static_cast<size_t>(act_bytes * max_tokens * static_cast<int64_t>(groups.size())));
+    const QuantizeRowFn quantize =
+        act_type == DType::kF32 ? nullptr : kernels_.quantize_row[static_cast<int>(act_type)];
+    CHECK(act_type == DType::kF32 || quantize != nullptr) << "no quantizer for " << dtype_name(act_type);
+    for (size_t i = 0; i < groups.size(); ++i) {
+        uint8_t* dst = expert_act_.data() + static_cast<int64_t>(i) * max_tokens * act_bytes;
+        for (int64_t t = 0; t < groups[i].num_tokens; ++t) {
+            const float* src = groups[i].x + t * cols;
+            if (quantize == nullptr) {
+                std::copy_n(reinterpret_cast<const uint8_t*>(src), act_bytes, dst + t * act_bytes);
+            } else {
+                quantize(src, dst + t * act_bytes, cols);
+            }
+        }
+    }
+    return act_bytes;
+}
+
 void CpuMatmul::run_experts(ThreadPool& pool, const Tensor& gate_exps, const Tensor& up_exps, const Tensor& down_exps,
                             void (*glu)(const float*, const float*, float*, int64_t),
                             const std::vector<ExpertRows>& experts) {
     const int64_t dim = gate_exps.shape[0];
     const int64_t ffn = gate_exps.shape[1];
     CHECK(gate_exps.dtype == up_exps.dtype) << "gate and up experts differ in dtype";
-    const VecDotTileFn gate_tile = kernels_.vec_dot_tile[static_cast<int>(gate_exps.dtype)];
-    const VecDotTileFn down_tile = kernels_.vec_dot_tile[static_cast<int>(down_exps.dtype)];
-    CHECK(gate_tile != nullptr && down_tile != nullptr) << "no matmul kernel for the expert types";
+    const VecDotTileFn tile = kernels_.vec_dot_tile[static_cast<int>(gate_exps.dtype)];
+    CHECK(tile != nullptr) << "no matmul kernel for weight type " << dtype_name(gate_exps.dtype);
     const auto num = static_cast<int64_t>(experts.size());
-    if (num == 0) return;
     int64_t max_tokens = 0;
-    for (const ExpertRows& e : experts) max_tokens = std::max(max_tokens, e.num_tokens);
+    std::vector<StackedRows> inputs, downs;
+    for (const ExpertRows& e : experts) {
+        max_tokens = std::max(max_tokens, e.num_tokens);
+        inputs.push_back({e.expert, e.num_tokens, e.x, nullptr});
+        downs.push_back({e.expert, e.num_tokens, e.h, e.y});
+    }
+    if (num == 0 || max_tokens == 0) return;
 
-    // Activations in each weight's vec_dot_type: x rows for gate/up, then h rows for down (per expert, up to
-    // max_tokens rows each).
-    auto quantize_rows = [&](DType weight_type, int64_t cols, auto rows_of, std::vector<uint8_t>& buf) {
-        const DType act_type = quant_traits(weight_type).vec_dot_type;
-        const int64_t row_bytes = dtype_row_bytes(act_type, cols);
-        buf.resize(static_cast<size_t>(row_bytes * max_tokens * num));
-        for (int64_t i = 0; i < num; ++i) {
-            const float* src = rows_of(experts[i]);
-            uint8_t* dst = buf.data() + i * max_tokens * row_bytes;
-            if (act_type == DType::kF32) {
-                std::copy_n(reinterpret_cast<const uint8_t*>(src), row_bytes * experts[i].num_tokens, dst);
-                continue;
-            }
-            const QuantizeRowFn quantize = kernels_.quantize_row[static_cast<int>(act_type)];
-            CHECK(quantize != nullptr) << "no quantizer for " << dtype_name(act_type);
-            for (int64_t t = 0; t < experts[i].num_tokens; ++t) quantize(src + t * cols, dst + t * row_bytes, cols);
-        }
-        return row_bytes;
-    };
-    // Runs tile over rows [b, e) of the flattened (expert, row) space of `rows_per_expert` rows each.
-    auto tiles = [&](int64_t b, int64_t e, int64_t rows_per_expert, auto&& body) {
-        for (int64_t i = b; i < e;) {
-            const int64_t idx = i / rows_per_expert;
-            const int64_t r = i % rows_per_expert;
-            const int nr = static_cast<int>(std::min<int64_t>({kMaxTileRows, rows_per_expert - r, e - i}));
-            body(idx, r, nr);
-            i += nr;
-        }
-    };
-
-    const int64_t x_bytes = quantize_rows(
-        gate_exps.dtype, dim, [](const ExpertRows& e) { return e.x; }, expert_act_);
+    // Pass 1: gate and up rows of every expert, the GLU applied per tile into h.
+    const int64_t x_bytes = quantize_groups(gate_exps.dtype, dim, inputs, max_tokens);
     expert_gate_.resize(static_cast<size_t>(max_tokens * ffn * num) * sizeof(float));
     expert_up_.resize(expert_gate_.size());
     auto* gate_out = reinterpret_cast<float*>(expert_gate_.data());
@@ -156,7 +152,10 @@ void CpuMatmul::run_experts(ThreadPool& pool, const Tensor& gate_exps, const Ten
     pool.parallel_for(
         num * ffn,
         [&](int64_t b, int64_t e) {
-            tiles(b, e, ffn, [&](int64_t idx, int64_t r, int nr) {
+            for (int64_t i = b; i < e;) {
+                const int64_t idx = i / ffn;
+                const int64_t r = i % ffn;
+                const int nr = static_cast<int>(std::min<int64_t>({kMaxTileRows, ffn - r, e - i}));
                 const ExpertRows& ex = experts[idx];
                 const int64_t w_row = ex.expert * ffn + r;
                 const uint8_t* act = expert_act_.data() + idx * max_tokens * x_bytes;
@@ -164,34 +163,21 @@ void CpuMatmul::run_experts(ThreadPool& pool, const Tensor& gate_exps, const Ten
                 float* u = up_out + idx * max_tokens * ffn;
                 for (int64_t t = 0; t < ex.num_tokens; t += kMaxTileTokens) {
                     const int nt = static_cast<int>(std::min<int64_t>(kMaxTileTokens, ex.num_tokens - t));
-                    gate_tile(dim, gate_exps.row(w_row), w_row_bytes, nr, act + t * x_bytes, x_bytes, nt,
-                              g + t * ffn + r, ffn);
-                    gate_tile(dim, up_exps.row(w_row), w_row_bytes, nr, act + t * x_bytes, x_bytes, nt, u + t * ffn + r,
-                              ffn);
+                    tile(dim, gate_exps.row(w_row), w_row_bytes, nr, act + t * x_bytes, x_bytes, nt, g + t * ffn + r,
+                         ffn);
+                    tile(dim, up_exps.row(w_row), w_row_bytes, nr, act + t * x_bytes, x_bytes, nt, u + t * ffn + r,
+                         ffn);
                 }
-                for (int64_t t = 0; t < ex.num_tokens; ++t)
+                for (int64_t t = 0; t < ex.num_tokens; ++t) {
                     glu(g + t * ffn + r, u + t * ffn + r, ex.h + t * ffn + r, nr);
-            });
+                }
+                i += nr;
+            }
         },
         kMaxTileRows);
 
-    const int64_t h_bytes = quantize_rows(
-        down_exps.dtype, ffn, [](const ExpertRows& e) { return e.h; }, expert_act_);
-    const int64_t d_row_bytes = down_exps.row_bytes();
-    pool.parallel_for(
-        num * dim,
-        [&](int64_t b, int64_t e) {
-            tiles(b, e, dim, [&](int64_t idx, int64_t r, int nr) {
-                const ExpertRows& ex = experts[idx];
-                const uint8_t* act = expert_act_.data() + idx * max_tokens * h_bytes;
-                for (int64_t t = 0; t < ex.num_tokens; t += kMaxTileTokens) {
-                    const int nt = static_cast<int>(std::min<int64_t>(kMaxTileTokens, ex.num_tokens - t));
-                    down_tile(ffn, down_exps.row(ex.expert * dim + r), d_row_bytes, nr, act + t * h_bytes, h_bytes, nt,
-                              ex.y + t * dim + r, dim);
-                }
-            });
-        },
-        kMaxTileRows);
+    // Pass 2: every expert's down rows over its h.
+    run_stacked(pool, down_exps, downs);
 }
 
 void CpuMatmul::run_stacked(ThreadPool& pool, const Tensor& w, const std::vector<StackedRows>& items) {
@@ -203,23 +189,7 @@ void CpuMatmul::run_stacked(ThreadPool& pool, const Tensor& w, const std::vector
     int64_t max_tokens = 0;
     for (const StackedRows& it : items) max_tokens = std::max(max_tokens, it.num_tokens);
     if (num == 0 || max_tokens == 0) return;
-    const DType act_type = quant_traits(w.dtype).vec_dot_type;
-    const int64_t act_bytes = dtype_row_bytes(act_type, cols);
-    expert_act_.resize(static_cast<size_t>(act_bytes * max_tokens * num));
-    const QuantizeRowFn quantize =
-        act_type == DType::kF32 ? nullptr : kernels_.quantize_row[static_cast<int>(act_type)];
-    CHECK(act_type == DType::kF32 || quantize != nullptr) << "no quantizer for " << dtype_name(act_type);
-    for (int64_t i = 0; i < num; ++i) {
-        uint8_t* dst = expert_act_.data() + i * max_tokens * act_bytes;
-        for (int64_t t = 0; t < items[i].num_tokens; ++t) {
-            const float* src = items[i].x + t * cols;
-            if (quantize == nullptr) {
-                std::copy_n(reinterpret_cast<const uint8_t*>(src), act_bytes, dst + t * act_bytes);
-            } else {
-                quantize(src, dst + t * act_bytes, cols);
-            }
-        }
-    }
+    const int64_t act_bytes = quantize_groups(w.dtype, cols, items, max_tokens);
     const int64_t w_row_bytes = w.row_bytes();
     pool.parallel_for(
         num * rows,
@@ -240,5 +210,4 @@ void CpuMatmul::run_stacked(ThreadPool& pool, const Tensor& w, const std::vector
         },
         kMaxTileRows);
 }
-
 }  // namespace frugal

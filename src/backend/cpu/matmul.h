@@ -46,6 +46,11 @@ public:
     void run_stacked(ThreadPool& pool, const Tensor& w, const std::vector<StackedRows>& items);
 
 private:
+    // Quantizes each group's rows (x, num_tokens rows of cols) to weight_type's vec_dot_type into expert_act_, group
+    // i from row i * max_tokens; returns the bytes per row.
+    int64_t quantize_groups(DType weight_type, int64_t cols, const std::vector<StackedRows>& groups,
+                            int64_t max_tokens);
+
     std::vector<uint8_t> expert_act_, expert_gate_, expert_up_;  // run_experts scratch
     // Prefill through the variant's packed GEMM: packs the quantized activations in token blocks, then splits rows.
     void run_gemm(ThreadPool& pool, const Tensor& w, const uint8_t* act, int64_t act_row_bytes, int64_t n,
