@@ -1,7 +1,7 @@
-// The Hugging Face fixtures (tests/data/hf, logits from transformers) on the GPU: every dense architecture must
-// give transformers' logits at all 40 positions and its greedy continuation, like the CPU backend does. MoE and
-// MLA fixtures must be refused with a clear error until the CUDA backend implements those ops. Without a GPU every
-// test reports itself skipped.
+// The Hugging Face fixtures (tests/data/hf, logits from transformers) on the GPU: every architecture, dense,
+// mixture-of-experts (Mixtral, Qwen2-MoE, Qwen3-MoE) and multi-head latent attention (DeepSeek-V2-Lite, V2, V3),
+// must give transformers' logits at all 40 positions and its greedy continuation, like the CPU backend does.
+// Without a GPU every test reports itself skipped.
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -66,17 +66,9 @@ TEST_P(CudaHfFixture, LogitsAndGreedyMatchTransformers) {
 
 INSTANTIATE_TEST_SUITE_P(Dense, CudaHfFixture, ::testing::Values("llama", "llama31", "qwen2", "qwen2_yarn", "qwen3"));
 
-TEST(CudaHfFixtureMoe, MixtureOfExpertsAndMlaAreRefusedClearly) {
-    std::string why;
-    if (!cuda_device_available(&why)) GTEST_SKIP() << why;
-    for (const char* name : {"mixtral", "deepseek_v3"}) {
-        Result<std::unique_ptr<ModelSource>> source = ModelSource::open(fixture(name));
-        ASSERT_TRUE(source.ok()) << source.status().message();
-        Result<std::unique_ptr<Engine>> engine = cuda_engine(*source.value());
-        ASSERT_FALSE(engine.ok()) << name;
-        EXPECT_NE(engine.status().message().find("cannot run"), std::string::npos) << engine.status().message();
-    }
-}
+INSTANTIATE_TEST_SUITE_P(MixtureOfExperts, CudaHfFixture, ::testing::Values("mixtral", "qwen2_moe", "qwen3_moe"));
+INSTANTIATE_TEST_SUITE_P(LatentAttention, CudaHfFixture,
+                         ::testing::Values("deepseek_v2_lite", "deepseek_v2", "deepseek_v3"));
 
 }  // namespace
 }  // namespace frugal

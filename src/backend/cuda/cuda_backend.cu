@@ -343,7 +343,8 @@ public:
         const int64_t n = slot_mapping.num_elements();
         if (n == 0) return;
         cuda::launch_store_kv(k.as<float>(), v.as<float>(), slot_mapping.as<int32_t>(), n, k.num_elements() / n,
-                              k_cache.dtype == DType::kF16, k_cache.data, v_cache.data, stream_);
+                              v.num_elements() / n, k_cache.dtype == DType::kF16, k_cache.data, v_cache.data,
+                              stream_);
     }
 
     void rope_store_kv(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& positions,
@@ -397,6 +398,162 @@ public:
             a.partial_ml = static_cast<float*>(scratch(kScratchAttnMl, static_cast<size_t>(slots) * 8));
         }
         cuda::launch_attention(a, stream_);
+    }
+
+    // ---- mixture of experts and multi-head latent attention ----
+    bool supports_moe() const override { return true; }
+    bool supports_mla() const override { return true; }
+
+    void moe_route(const Tensor& logits, const MoeRouting& routing, const Tensor& expert_ids,
+                   const Tensor& expert_weights) override {
+        // Writes only the small id and weight buffers: the normalized input's quantized copy, which moe_ffn reads
+        // next, stays unless they overlap it.
+        forget_quantized_if_overlaps(expert_ids);
+        forget_quantized_if_overlaps(expert_weights);
+        const int64_t n = logits.rows(), num_experts = logits.cols();
+        CHECK_EQ(expert_ids.num_elements(), n * routing.top_k);
+        CHECK_EQ(expert_weights.num_elements(), n * routing.top_k);
+        const float* bias = nullptr;
+        if (routing.selection_bias != nullptr) {
+            CHECK_EQ(routing.selection_bias->num_elements(), num_experts);
+            bias = routing.selection_bias->as<float>();
+        }
+        cuda::MoeRouteArgs args;
+        args.top_k = routing.top_k;
+        args.softmax = routing.gating == MoeGating::kSoftmax;
+        args.normalize = routing.normalize;
+        args.scale = routing.scale;
+        args.num_groups = routing.num_groups;
+        args.groups_used = routing.groups_used;
+        args.top2_group_score = routing.group_score == MoeGroupScore::kTop2Sum;
+        cuda::launch_moe_route(logits.as<float>(), n, num_experts, args, bias, expert_ids.as<int32_t>(),
+                               expert_weights.as<float>(), stream_);
+    }
+
+    // Every step size runs the same per-(token, expert) matrix-vector kernels (moe.cu): no host synchronization,
+    // so decode records into a graph. Tokens that share an expert read its rows again (from L2 when close together).
+    void moe_ffn(const Tensor& gate_exps, const Tensor& up_exps, const Tensor& down_exps, const Tensor& x,
+                 const Tensor& expert_ids, const Tensor& expert_weights, GluKind kind, const Tensor& out) override {
+        const int64_t n = x.rows(), dim = x.cols();
+        const int64_t ffn = gate_exps.shape[1], num_experts = gate_exps.shape[2];
+        CHECK_EQ(gate_exps.shape[0], dim);
+        CHECK(up_exps.shape == gate_exps.shape);
+        CHECK_EQ(down_exps.shape[0], ffn);
+        CHECK_EQ(down_exps.shape[1], dim);
+        CHECK_EQ(down_exps.shape[2], num_experts);
+        CHECK_EQ(out.num_elements(), n * dim);
+        if (n == 0) return;
+        const int64_t top_k = expert_ids.num_elements() / n;
+        CHECK_EQ(expert_ids.num_elements(), n * top_k);
+        CHECK_EQ(expert_weights.num_elements(), n * top_k);
+        const int64_t pairs = n * top_k;
+        auto* h = static_cast<float*>(scratch(kScratchMoeH, static_cast<size_t>(pairs * ffn) * 4));
+        cuda::ItemMatvec job;
+        job.rows = ffn;
+        job.items = pairs;
+        job.ids = expert_ids.as<int32_t>();
+        job.num_groups = num_experts;
+        job.act_div = top_k;
+        const cuda::QuantizedActivations xq = quantized(x.data, n, dim, view_of(gate_exps).format);
+        if (gate_exps.dtype == up_exps.dtype) {
+            job.w = view_of(gate_exps);
+            job.w_up = view_of(up_exps);
+            job.glu = true;
+            job.glu_kind = kind;
+            job.y = h;
+            cuda::launch_item_matvec(job, x.as<float>(), xq, stream_);
+        } else {
+            auto* u = static_cast<float*>(scratch(kScratchMoeUp, static_cast<size_t>(pairs * ffn) * 4));
+            job.w = view_of(gate_exps);
+            job.y = h;
+            cuda::launch_item_matvec(job, x.as<float>(), xq, stream_);
+            job.w = view_of(up_exps);
+            job.y = u;
+            cuda::launch_item_matvec(job, x.as<float>(),
+                                     quantized(x.data, n, dim, view_of(up_exps).format), stream_);
+            cuda::launch_glu(h, u, pairs * ffn, kind, h, stream_);
+        }
+        cuda::ItemMatvec down;
+        down.w = view_of(down_exps);
+        down.rows = dim;
+        down.items = n;
+        down.slots = static_cast<int>(top_k);
+        down.ids = expert_ids.as<int32_t>();
+        down.num_groups = num_experts;
+        down.slot_weights = expert_weights.as<float>();
+        down.y = out.as<float>();
+        cuda::QuantizedActivations hq{nullptr, nullptr, nullptr, ffn};
+        if (cuda::matvec_uses_quantized_activations(down.w.format)) {
+            auto* q = static_cast<int8_t*>(scratch(kScratchMoeQ, static_cast<size_t>(pairs * ffn)));
+            auto* d = static_cast<float*>(scratch(kScratchMoeD, static_cast<size_t>(pairs * ffn / 32) * 4));
+            auto* sum = static_cast<float*>(scratch(kScratchMoeSum, static_cast<size_t>(pairs * ffn / 32) * 4));
+            cuda::launch_quantize_activations(h, pairs, ffn, q, d, sum, stream_);
+            hq = {q, d, sum, ffn};
+        }
+        cuda::launch_item_matvec(down, h, hq, stream_);
+        forget_quantized_unless(x.data);
+    }
+
+    void sigmoid_scale_rows(const Tensor& x, const Tensor& gate) override {
+        quantized_x_ = nullptr;
+        CHECK_EQ(gate.num_elements(), x.rows());
+        cuda::launch_sigmoid_scale_rows(x.as<float>(), gate.as<float>(), x.rows(), x.cols(), stream_);
+    }
+
+    void copy_cols(const Tensor& src, int64_t offset, const Tensor& dst) override {
+        quantized_x_ = nullptr;
+        const int64_t rows = dst.rows();
+        if (rows == 0) return;
+        cuda::launch_copy_cols(src.as<float>(), src.num_elements() / rows, offset, rows, dst.cols(), dst.as<float>(),
+                               stream_);
+    }
+
+    void matmul_heads(const Tensor& w, const Tensor& x, const Tensor& y) override {
+        const int64_t in = w.shape[0], out_dim = w.shape[1], heads = w.shape[2];
+        const int64_t n = x.num_elements() / (heads * in);
+        CHECK_EQ(x.num_elements(), n * heads * in);
+        CHECK_EQ(y.num_elements(), n * heads * out_dim);
+        if (n == 0) return;
+        cuda::ItemMatvec job;
+        job.w = view_of(w);
+        job.rows = out_dim;
+        job.items = n * heads;
+        job.num_groups = heads;
+        job.y = y.as<float>();
+        cuda::launch_item_matvec(job, x.as<float>(), quantized(x.data, n * heads, in, job.w.format), stream_);
+        forget_quantized_unless(x.data);
+    }
+
+    void mla_attention(const Tensor& q_latent, const Tensor& q_rope, const Tensor& latent_cache,
+                       const Tensor& rope_cache, const AttentionBatch& batch, const AttentionParams& params,
+                       const Tensor& out) override {
+        quantized_x_ = nullptr;
+        CHECK(latent_cache.dtype == DType::kF16 || latent_cache.dtype == DType::kF32) << dtype_name(latent_cache.dtype);
+        CHECK(rope_cache.dtype == latent_cache.dtype) << "latent and rotary caches differ in dtype";
+        cuda::MlaLaunch a{};
+        a.q_latent = q_latent.as<float>();
+        a.q_rope = q_rope.as<float>();
+        a.latent_cache = latent_cache.data;
+        a.rope_cache = rope_cache.data;
+        a.cache_f16 = latent_cache.dtype == DType::kF16;
+        a.positions = batch.positions.as<int32_t>();
+        a.token_seq = batch.token_seq.as<int32_t>();
+        a.block_tables = batch.block_tables.as<int32_t>();
+        a.latent_dim = q_latent.shape[0];
+        a.heads = q_latent.shape[1];
+        a.rope_dim = q_rope.shape[0];
+        a.n = batch.positions.num_elements();
+        CHECK_EQ(latent_cache.shape[0], a.latent_dim);
+        CHECK_EQ(rope_cache.shape[0], a.rope_dim);
+        CHECK_EQ(q_rope.num_elements(), a.n * a.heads * a.rope_dim);
+        CHECK_EQ(out.num_elements(), a.n * a.heads * a.latent_dim);
+        a.max_blocks = batch.block_tables.shape[0];
+        a.block_size = batch.block_size;
+        a.scale = params.scale;
+        a.softcap = params.softcap;
+        a.sliding_window = params.sliding_window;
+        a.out = out.as<float>();
+        cuda::launch_mla_attention(a, stream_);
     }
 
     bool can_sample(const SamplingRow& row) const override {
@@ -479,24 +636,40 @@ private:
         return true;
     }
 
+    // The int8 copy of activations x [n][K] that products with weights of `format` read (an empty one for float
+    // weights). Consecutive products of one input quantize it once: every op that writes device memory, other than
+    // a matrix-vector product into a separate output, forgets the quantized copy.
+    cuda::QuantizedActivations quantized(const void* x, int64_t n, int64_t K, WeightFormat format) {
+        if (!cuda::matvec_uses_quantized_activations(format)) return {nullptr, nullptr, nullptr, K};
+        auto* q = static_cast<int8_t*>(scratch(kScratchActQ, static_cast<size_t>(n * K)));
+        auto* d = static_cast<float*>(scratch(kScratchActD, static_cast<size_t>(n * K / 32) * 4));
+        auto* s = static_cast<float*>(scratch(kScratchActSum, static_cast<size_t>(n * K / 32) * 4));
+        if (quantized_x_ != x || quantized_n_ != n || quantized_k_ != K) {
+            cuda::launch_quantize_activations(static_cast<const float*>(x), n, K, q, d, s, stream_);
+            quantized_x_ = x;
+            quantized_n_ = n;
+            quantized_k_ = K;
+        }
+        return {q, d, s, K};
+    }
+
+    // After an op that wrote only its own output and scratch other than the kScratchAct* buffers: the quantized
+    // copy of its input x stays valid (the output may not alias x); any other may have been overwritten.
+    void forget_quantized_unless(const void* x) {
+        if (quantized_x_ != x) quantized_x_ = nullptr;
+    }
+
+    void forget_quantized_if_overlaps(const Tensor& written) {
+        if (quantized_x_ == nullptr) return;
+        const auto* cb = static_cast<const uint8_t*>(quantized_x_);
+        const auto* wb = static_cast<const uint8_t*>(written.data);
+        if (wb < cb + quantized_n_ * quantized_k_ * 4 && cb < wb + written.size_bytes()) quantized_x_ = nullptr;
+    }
+
     void run_matvec(const cuda::MatvecJob& job, const Tensor& x) {
         const int64_t n = x.rows(), K = x.cols();
         CHECK_EQ(job.w[0].cols, K);
-        cuda::QuantizedActivations xq{nullptr, nullptr, nullptr, K};
-        if (cuda::matvec_uses_quantized_activations(job.w[0].format)) {
-            auto* q = static_cast<int8_t*>(scratch(kScratchActQ, static_cast<size_t>(n * K)));
-            auto* d = static_cast<float*>(scratch(kScratchActD, static_cast<size_t>(n * K / 32) * 4));
-            auto* s = static_cast<float*>(scratch(kScratchActSum, static_cast<size_t>(n * K / 32) * 4));
-            // Consecutive products of one input quantize it once: every op that writes device memory, other than
-            // a matrix-vector product into a separate output, forgets the quantized copy.
-            if (quantized_x_ != x.data || quantized_n_ != n || quantized_k_ != K) {
-                cuda::launch_quantize_activations(x.as<float>(), n, K, q, d, s, stream_);
-                quantized_x_ = x.data;
-                quantized_n_ = n;
-                quantized_k_ = K;
-            }
-            xq = {q, d, s, K};
-        }
+        const cuda::QuantizedActivations xq = quantized(x.data, n, K, job.w[0].format);
         cuda::launch_matvec(job, x.as<float>(), xq, n, stream_);
         // An output written over the buffer whose quantized copy is cached makes the copy stale.
         if (quantized_x_ != nullptr) {
@@ -534,7 +707,8 @@ private:
     }
 
     enum ScratchSlot { kScratchActQ, kScratchActD, kScratchActSum, kScratchXBf16, kScratchWBf16, kScratchAttnAcc,
-                       kScratchAttnMl, kScratchSampling, kNumScratch };
+                       kScratchAttnMl, kScratchSampling, kScratchMoeH, kScratchMoeUp, kScratchMoeQ, kScratchMoeD,
+                       kScratchMoeSum, kNumScratch };
 
     // Device scratch that only grows. A replaced buffer is retired, not freed, because a recorded graph may
     // still point at it; retired buffers go with clear_graphs().

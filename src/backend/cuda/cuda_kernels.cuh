@@ -29,9 +29,9 @@ void launch_rope_store_kv(float* q, float* k, const float* v, int64_t n, int64_t
                           int64_t head_dim, const int32_t* positions, const RopeParams& p, const float* freq_factors,
                           const int32_t* slots, bool cache_f16, void* k_cache, void* v_cache, cudaStream_t stream);
 void launch_glu(const float* gate, const float* up, int64_t n, GluKind kind, float* out, cudaStream_t stream);
-// k, v: [n, row_elems] F32 into caches (F32 or F16 when cache_f16) at rows slots[i].
-void launch_store_kv(const float* k, const float* v, const int32_t* slots, int64_t n, int64_t row_elems,
-                     bool cache_f16, void* k_cache, void* v_cache, cudaStream_t stream);
+// k: [n, k_row_elems] and v: [n, v_row_elems] F32 into caches (F32 or F16 when cache_f16) at rows slots[i].
+void launch_store_kv(const float* k, const float* v, const int32_t* slots, int64_t n, int64_t k_row_elems,
+                     int64_t v_row_elems, bool cache_f16, void* k_cache, void* v_cache, cudaStream_t stream);
 // Quantizes F32 x [n][cols] into the int8 blocks of QuantizedActivations (q, d, sum point into scratch).
 void launch_quantize_activations(const float* x, int64_t n, int64_t cols, int8_t* q, float* d, float* sum,
                                  cudaStream_t stream);
@@ -86,6 +86,71 @@ void launch_attention(const AttentionLaunch& a, cudaStream_t stream);
 // ignores `splits` (one pass over the keys per tile of 64 query tokens).
 bool flash_attention_supported(int64_t head_dim, bool cache_f16);
 void launch_flash_attention(const AttentionLaunch& a, cudaStream_t stream);
+
+// ---- moe.cu ----
+constexpr int kMaxRoutedExperts = 512;
+constexpr int kMaxRoutedTopK = 64;
+constexpr int kMaxExpertGroups = 64;
+// MoeRouting without its host pointer (the bias travels separately).
+struct MoeRouteArgs {
+    int top_k = 1;
+    bool softmax = true;
+    bool normalize = false;
+    float scale = 1.0f;
+    int num_groups = 0;
+    int groups_used = 0;
+    bool top2_group_score = false;
+};
+// Backend::moe_route for logits [n][num_experts]; bias: [num_experts] or nullptr.
+void launch_moe_route(const float* logits, int64_t n, int64_t num_experts, const MoeRouteArgs& args,
+                      const float* bias, int32_t* ids, float* weights, cudaStream_t stream);
+// Matrix-vector products whose weight rows each item picks from device memory: item i's output
+// y[i][o] = sum_{j < slots} slot_weights[s] * (w row group(s) * rows + o) . (activation row s / act_div), with
+// s = i * slots + j and group(s) = ids[s] (or s % num_groups without ids). With glu (one slot, no weights):
+// y[i][o] = act(w row . x) * (w_up row . x). Any n: there is one launch and no host synchronization.
+//  routed experts' gate/up: items = tokens * top_k, ids = the router's, act_div = top_k
+//  routed experts' down:    items = tokens, slots = top_k, slot_weights = the router's, act_div = 1
+//  per-head products:       items = tokens * heads, num_groups = heads, act_div = 1
+struct ItemMatvec {
+    WeightView w;     // [num_groups * rows][K]
+    WeightView w_up;  // glu only: same shape and format
+    bool glu = false;
+    GluKind glu_kind = GluKind::kSilu;
+    int64_t rows = 0;   // output rows per item
+    int64_t items = 0;
+    int slots = 1;
+    const int32_t* ids = nullptr;          // [items * slots] or nullptr
+    int64_t num_groups = 1;                // groups in w; a product whose id is outside [0, num_groups) adds nothing
+    const float* slot_weights = nullptr;   // [items * slots] or nullptr (all 1)
+    int64_t act_div = 1;
+    float* y = nullptr;                    // [items][rows]
+};
+// x: F32 activation rows [.][K] (float weights); xq: the same rows quantized (quantized weights).
+void launch_item_matvec(const ItemMatvec& job, const float* x, const QuantizedActivations& xq, cudaStream_t stream);
+// x[r][:] *= sigmoid(gate[r]), x: [rows][d].
+void launch_sigmoid_scale_rows(float* x, const float* gate, int64_t rows, int64_t d, cudaStream_t stream);
+
+// ---- mla.cu ----
+// dst[r][:] = src[r][offset : offset + width], src: [rows][src_width], dst: [rows][width].
+void launch_copy_cols(const float* src, int64_t src_width, int64_t offset, int64_t rows, int64_t width, float* dst,
+                      cudaStream_t stream);
+struct MlaLaunch {
+    const float* q_latent;     // [n, heads, latent_dim]
+    const float* q_rope;       // [n, heads, rope_dim]
+    const void* latent_cache;  // [slots, latent_dim]
+    const void* rope_cache;    // [slots, rope_dim]
+    bool cache_f16;
+    const int32_t* positions;     // [n]
+    const int32_t* token_seq;     // [n]
+    const int32_t* block_tables;  // [num_seqs, max_blocks]
+    int64_t n, heads, latent_dim, rope_dim, max_blocks, block_size;
+    float scale, softcap;
+    int sliding_window;
+    float* out;  // [n, heads, latent_dim]
+};
+constexpr int64_t kMaxMlaLatentDim = 1024;
+constexpr int64_t kMaxMlaRopeDim = 256;
+void launch_mla_attention(const MlaLaunch& a, cudaStream_t stream);
 
 // ---- sampling.cu ----
 // The largest top_k the sampling kernel takes (its candidates are sorted in one block's shared memory).

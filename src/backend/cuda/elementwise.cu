@@ -295,19 +295,24 @@ __global__ void glu_kernel(const float* gate, const float* up, int64_t n, GluKin
     out[i] = a * up[i];
 }
 
-__global__ void store_kv_kernel(const float* k, const float* v, const int32_t* slots, int64_t n, int64_t row_elems,
-                                bool cache_f16, void* k_cache, void* v_cache) {
+// Thread i: element i % (kw + vw) of token i / (kw + vw)'s k row (the first kw) or v row (the rest); k and v rows
+// differ in width in the latent caches of multi-head latent attention.
+__global__ void store_kv_kernel(const float* k, const float* v, const int32_t* slots, int64_t n, int64_t kw,
+                                int64_t vw, bool cache_f16, void* k_cache, void* v_cache) {
     begin_dependent_kernel();
     const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
-    if (i >= n * row_elems) return;
-    const int64_t t = i / row_elems, e = i % row_elems;
-    const int64_t dst = static_cast<int64_t>(slots[t]) * row_elems + e;
+    if (i >= n * (kw + vw)) return;
+    const int64_t t = i / (kw + vw), e = i % (kw + vw);
+    const bool is_k = e < kw;
+    const int64_t width = is_k ? kw : vw;
+    const int64_t c = is_k ? e : e - kw;
+    const float value = is_k ? k[t * kw + c] : v[t * vw + c];
+    const int64_t dst = static_cast<int64_t>(slots[t]) * width + c;
+    void* cache = is_k ? k_cache : v_cache;
     if (cache_f16) {
-        static_cast<__half*>(k_cache)[dst] = __float2half_rn(k[i]);
-        static_cast<__half*>(v_cache)[dst] = __float2half_rn(v[i]);
+        static_cast<__half*>(cache)[dst] = __float2half_rn(value);
     } else {
-        static_cast<float*>(k_cache)[dst] = k[i];
-        static_cast<float*>(v_cache)[dst] = v[i];
+        static_cast<float*>(cache)[dst] = value;
     }
 }
 
@@ -511,10 +516,11 @@ void launch_glu(const float* gate, const float* up, int64_t n, GluKind kind, flo
     launch_kernel(glu_kernel, blocks_for(n), kThreads, 0, stream, gate, up, n, kind, out);
 }
 
-void launch_store_kv(const float* k, const float* v, const int32_t* slots, int64_t n, int64_t row_elems,
-                     bool cache_f16, void* k_cache, void* v_cache, cudaStream_t stream) {
+void launch_store_kv(const float* k, const float* v, const int32_t* slots, int64_t n, int64_t k_row_elems,
+                     int64_t v_row_elems, bool cache_f16, void* k_cache, void* v_cache, cudaStream_t stream) {
     if (n == 0) return;
-    launch_kernel(store_kv_kernel, blocks_for(n * row_elems), kThreads, 0, stream, k, v, slots, n, row_elems, cache_f16, k_cache, v_cache);
+    launch_kernel(store_kv_kernel, blocks_for(n * (k_row_elems + v_row_elems)), kThreads, 0, stream, k, v, slots, n,
+                  k_row_elems, v_row_elems, cache_f16, k_cache, v_cache);
 }
 
 void launch_quantize_activations(const float* x, int64_t n, int64_t cols, int8_t* q, float* d, float* sum,

@@ -1,0 +1,133 @@
+// Multi-head latent attention (DeepSeek-V2/V3) in its weight-absorbed form: every query head attends over one
+// shared cached latent c (kv_lora_rank wide) and rotary key p per token, score = scale * (q_latent . c + q_rope . p),
+// and its output is the softmax-weighted sum of the latents (the per-head value projection comes after, in
+// matmul_heads). Also copy_cols, which splits the per-head query and the compressed kv projection into parts.
+//
+// One block per (token, head). Keys are taken in chunks: the block's warps score a chunk's keys (one key per warp at
+// a time, lanes across the latent), the scores wait in shared memory, then every thread folds the chunk into its own
+// slice of the latent accumulator with an online softmax (running max and normalizer, as attention.cu).
+#include "backend/cuda/cuda_kernels.cuh"
+
+namespace frugal::cuda {
+namespace {
+
+constexpr int kWarps = 4;
+constexpr int kThreads = kWarps * kWarpSize;
+constexpr int kChunk = 64;                                     // keys scored per pass
+constexpr int kLatentPerThread = kMaxMlaLatentDim / kThreads;  // accumulator elements per thread
+
+template <bool kF16>
+__device__ __forceinline__ float cache_load(const void* cache, int64_t i) {
+    if constexpr (kF16) {
+        return __half2float(static_cast<const __half*>(cache)[i]);
+    } else {
+        return static_cast<const float*>(cache)[i];
+    }
+}
+
+template <bool kF16>
+__global__ void __launch_bounds__(kThreads) mla_attention_kernel(MlaLaunch a) {
+    extern __shared__ float q_smem[];  // q_latent [L], then q_rope [R]
+    __shared__ float scores[kChunk];
+    __shared__ int64_t slots[kChunk];  // -1: a position without a KV block (skipped)
+    begin_dependent_kernel();
+    const int64_t item = blockIdx.x;
+    const int64_t t = item / a.heads;
+    const int64_t L = a.latent_dim, R = a.rope_dim;
+    float* ql = q_smem;
+    float* qr = q_smem + L;
+    for (int64_t i = threadIdx.x; i < L; i += kThreads) ql[i] = a.q_latent[item * L + i];
+    for (int64_t i = threadIdx.x; i < R; i += kThreads) qr[i] = a.q_rope[item * R + i];
+    __syncthreads();
+    const int warp = threadIdx.x / kWarpSize, lane = threadIdx.x % kWarpSize;
+    const int32_t* table = a.block_tables + static_cast<int64_t>(a.token_seq[t]) * a.max_blocks;
+    const int64_t pos = a.positions[t];
+    const int64_t lo = a.sliding_window > 0 ? max(int64_t{0}, pos - a.sliding_window + 1) : 0;
+    float acc[kLatentPerThread] = {};
+    float m = -INFINITY, l = 0.0f;
+    for (int64_t base = lo; base <= pos; base += kChunk) {
+        const int count = static_cast<int>(min(static_cast<int64_t>(kChunk), pos - base + 1));
+        for (int k = warp; k < count; k += kWarps) {
+            const int64_t j = base + k;
+            const int64_t block = table[j / a.block_size];
+            if (block < 0) {
+                if (lane == 0) slots[k] = -1;
+                continue;
+            }
+            const int64_t slot = block * a.block_size + j % a.block_size;
+            float s = 0.0f;
+            for (int64_t i = lane; i < L; i += kWarpSize) s += ql[i] * cache_load<kF16>(a.latent_cache, slot * L + i);
+            for (int64_t i = lane; i < R; i += kWarpSize) s += qr[i] * cache_load<kF16>(a.rope_cache, slot * R + i);
+            s = warp_sum(s) * a.scale;
+            if (a.softcap > 0.0f) s = a.softcap * tanhf(s / a.softcap);
+            if (lane == 0) {
+                scores[k] = s;
+                slots[k] = slot;
+            }
+        }
+        __syncthreads();
+        float chunk_max = -INFINITY;
+        for (int k = 0; k < count; ++k) {
+            if (slots[k] >= 0) chunk_max = fmaxf(chunk_max, scores[k]);
+        }
+        if (chunk_max > -INFINITY) {
+            const float m_new = fmaxf(m, chunk_max);
+            const float correction = expf(m - m_new);  // 0 while m is still -inf
+            l *= correction;
+#pragma unroll
+            for (int e = 0; e < kLatentPerThread; ++e) acc[e] *= correction;
+            for (int k = 0; k < count; ++k) {
+                const int64_t slot = slots[k];
+                if (slot < 0) continue;
+                const float p = expf(scores[k] - m_new);
+                l += p;
+#pragma unroll
+                for (int e = 0; e < kLatentPerThread; ++e) {
+                    const int64_t i = threadIdx.x + static_cast<int64_t>(e) * kThreads;
+                    if (i < L) acc[e] += p * cache_load<kF16>(a.latent_cache, slot * L + i);
+                }
+            }
+            m = m_new;
+        }
+        __syncthreads();  // the next chunk overwrites scores and slots
+    }
+#pragma unroll
+    for (int e = 0; e < kLatentPerThread; ++e) {
+        const int64_t i = threadIdx.x + static_cast<int64_t>(e) * kThreads;
+        if (i < L) a.out[item * L + i] = l > 0.0f ? acc[e] / l : 0.0f;
+    }
+}
+
+__global__ void copy_cols_kernel(const float* src, int64_t src_width, int64_t offset, int64_t rows, int64_t width,
+                                 float* dst) {
+    begin_dependent_kernel();
+    const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+    if (i >= rows * width) return;
+    dst[i] = src[(i / width) * src_width + offset + i % width];
+}
+
+}  // namespace
+
+void launch_copy_cols(const float* src, int64_t src_width, int64_t offset, int64_t rows, int64_t width, float* dst,
+                      cudaStream_t stream) {
+    CHECK(offset >= 0 && offset + width <= src_width) << "columns " << offset << "+" << width << " of " << src_width;
+    if (rows * width == 0) return;
+    constexpr int kElementThreads = 256;
+    launch_kernel(copy_cols_kernel, static_cast<unsigned>(ceil_div(rows * width, kElementThreads)), kElementThreads, 0,
+                  stream, src, src_width, offset, rows, width, dst);
+}
+
+void launch_mla_attention(const MlaLaunch& a, cudaStream_t stream) {
+    CHECK(a.latent_dim >= 1 && a.latent_dim <= kMaxMlaLatentDim) << "latent dim " << a.latent_dim;
+    CHECK(a.rope_dim >= 0 && a.rope_dim <= kMaxMlaRopeDim) << "rotary dim " << a.rope_dim;
+    if (a.n * a.heads == 0) return;
+    const size_t smem = static_cast<size_t>(a.latent_dim + a.rope_dim) * sizeof(float);
+    const auto blocks = static_cast<unsigned>(a.n * a.heads);
+    if (a.cache_f16) {
+        launch_kernel(mla_attention_kernel<true>, blocks, kThreads, smem, stream, a);
+    } else {
+        launch_kernel(mla_attention_kernel<false>, blocks, kThreads, smem, stream, a);
+    }
+}
+
+}  // namespace frugal::cuda
