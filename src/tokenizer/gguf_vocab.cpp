@@ -16,6 +16,8 @@ constexpr std::string_view kMergesKey = "tokenizer.ggml.merges";
 const std::string kPrePatternsKey = "frugal.tokenizer.pre_patterns";
 const std::string kNormalizerKey = "frugal.tokenizer.normalizer";
 const std::string kIgnoreMergesKey = "frugal.tokenizer.ignore_merges";
+// A SentencePiece-style tokenizer.json's pipeline (Vocab::hf_pipeline); its merges go in tokenizer.ggml.merges.
+const std::string kHfPipelineKey = "frugal.tokenizer.hf_pipeline";
 
 bool is_numeric_array(const GgufValue& v) {
     return v.type == GgufType::kArray && v.array_type != GgufType::kString && v.array_type != GgufType::kArray;
@@ -145,6 +147,17 @@ Result<Vocab> vocab_from_gguf(const GgufFile& file) {
         }
     }
 
+    if (vocab.type == VocabType::kSpm && file.find(kHfPipelineKey) != nullptr) {
+        vocab.hf_pipeline = file.get_string_or(kHfPipelineKey, "");
+        if (vocab.hf_pipeline.empty()) return Status::errorf("{}: '{}' must be a string", file.path(), kHfPipelineKey);
+        const GgufValue* merges = file.find(kMergesKey);
+        if (merges == nullptr || merges->type != GgufType::kArray || merges->array_type != GgufType::kString)
+            return Status::errorf("{}: '{}' needs '{}' as an array of strings", file.path(), kHfPipelineKey,
+                                  kMergesKey);
+        for (std::string_view m : merges->array_strings) vocab.merges.emplace_back(m);
+        vocab.hf_attributes = true;
+        vocab.clean_spaces = false;
+    }
     vocab.add_space_prefix = file.get_bool_or("tokenizer.ggml.add_space_prefix", vocab.add_space_prefix);
 
     for (const SpecialIdKey& k : kSpecialIdKeys) {
@@ -178,7 +191,9 @@ void write_vocab_gguf_metadata(const Vocab& vocab, GgufWriter& w) {
     w.set_string_array("tokenizer.ggml.tokens", texts);
     w.set_float32_array("tokenizer.ggml.scores", scores);
     w.set_int32_array("tokenizer.ggml.token_type", types);
-    if (vocab.type == VocabType::kBpe) w.set_string_array("tokenizer.ggml.merges", vocab.merges);
+    if (vocab.type == VocabType::kBpe || !vocab.hf_pipeline.empty())
+        w.set_string_array("tokenizer.ggml.merges", vocab.merges);
+    if (!vocab.hf_pipeline.empty()) w.set_string(kHfPipelineKey, vocab.hf_pipeline);
     if (!vocab.pre_patterns.empty()) {
         w.set_string_array(kPrePatternsKey, vocab.pre_patterns);
         if (!vocab.normalizer.empty()) w.set_string(kNormalizerKey, vocab.normalizer);

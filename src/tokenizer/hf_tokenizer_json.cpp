@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "tokenizer/hf_bpe_tokenizer.h"
 #include "tokenizer/pre_tokenizer.h"
 
 namespace frugal {
@@ -107,22 +108,43 @@ Result<Vocab> build(const std::string& json_text, const std::string& config_text
     if (model.value("type", "BPE") != "BPE" || !model.contains("vocab") || !model["vocab"].is_object()) {
         return Status::errorf("model type '{}' is not supported (byte-level BPE only)", model.value("type", "?"));
     }
-    if (model.value("byte_fallback", false)) {
-        return Status::error("BPE with byte_fallback (SentencePiece-style) is not supported yet");
-    }
+    // Two forms: byte-level BPE (a ByteLevel pre-tokenizer, regex splits) and SentencePiece-style BPE over raw
+    // text (no pre-tokenizer or Metaspace; byte_fallback), which HfBpeTokenizer runs.
+    const json& pre = j.value("pre_tokenizer", json());
+    const bool spm_form = pre.is_null() || (pre.is_object() && pre.value("type", "") == "Metaspace");
     Vocab vocab;
-    vocab.type = VocabType::kBpe;
-    vocab.model = "gpt2";
-    apply_vocab_type_defaults(vocab);
-    bool byte_level = false;
-    RETURN_IF_ERROR(read_pre_tokenizer(j.value("pre_tokenizer", json()), &vocab.pre_patterns, &byte_level));
-    if (!byte_level) return Status::error("only byte-level BPE is supported (no ByteLevel pre-tokenizer found)");
-    if (vocab.pre_patterns.empty()) return Status::error("the pre-tokenizer defines no split regex");
-    RETURN_IF_ERROR(read_normalizer(j.value("normalizer", json()), &vocab.normalizer));
-    vocab.pre = llama_cpp_pre_name(vocab.pre_patterns);
-    vocab.ignore_merges = model.value("ignore_merges", false);
-    vocab.clean_spaces = false;
     vocab.hf_attributes = true;
+    vocab.clean_spaces = false;
+    vocab.ignore_merges = model.value("ignore_merges", false);
+    if (spm_form) {
+        vocab.type = VocabType::kSpm;
+        vocab.model = "llama";
+        vocab.hf_pipeline = json{{"normalizer", j.value("normalizer", json())},
+                                 {"pre_tokenizer", pre},
+                                 {"decoder", j.value("decoder", json())},
+                                 {"model",
+                                  {{"unk_token", model.value("unk_token", json())},
+                                   {"fuse_unk", model.value("fuse_unk", false)},
+                                   {"byte_fallback", model.value("byte_fallback", false)},
+                                   {"ignore_merges", vocab.ignore_merges},
+                                   {"dropout", model.value("dropout", json())},
+                                   {"continuing_subword_prefix", model.value("continuing_subword_prefix", json())},
+                                   {"end_of_word_suffix", model.value("end_of_word_suffix", json())}}}}
+                                .dump();
+    } else {
+        if (model.value("byte_fallback", false))
+            return Status::error("BPE with byte_fallback and a byte-level pre-tokenizer is not supported");
+        vocab.type = VocabType::kBpe;
+        vocab.model = "gpt2";
+        bool byte_level = false;
+        RETURN_IF_ERROR(read_pre_tokenizer(pre, &vocab.pre_patterns, &byte_level));
+        if (!byte_level) return Status::error("only byte-level BPE is supported (no ByteLevel pre-tokenizer found)");
+        if (vocab.pre_patterns.empty()) return Status::error("the pre-tokenizer defines no split regex");
+        RETURN_IF_ERROR(read_normalizer(j.value("normalizer", json()), &vocab.normalizer));
+        vocab.pre = llama_cpp_pre_name(vocab.pre_patterns);
+    }
+    // Special ids come from tokenizer_config.json, the post-processor or the model, not from per-type defaults.
+    vocab.add_space_prefix = false;
 
     // Token ids: model.vocab plus added tokens; holes (unused ids) get placeholder texts, as llama.cpp's
     // converter writes them.
@@ -141,12 +163,21 @@ Result<Vocab> build(const std::string& json_text, const std::string& config_text
         }
         num_tokens = std::max<int64_t>(num_tokens, t["id"].get<int64_t>() + 1);
     }
+    // Unused ids get placeholders; a file whose ids are mostly holes is refused rather than allocated.
+    const size_t num_entries = model["vocab"].size() + added.size();
+    if (static_cast<size_t>(num_tokens) > 2 * num_entries + 1024) {
+        return Status::errorf("token ids go up to {} for {} entries: too many unused ids", num_tokens - 1, num_entries);
+    }
     vocab.tokens.resize(static_cast<size_t>(num_tokens));
     for (int64_t i = 0; i < num_tokens; ++i) {
         vocab.tokens[i] = {fmt::format("[PAD{}]", i), 0.0f, TokenType::kUnused, kAttrUnused};
     }
-    for (const auto& [text, id] : model["vocab"].items())
-        vocab.tokens[id.get<int64_t>()] = {text, 0.0f, TokenType::kNormal, kAttrNormal};
+    const bool byte_tokens = spm_form && model.value("byte_fallback", false);
+    for (const auto& [text, id] : model["vocab"].items()) {
+        const bool is_byte = byte_tokens && text.size() == 6 && text.compare(0, 3, "<0x") == 0 && text[5] == '>';
+        vocab.tokens[id.get<int64_t>()] = {text, 0.0f, is_byte ? TokenType::kByte : TokenType::kNormal,
+                                           is_byte ? kAttrByte : kAttrNormal};
+    }
     for (const json& t : added) {
         const bool special = t.value("special", false);
         TokenData& d = vocab.tokens[t["id"].get<int64_t>()];
@@ -162,6 +193,13 @@ Result<Vocab> build(const std::string& json_text, const std::string& config_text
         if (m.is_string()) {
             vocab.merges.push_back(m.get<std::string>());
         } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
+            if (m[0].get<std::string>().find(' ') != std::string::npos ||
+                m[1].get<std::string>().find(' ') != std::string::npos) {
+                return Status::errorf(
+                    "merge [\"{}\", \"{}\"] has a token with a space, which the \"a b\" form "
+                    "cannot hold",
+                    m[0].get<std::string>(), m[1].get<std::string>());
+            }
             vocab.merges.push_back(m[0].get<std::string>() + " " + m[1].get<std::string>());
         } else {
             return Status::error("a model.merges entry is neither \"a b\" nor [\"a\", \"b\"]");
@@ -175,6 +213,9 @@ Result<Vocab> build(const std::string& json_text, const std::string& config_text
         }
         return kNullToken;
     };
+    vocab.bos_id = vocab.eos_id = vocab.unk_id = vocab.pad_id = kNullToken;
+    if (spm_form && model.value("unk_token", json()).is_string())
+        vocab.unk_id = id_of(model["unk_token"].get<std::string>());
     if (config.contains("bos_token")) vocab.bos_id = id_of(content_of(config["bos_token"]));
     if (config.contains("eos_token")) vocab.eos_id = id_of(content_of(config["eos_token"]));
     if (config.contains("pad_token")) vocab.pad_id = id_of(content_of(config["pad_token"]));
@@ -200,7 +241,28 @@ Result<Vocab> build(const std::string& json_text, const std::string& config_text
             vocab.add_eos = true;
         }
     }
+    if (spm_form) {
+        // Scores for llama.cpp, which reads this vocabulary as SentencePiece: the earlier the merge that makes a
+        // token, the higher its score.
+        TokenIndex index;
+        for (size_t i = 0; i < vocab.tokens.size(); ++i) {
+            index.emplace(vocab.tokens[i].text, static_cast<int32_t>(i));
+            vocab.tokens[i].score = -1e9f;
+        }
+        for (size_t rank = vocab.merges.size(); rank-- > 0;) {
+            std::string merged = vocab.merges[rank];
+            const size_t space = merged.find(' ');
+            if (space != std::string::npos) merged.erase(space, 1);
+            if (const auto it = index.find(merged); it != index.end())
+                vocab.tokens[it->second].score = -static_cast<float>(rank);
+        }
+    }
     RETURN_IF_ERROR(vocab.finalize());
+    if (spm_form) {
+        // Validates the pipeline now (unsupported components, merges outside the vocabulary).
+        ASSIGN_OR_RETURN(std::unique_ptr<HfBpeTokenizer> check, HfBpeTokenizer::create(vocab));
+        vocab.add_space_prefix = check->decoder_strips_leading_space();
+    }
     return vocab;
 }
 

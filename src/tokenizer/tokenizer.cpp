@@ -8,6 +8,7 @@
 #include "tokenizer/bpe_tokenizer.h"
 #include "tokenizer/byte_level.h"
 #include "tokenizer/gguf_vocab.h"
+#include "tokenizer/hf_bpe_tokenizer.h"
 #include "tokenizer/llama2c_vocab.h"
 #include "tokenizer/special_token_index.h"
 #include "tokenizer/spm_tokenizer.h"
@@ -109,7 +110,9 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_vocab(Vocab vocab) {
     std::vector<std::string_view> special_texts;
     for (int32_t id : tok->vocab_.special_tokens) special_texts.emplace_back(tok->vocab_.tokens[id].text);
     tok->special_index_ = std::make_unique<SpecialTokenIndex>(special_texts);
-    if (tok->vocab_.type == VocabType::kSpm) {
+    if (!tok->vocab_.hf_pipeline.empty()) {
+        ASSIGN_OR_RETURN(tok->hf_bpe_, HfBpeTokenizer::create(tok->vocab_));
+    } else if (tok->vocab_.type == VocabType::kSpm) {
         tok->spm_ = std::make_unique<SpmTokenizer>(tok->vocab_);
     } else {
         ASSIGN_OR_RETURN(tok->bpe_, BpeTokenizer::create(tok->vocab_));
@@ -194,7 +197,15 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_bos, bool
     std::vector<int32_t> out;
     const std::vector<Fragment> fragments = partition_special(text, parse_special);
     if (add_bos && vocab_.add_bos) out.push_back(vocab_.bos_id);
-    if (spm_ != nullptr) {
+    if (hf_bpe_ != nullptr) {
+        for (const Fragment& f : fragments) {
+            if (f.token != kNullToken) {
+                out.push_back(f.token);
+            } else {
+                hf_bpe_->encode(text.substr(f.offset, f.length), /*at_input_start=*/f.offset == 0, out);
+            }
+        }
+    } else if (spm_ != nullptr) {
         bool prev_special = true;  // the dummy prefix goes before the first text and after each special token
         for (const Fragment& f : fragments) {
             if (f.token != kNullToken) {
@@ -245,6 +256,18 @@ std::string Tokenizer::token_to_piece(int32_t id, bool render_special) const {
 }
 
 std::string Tokenizer::decode(std::span<const int32_t> ids, bool render_special) const {
+    if (hf_bpe_ != nullptr) {
+        // Hugging Face's decode: the token texts (special ones only when rendered) through the decoder chain.
+        std::vector<std::string> texts;
+        texts.reserve(ids.size());
+        for (int32_t id : ids) {
+            if (id < 0 || id >= vocab_.num_tokens()) continue;
+            const TokenData& data = vocab_.tokens[id];
+            if (!render_special && (data.attr & (kAttrUnknown | kAttrControl))) continue;
+            texts.push_back(data.text);
+        }
+        return hf_bpe_->decode(std::move(texts));
+    }
     std::string text;
     bool strip = vocab_.add_space_prefix;
     for (int32_t id : ids) {

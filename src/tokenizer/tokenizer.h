@@ -19,6 +19,7 @@ namespace frugal {
 
 class SpmTokenizer;
 class BpeTokenizer;
+class HfBpeTokenizer;
 class SpecialTokenIndex;
 
 class Tokenizer {
@@ -69,6 +70,7 @@ class Tokenizer {
     Vocab vocab_;
     std::unique_ptr<SpmTokenizer> spm_;
     std::unique_ptr<BpeTokenizer> bpe_;
+    std::unique_ptr<HfBpeTokenizer> hf_bpe_;            // a SentencePiece-style tokenizer.json (vocab_.hf_pipeline)
     std::unique_ptr<SpecialTokenIndex> special_index_;  // over vocab_.special_tokens, same order
 };
 

@@ -92,6 +92,9 @@ struct Vocab {
     // lstrip / rstrip kept): finalize() does not apply llama.cpp's text-based attribute rules (it still uses them
     // to pick the end-of-generation set).
     bool hf_attributes = false;
+    // A SentencePiece-style tokenizer.json (BPE over raw text with byte fallback): its normalizer, pre_tokenizer,
+    // decoder and BPE options as JSON, run by HfBpeTokenizer with `merges`; "" for every other vocabulary.
+    std::string hf_pipeline;
 
     // Derived by finalize().
     TokenIndex token_to_id;

@@ -67,7 +67,8 @@ TEST(HfTokenizerJsonErrors, MalformedInputsAreClearErrors) {
     const std::vector<std::pair<std::string, std::string>> cases = {
         {"not json", "not valid JSON"},
         {R"({"model": {"type": "Unigram", "vocab": []}})", "Unigram"},
-        {R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}})", "byte-level"},
+        {R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "pre_tokenizer": {"type": "Whitespace"}})",
+         "Whitespace"},
         {R"({"model": {"type": "BPE", "vocab": {"a": -4}, "merges": []},
              "pre_tokenizer": {"type": "ByteLevel", "use_regex": true}})",
          "invalid id"},
@@ -75,8 +76,8 @@ TEST(HfTokenizerJsonErrors, MalformedInputsAreClearErrors) {
              "pre_tokenizer": {"type": "ByteLevel", "use_regex": true}})",
          "merges"},
         {R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []},
-             "pre_tokenizer": {"type": "Metaspace"}})",
-         "Metaspace"},
+             "pre_tokenizer": {"type": "Metaspace"}, "decoder": {"type": "ByteLevel"}})",
+         "ByteLevel"},
     };
     for (const auto& [text, want] : cases) {
         Result<Vocab> v = vocab_from_tokenizer_json(text, "", "case");
