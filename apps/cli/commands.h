@@ -12,5 +12,6 @@ std::function<int()> add_bench_command(CLI::App& app);
 std::function<int()> add_convert_command(CLI::App& app);
 std::function<int()> add_synth_command(CLI::App& app);
 std::function<int()> add_tokenize_command(CLI::App& app);
+std::function<int()> add_render_chat_command(CLI::App& app);
 
 }  // namespace frugal::cli

@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
     add(&frugal::cli::add_convert_command);
     add(&frugal::cli::add_synth_command);
     add(&frugal::cli::add_tokenize_command);
+    add(&frugal::cli::add_render_chat_command);
     try {
         std::vector<std::string> args = normalize_args(argc, argv);
         app.parse(args);
