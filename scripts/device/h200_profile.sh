@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs on the lent H200 (device tool) with .devcarry/ carried: a kernel timeline of frugal's decode on a synthetic
 # Llama-3-8B (nsys with CUDA-graph node tracing, so kernels run as in production, overlapped and at full clocks),
-# summarized per kernel and as the idle time between kernels. Usage: h200_profile.sh [TYPE] (default Q4_K)
+# summarized per kernel and as the idle time between kernels. Usage: [MODEL=file.gguf] h200_profile.sh [TYPE] (default
+# Q4_K)
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
@@ -10,7 +11,7 @@ root=$PWD
 cublas=$(python3 -c 'import nvidia.cublas, os; print(os.path.dirname(nvidia.cublas.__file__) + "/lib")' 2>/dev/null)
 export LD_LIBRARY_PATH=$root/.devcarry/lib:/usr/local/cuda/lib64:${cublas}:${LD_LIBRARY_PATH:-}
 F=$root/.devcarry/bin/frugal
-m=/tmp/llama3-8b-$t.gguf
+m=${MODEL:-/tmp/llama3-8b-$t.gguf}  # MODEL: another (already written) model file to profile
 [ -f $m ] || $F synth --shape llama3-8b --type $t --vocab "$root/.devcarry/vocab/ggml-vocab-llama-bpe.gguf" -o $m 2>&1 | tail -1
 nsys=$(command -v nsys || ls /usr/local/cuda/bin/nsys /opt/nvidia/nsight-systems/*/bin/nsys 2>/dev/null | head -1)
 if [ -z "$nsys" ]; then echo "no nsys on this machine"; exit 1; fi

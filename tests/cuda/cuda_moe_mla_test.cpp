@@ -464,7 +464,8 @@ TEST_F(CudaMoeMlaTest, MlaAttentionMatchesReference) {
         {16, 512, 64, DType::kF16, true},         {16, 512, 64, DType::kF16, false},   // DeepSeek-V2-Lite
         {8, 512, 64, DType::kF32, true},          {2, 96, 24, DType::kF16, false, 5},  // a sliding window
         {4, 64, 16, DType::kF32, true, 0, 30.0f},                                      // softcap
-        {1, 1024, 0, DType::kF32, true},  // the largest latent, no rope part
+        {4, 64, 16, DType::kF16, true, 40},  // a window in decode (its keys in a few slices)
+        {1, 1024, 0, DType::kF32, true},     // the largest latent, no rope part
     };
     const int block_size = 16;
     const std::vector<int64_t> seq_lens = {1, 17, 70, 200};  // past several chunks of keys

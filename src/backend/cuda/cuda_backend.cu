@@ -553,6 +553,14 @@ public:
         a.softcap = params.softcap;
         a.sliding_window = params.sliding_window;
         a.out = out.as<float>();
+        int64_t max_keys = a.max_blocks * a.block_size;
+        if (a.sliding_window > 0) max_keys = std::min<int64_t>(max_keys, a.sliding_window);
+        a.splits = cuda::mla_attention_splits(a.n, a.heads, max_keys, props_.multiProcessorCount);
+        if (a.splits > 1) {
+            const int64_t parts = a.n * a.heads * a.splits;
+            a.partial_acc = static_cast<float*>(scratch(kScratchAttnAcc, static_cast<size_t>(parts * a.latent_dim) * 4));
+            a.partial_ml = static_cast<float*>(scratch(kScratchAttnMl, static_cast<size_t>(parts) * 8));
+        }
         cuda::launch_mla_attention(a, stream_);
     }
 

@@ -147,9 +147,15 @@ struct MlaLaunch {
     float scale, softcap;
     int sliding_window;
     float* out;  // [n, heads, latent_dim]
+    // Split-KV scratch: partial results of `splits` key slices per (token, head), merged by a second kernel.
+    int splits;
+    float* partial_acc;  // [n, heads, splits, latent_dim]
+    float* partial_ml;   // [n, heads, splits, 2]: running max and normalizer
 };
 constexpr int64_t kMaxMlaLatentDim = 1024;
 constexpr int64_t kMaxMlaRopeDim = 256;
+// Key slices worth launching for n tokens of `heads` heads over keys up to max_keys on num_sms SMs.
+int mla_attention_splits(int64_t n, int64_t heads, int64_t max_keys, int num_sms);
 void launch_mla_attention(const MlaLaunch& a, cudaStream_t stream);
 
 // ---- sampling.cu ----

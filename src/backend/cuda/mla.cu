@@ -3,9 +3,14 @@
 // and its output is the softmax-weighted sum of the latents (the per-head value projection comes after, in
 // matmul_heads). Also copy_cols, which splits the per-head query and the compressed kv projection into parts.
 //
-// One block per (token, head). Keys are taken in chunks: the block's warps score a chunk's keys (one key per warp at
-// a time, lanes across the latent), the scores wait in shared memory, then every thread folds the chunk into its own
-// slice of the latent accumulator with an online softmax (running max and normalizer, as attention.cu).
+// Grid: (token x head, split). Each block takes one contiguous slice of the token's visible keys; with one split it
+// writes the normalized output, with several (decode, where tokens x heads alone would not fill the GPU) an
+// unnormalized partial that a second kernel merges (as attention.cu). Keys are taken in chunks: the block's warps
+// score a chunk's keys (one key per warp at a time, lanes across the latent) into shared memory, then every thread
+// folds the chunk into its own slice of the latent accumulator with an online softmax (running max and normalizer).
+// The fold's loads of the chunk's latents are independent of each other and unrolled, so many are in flight at once.
+#include <algorithm>
+
 #include "backend/cuda/cuda_kernels.cuh"
 
 namespace frugal::cuda {
@@ -13,8 +18,9 @@ namespace {
 
 constexpr int kWarps = 4;
 constexpr int kThreads = kWarps * kWarpSize;
-constexpr int kChunk = 64;                                     // keys scored per pass
+constexpr int kChunk = 64;                                     // keys scored per pass (<= kThreads)
 constexpr int kLatentPerThread = kMaxMlaLatentDim / kThreads;  // accumulator elements per thread
+constexpr int kMaxMlaSplits = 32;
 
 template <bool kF16>
 __device__ __forceinline__ float cache_load(const void* cache, int64_t i) {
@@ -28,10 +34,12 @@ __device__ __forceinline__ float cache_load(const void* cache, int64_t i) {
 template <bool kF16>
 __global__ void __launch_bounds__(kThreads) mla_attention_kernel(MlaLaunch a) {
     extern __shared__ float q_smem[];  // q_latent [L], then q_rope [R]
-    __shared__ float scores[kChunk];
-    __shared__ int64_t slots[kChunk];  // -1: a position without a KV block (skipped)
+    __shared__ float scores[kChunk];   // -inf: a position without a KV block
+    __shared__ float probs[kChunk];
+    __shared__ int64_t slots[kChunk];  // 0 for positions without a block (their probability is 0)
     begin_dependent_kernel();
     const int64_t item = blockIdx.x;
+    const int split = static_cast<int>(blockIdx.y);
     const int64_t t = item / a.heads;
     const int64_t L = a.latent_dim, R = a.rope_dim;
     float* ql = q_smem;
@@ -43,15 +51,21 @@ __global__ void __launch_bounds__(kThreads) mla_attention_kernel(MlaLaunch a) {
     const int32_t* table = a.block_tables + static_cast<int64_t>(a.token_seq[t]) * a.max_blocks;
     const int64_t pos = a.positions[t];
     const int64_t lo = a.sliding_window > 0 ? max(int64_t{0}, pos - a.sliding_window + 1) : 0;
+    const int64_t per_split = ceil_div(max(pos - lo + 1, int64_t{0}), a.splits);
+    const int64_t begin = lo + split * per_split;
+    const int64_t end = min(pos + 1, begin + per_split);
     float acc[kLatentPerThread] = {};
     float m = -INFINITY, l = 0.0f;
-    for (int64_t base = lo; base <= pos; base += kChunk) {
-        const int count = static_cast<int>(min(static_cast<int64_t>(kChunk), pos - base + 1));
+    for (int64_t base = begin; base < end; base += kChunk) {
+        const int count = static_cast<int>(min(static_cast<int64_t>(kChunk), end - base));
         for (int k = warp; k < count; k += kWarps) {
             const int64_t j = base + k;
             const int64_t block = table[j / a.block_size];
             if (block < 0) {
-                if (lane == 0) slots[k] = -1;
+                if (lane == 0) {
+                    scores[k] = -INFINITY;
+                    slots[k] = 0;
+                }
                 continue;
             }
             const int64_t slot = block * a.block_size + j % a.block_size;
@@ -67,34 +81,71 @@ __global__ void __launch_bounds__(kThreads) mla_attention_kernel(MlaLaunch a) {
         }
         __syncthreads();
         float chunk_max = -INFINITY;
-        for (int k = 0; k < count; ++k) {
-            if (slots[k] >= 0) chunk_max = fmaxf(chunk_max, scores[k]);
-        }
-        if (chunk_max > -INFINITY) {
-            const float m_new = fmaxf(m, chunk_max);
+        for (int k = 0; k < count; ++k) chunk_max = fmaxf(chunk_max, scores[k]);
+        const float m_new = fmaxf(m, chunk_max);
+        // Every thread computed the same m_new, so the branch is uniform across the block.
+        if (m_new > -INFINITY) {
+            if (threadIdx.x < count) probs[threadIdx.x] = expf(scores[threadIdx.x] - m_new);  // exp(-inf) = 0
+            __syncthreads();
             const float correction = expf(m - m_new);  // 0 while m is still -inf
             l *= correction;
 #pragma unroll
             for (int e = 0; e < kLatentPerThread; ++e) acc[e] *= correction;
+#pragma unroll 8
             for (int k = 0; k < count; ++k) {
-                const int64_t slot = slots[k];
-                if (slot < 0) continue;
-                const float p = expf(scores[k] - m_new);
+                const float p = probs[k];
+                const int64_t row = slots[k] * L;
                 l += p;
 #pragma unroll
                 for (int e = 0; e < kLatentPerThread; ++e) {
                     const int64_t i = threadIdx.x + static_cast<int64_t>(e) * kThreads;
-                    if (i < L) acc[e] += p * cache_load<kF16>(a.latent_cache, slot * L + i);
+                    if (i < L) acc[e] += p * cache_load<kF16>(a.latent_cache, row + i);
                 }
             }
             m = m_new;
         }
-        __syncthreads();  // the next chunk overwrites scores and slots
+        __syncthreads();  // the next chunk overwrites scores, probs and slots
     }
+    if (a.splits == 1) {
+#pragma unroll
+        for (int e = 0; e < kLatentPerThread; ++e) {
+            const int64_t i = threadIdx.x + static_cast<int64_t>(e) * kThreads;
+            if (i < L) a.out[item * L + i] = l > 0.0f ? acc[e] / l : 0.0f;
+        }
+        return;
+    }
+    const int64_t part = item * a.splits + split;
 #pragma unroll
     for (int e = 0; e < kLatentPerThread; ++e) {
         const int64_t i = threadIdx.x + static_cast<int64_t>(e) * kThreads;
-        if (i < L) a.out[item * L + i] = l > 0.0f ? acc[e] / l : 0.0f;
+        if (i < L) a.partial_acc[part * L + i] = acc[e];
+    }
+    if (threadIdx.x == 0) {
+        a.partial_ml[2 * part] = m;
+        a.partial_ml[2 * part + 1] = l;
+    }
+}
+
+// out = the splits' partials rescaled to their common maximum, over the sum of their normalizers.
+__global__ void __launch_bounds__(kThreads) mla_combine_kernel(MlaLaunch a) {
+    begin_dependent_kernel();
+    const int64_t item = blockIdx.x;
+    const int64_t L = a.latent_dim;
+    const float* ml = a.partial_ml + 2 * item * a.splits;
+    float mx = -INFINITY;
+    for (int s = 0; s < a.splits; ++s) {
+        if (ml[2 * s + 1] > 0.0f) mx = fmaxf(mx, ml[2 * s]);
+    }
+    float den = 0.0f;
+    for (int s = 0; s < a.splits; ++s) {
+        if (ml[2 * s + 1] > 0.0f) den += expf(ml[2 * s] - mx) * ml[2 * s + 1];
+    }
+    for (int64_t i = threadIdx.x; i < L; i += kThreads) {
+        float v = 0.0f;
+        for (int s = 0; s < a.splits; ++s) {
+            if (ml[2 * s + 1] > 0.0f) v += expf(ml[2 * s] - mx) * a.partial_acc[(item * a.splits + s) * L + i];
+        }
+        a.out[item * L + i] = den > 0.0f ? v / den : 0.0f;
     }
 }
 
@@ -117,16 +168,30 @@ void launch_copy_cols(const float* src, int64_t src_width, int64_t offset, int64
                   stream, src, src_width, offset, rows, width, dst);
 }
 
+int mla_attention_splits(int64_t n, int64_t heads, int64_t max_keys, int num_sms) {
+    // About three blocks per SM, of at least 32 keys each (attention_splits' reasoning: a block's time is mostly
+    // its chain of dependent loads, so more and shorter slices finish sooner). Depends on the block table's width,
+    // not on the sequence lengths, so a recorded decode graph stays valid as sequences grow.
+    const int64_t want = ceil_div(3 * static_cast<int64_t>(num_sms), n * heads);
+    const int64_t useful = ceil_div(max_keys, 32);
+    return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>({want, useful, kMaxMlaSplits})));
+}
+
 void launch_mla_attention(const MlaLaunch& a, cudaStream_t stream) {
     CHECK(a.latent_dim >= 1 && a.latent_dim <= kMaxMlaLatentDim) << "latent dim " << a.latent_dim;
     CHECK(a.rope_dim >= 0 && a.rope_dim <= kMaxMlaRopeDim) << "rotary dim " << a.rope_dim;
+    CHECK(a.splits >= 1 && a.splits <= kMaxMlaSplits) << a.splits << " splits";
+    CHECK(a.splits == 1 || (a.partial_acc != nullptr && a.partial_ml != nullptr));
     if (a.n * a.heads == 0) return;
     const size_t smem = static_cast<size_t>(a.latent_dim + a.rope_dim) * sizeof(float);
-    const auto blocks = static_cast<unsigned>(a.n * a.heads);
+    const dim3 grid(static_cast<unsigned>(a.n * a.heads), static_cast<unsigned>(a.splits));
     if (a.cache_f16) {
-        launch_kernel(mla_attention_kernel<true>, blocks, kThreads, smem, stream, a);
+        launch_kernel(mla_attention_kernel<true>, grid, kThreads, smem, stream, a);
     } else {
-        launch_kernel(mla_attention_kernel<false>, blocks, kThreads, smem, stream, a);
+        launch_kernel(mla_attention_kernel<false>, grid, kThreads, smem, stream, a);
+    }
+    if (a.splits > 1) {
+        launch_kernel(mla_combine_kernel, static_cast<unsigned>(a.n * a.heads), kThreads, 0, stream, a);
     }
 }
 
