@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <unordered_map>
 
 #include "tokenizer/jinja/interpreter.h"
@@ -394,15 +395,22 @@ Value f_round(Interpreter&, const Value& v, const Args& a) {
     const std::string method = string_arg(a, 1, "method", "common");
     if (!v.is_number()) throw TemplateError("round filter needs a number");
     if (method == "common" && v.is_int()) return Value::integer(v.as_int());
+    const double x = v.as_double();
+    if (method == "common" && precision > 0 && std::isfinite(x)) {
+        // Python rounds the exact binary value, half to even: printf's %.Nf does the same (round(2.675, 2) is 2.67).
+        char buf[512];
+        std::snprintf(buf, sizeof(buf), "%.*f", static_cast<int>(std::min<int64_t>(precision, 300)), x);
+        return Value::number(std::strtod(buf, nullptr));
+    }
     const double scale = std::pow(10.0, static_cast<double>(precision));
-    const double x = v.as_double() * scale;
+    const double scaled = x * scale;
     double r;
     if (method == "floor") {
-        r = std::floor(x);
+        r = std::floor(scaled);
     } else if (method == "ceil") {
-        r = std::ceil(x);
+        r = std::ceil(scaled);
     } else if (method == "common") {
-        r = std::nearbyint(x);  // Python's round(): half to even
+        r = std::nearbyint(scaled);  // half to even, as Python's round()
     } else {
         throw TemplateError("method must be common, ceil or floor");
     }
@@ -442,9 +450,12 @@ Value f_truncate(Interpreter&, const Value& v, const Args& a) {
 }
 
 Value f_attr(Interpreter& in, const Value& v, const Args& a) {
+    // Only attributes, never items: a dict's keys are not found this way.
     const Value* name = arg(a, 0, "name");
     if (!name) throw TemplateError("attr() needs a name");
-    return in.get_attr(v, name->str());
+    if (v.is_undefined()) fail_undefined(v);
+    if (v.is_namespace()) return in.get_attr(v, name->str());
+    return method_of(in, v, name->str());
 }
 
 Value f_batch(Interpreter& in, const Value& v, const Args& a) {

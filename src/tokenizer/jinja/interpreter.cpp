@@ -39,6 +39,18 @@ void Interpreter::charge(size_t n) {
     }
 }
 
+void Interpreter::check_size(size_t n) {
+    if (n > limits_.max_output_bytes) {
+        throw TemplateError(fmt::format("template value exceeds {} bytes", limits_.max_output_bytes));
+    }
+    charge(n / 256);
+}
+
+void Interpreter::check_items(size_t n) {
+    if (n > limits_.max_list_items) throw TemplateError(fmt::format("list longer than {} items", limits_.max_list_items));
+    charge(n);
+}
+
 void Interpreter::check_output(const std::string& out) const {
     if (out.size() > limits_.max_output_bytes) {
         throw TemplateError(fmt::format("template output exceeds {} bytes", limits_.max_output_bytes));
@@ -163,7 +175,7 @@ Interpreter::Flow Interpreter::exec_for(const Stmt& s, const std::shared_ptr<Sco
     if (items.empty()) return exec(s.else_body, scope, out);
     const auto n = static_cast<int64_t>(items.size());
     for (int64_t i = 0; i < n; ++i) {
-        charge(1);
+        charge(16);  // an iteration builds a scope and the loop object: it costs what ~16 expressions do
         auto local = std::make_shared<Scope>();
         local->parent = scope;
         bind(local, items[static_cast<size_t>(i)]);
@@ -235,7 +247,7 @@ Value Interpreter::define_macro(const Stmt& s, const std::shared_ptr<Scope>& sco
         }
         ValueList varargs;
         for (size_t i = num_params; i < args.positional.size(); ++i) varargs.push_back(args.positional[i]);
-        local->set("varargs", Value::list(std::move(varargs)));
+        local->set("varargs", Value::tuple(std::move(varargs)));
         auto kwargs = std::make_shared<Dict>();
         for (const auto& [key, value] : args.named) {
             bool is_param = key == "caller";
@@ -518,8 +530,9 @@ bool Interpreter::compare(const std::string& op, const Value& a, const Value& b)
 
 Value Interpreter::eval_binary(const std::string& op, const Value& a, const Value& b) {
     if (op == "~") {
-        std::string s = a.str() + b.str();
-        charge(s.size() / 64);
+        std::string s = a.str();
+        s += b.str();
+        check_size(s.size());
         return Value::string(std::move(s));
     }
     if (a.is_undefined()) fail_undefined(a);
@@ -534,6 +547,7 @@ Value Interpreter::eval_binary(const std::string& op, const Value& a, const Valu
         if (ints) return int_or_float(static_cast<__int128>(a.as_int()) + b.as_int());
         if (nums) return Value::number(a.as_double() + b.as_double());
         if (a.is_string() && b.is_string()) {
+            check_size(a.as_string().size() + b.as_string().size());
             if (a.is_markup() || b.is_markup()) {  // markupsafe escapes the plain operand
                 return Value::markup((a.is_markup() ? a.as_string() : html_escape(a.as_string())) +
                                      (b.is_markup() ? b.as_string() : html_escape(b.as_string())));
@@ -541,6 +555,7 @@ Value Interpreter::eval_binary(const std::string& op, const Value& a, const Valu
             return Value::string(a.as_string() + b.as_string());
         }
         if (a.kind() == b.kind() && a.is_sequence()) {
+            check_items(a.items().size() + b.items().size());
             ValueList items = a.items();
             items.insert(items.end(), b.items().begin(), b.items().end());
             charge(items.size());
@@ -565,7 +580,8 @@ Value Interpreter::eval_binary(const std::string& op, const Value& a, const Valu
         if (!count->is_int() || !(seq->is_string() || seq->is_sequence())) return type_error();
         const int64_t n = std::max<int64_t>(count->as_int(), 0);
         const size_t unit = seq->is_string() ? seq->as_string().size() : seq->items().size();
-        if (unit && static_cast<double>(n) * static_cast<double>(unit) > static_cast<double>(limits_.max_output_bytes)) {
+        const double limit = static_cast<double>(seq->is_string() ? limits_.max_output_bytes : limits_.max_list_items);
+        if (unit && static_cast<double>(n) * static_cast<double>(unit) > limit) {
             throw TemplateError("repetition result too large");
         }
         charge(static_cast<size_t>(n) * unit / 64 + 1);

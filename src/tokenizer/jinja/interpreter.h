@@ -16,7 +16,8 @@ namespace frugal::jinja {
 
 struct RenderLimits {
     size_t max_output_bytes = size_t{256} << 20;
-    size_t max_steps = 50'000'000;  // expression evaluations, loop iterations and produced list items
+    size_t max_list_items = size_t{1} << 20;
+    size_t max_steps = 20'000'000;  // expression evaluations, loop iterations and produced list items
     int max_call_depth = 200;       // nested macro calls
 };
 
@@ -61,6 +62,9 @@ private:
     Value eval_filter_chain(const Expr& e, const Value& input, const std::shared_ptr<Scope>& scope);
     Args eval_args(const Expr& e, size_t first, const std::shared_ptr<Scope>& scope);
     void check_output(const std::string& out) const;
+    // A string or list about to be built with n bytes/items: bounded by the output limit, charged as work.
+    void check_size(size_t n);
+    void check_items(size_t n);
 
     RenderLimits limits_;
     std::tm now_;

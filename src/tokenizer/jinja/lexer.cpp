@@ -296,7 +296,19 @@ private:
 }  // namespace
 
 Result<std::vector<Token>> tokenize_template(const std::string& source, const LexerOptions& options) {
-    return Lexer(source, options).run();
+    // As Jinja: \r\n and \r become \n everywhere, and one trailing newline is dropped (keep_trailing_newline off).
+    std::string normalized;
+    normalized.reserve(source.size());
+    for (size_t i = 0; i < source.size(); ++i) {
+        if (source[i] == '\r') {
+            normalized.push_back('\n');
+            if (i + 1 < source.size() && source[i + 1] == '\n') ++i;
+        } else {
+            normalized.push_back(source[i]);
+        }
+    }
+    if (!normalized.empty() && normalized.back() == '\n') normalized.pop_back();
+    return Lexer(normalized, options).run();
 }
 
 }  // namespace frugal::jinja
