@@ -35,7 +35,8 @@ struct BigramOrder {
 
 Result<std::unique_ptr<BpeTokenizer>> BpeTokenizer::create(const Vocab& vocab) {
     if (!vocab.pre_patterns.empty()) {
-        ASSIGN_OR_RETURN(std::unique_ptr<PreTokenizer> pre, PreTokenizer::create(vocab.pre_patterns));
+        ASSIGN_OR_RETURN(std::unique_ptr<PreTokenizer> pre,
+                         PreTokenizer::create(vocab.pre_patterns, /*onig_properties=*/true));
         return std::unique_ptr<BpeTokenizer>(new BpeTokenizer(vocab, std::move(pre)));
     }
     const auto traits = pre_tokenizer_traits(vocab.pre.empty() ? "default" : vocab.pre);

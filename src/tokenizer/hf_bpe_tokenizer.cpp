@@ -1,11 +1,9 @@
 #include "tokenizer/hf_bpe_tokenizer.h"
 
-#include <utf8proc.h>
-
-#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <queue>
 
+#include "tokenizer/hf_unicode.h"
 #include "tokenizer/utf8.h"
 
 namespace frugal {
@@ -157,19 +155,6 @@ bool is_valid_utf8(std::string_view s) {
     return true;
 }
 
-std::string unicode_normalize(std::string_view text, const std::string& form) {
-    int options = UTF8PROC_STABLE | (form == "NFC" || form == "NFKC" ? UTF8PROC_COMPOSE : UTF8PROC_DECOMPOSE);
-    if (form == "NFKC" || form == "NFKD") options |= UTF8PROC_COMPAT;
-    utf8proc_uint8_t* result = nullptr;
-    const utf8proc_ssize_t n =
-        utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data()), static_cast<utf8proc_ssize_t>(text.size()),
-                     &result, static_cast<utf8proc_option_t>(options));
-    if (n < 0) return std::string(text);  // not valid UTF-8: passed on unchanged
-    std::string out(reinterpret_cast<const char*>(result), static_cast<size_t>(n));
-    std::free(result);
-    return out;
-}
-
 }  // namespace
 
 Result<std::unique_ptr<HfBpeTokenizer>> HfBpeTokenizer::create(const Vocab& vocab) {
@@ -271,7 +256,7 @@ std::string HfBpeTokenizer::normalize(std::string_view text) const {
                 break;
             }
             case Rule::Kind::kUnicode:
-                s = unicode_normalize(s, r.a);
+                s = hf_unicode_normalize(s, r.a);
                 break;
             default:
                 break;

@@ -5,6 +5,7 @@
 
 #include <utility>
 
+#include "tokenizer/hf_unicode.h"
 #include "tokenizer/utf8.h"
 
 namespace frugal {
@@ -15,13 +16,21 @@ constexpr std::string_view kWhitespaceClass =
     "\\t-\\r \\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}";
 
 // Rewrites \s and \S to explicit classes so matching does not depend on PCRE2's notion of white space.
-std::string expand_whitespace(std::string_view pattern) {
+std::string expand_classes(std::string_view pattern, bool onig_properties) {
     std::string out;
     bool in_class = false;
     for (size_t i = 0; i < pattern.size(); ++i) {
         const char c = pattern[i];
         if (c == '\\' && i + 1 < pattern.size()) {
             const char e = pattern[i + 1];
+            // \p{X}: the code points Oniguruma (Hugging Face tokenizers) gives property X beyond PCRE2's tables.
+            if (onig_properties && e == 'p' && i + 4 < pattern.size() && pattern[i + 2] == '{' &&
+                pattern[i + 4] == '}' && !onig_property_extras(pattern[i + 3]).empty()) {
+                const std::string item = std::string(pattern.substr(i, 5)) + onig_property_extras(pattern[i + 3]);
+                out += in_class ? item : "[" + item + "]";
+                i += 4;
+                continue;
+            }
             if (e == 's') {
                 out += in_class ? std::string(kWhitespaceClass) : "[" + std::string(kWhitespaceClass) + "]";
             } else if (e == 'S' && !in_class) {
@@ -153,10 +162,11 @@ struct PreTokenizer::Regex {
 
 PreTokenizer::~PreTokenizer() = default;
 
-Result<std::unique_ptr<PreTokenizer>> PreTokenizer::create(const std::vector<std::string>& patterns) {
+Result<std::unique_ptr<PreTokenizer>> PreTokenizer::create(const std::vector<std::string>& patterns,
+                                                           bool onig_properties) {
     std::unique_ptr<PreTokenizer> pre(new PreTokenizer());
     for (const std::string& pattern : patterns) {
-        const std::string expanded = expand_whitespace(pattern);
+        const std::string expanded = expand_classes(pattern, onig_properties);
         int error = 0;
         PCRE2_SIZE error_offset = 0;
         auto regex = std::make_unique<Regex>();

@@ -25,7 +25,10 @@ std::optional<PreTokenizerTraits> pre_tokenizer_traits(std::string_view pre);
 
 class PreTokenizer {
   public:
-    static Result<std::unique_ptr<PreTokenizer>> create(const std::vector<std::string>& patterns);
+    // onig_properties: \\p{L}, \\p{N}, \\p{P}, \\p{S}, \\p{M} match what they match in Hugging Face tokenizers'
+    // regexes (Oniguruma's newer Unicode tables), for patterns taken from a tokenizer.json.
+    static Result<std::unique_ptr<PreTokenizer>> create(const std::vector<std::string>& patterns,
+                                                        bool onig_properties = false);
     ~PreTokenizer();
     PreTokenizer(const PreTokenizer&) = delete;
     PreTokenizer& operator=(const PreTokenizer&) = delete;

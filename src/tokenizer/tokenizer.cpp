@@ -1,14 +1,12 @@
 #include "tokenizer/tokenizer.h"
 
-#include <utf8proc.h>
-
 #include <cctype>
-#include <cstdlib>
 
 #include "tokenizer/bpe_tokenizer.h"
 #include "tokenizer/byte_level.h"
 #include "tokenizer/gguf_vocab.h"
 #include "tokenizer/hf_bpe_tokenizer.h"
+#include "tokenizer/hf_unicode.h"
 #include "tokenizer/llama2c_vocab.h"
 #include "tokenizer/special_token_index.h"
 #include "tokenizer/spm_tokenizer.h"
@@ -175,24 +173,6 @@ std::vector<Tokenizer::Fragment> Tokenizer::partition_special(std::string_view t
     return fragments;
 }
 
-namespace {
-
-// NFC / NFKC through utf8proc, as a tokenizer.json normalizer asks. Text that is not valid UTF-8 is passed on
-// unchanged (the pre-tokenizer then replaces each bad byte with U+FFFD).
-std::string normalize_unicode(std::string_view text, const std::string& form) {
-    const auto options =
-        static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPOSE | (form == "NFKC" ? UTF8PROC_COMPAT : 0));
-    utf8proc_uint8_t* result = nullptr;
-    const utf8proc_ssize_t n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data()),
-                                            static_cast<utf8proc_ssize_t>(text.size()), &result, options);
-    if (n < 0) return std::string(text);
-    std::string out(reinterpret_cast<const char*>(result), static_cast<size_t>(n));
-    std::free(result);
-    return out;
-}
-
-}  // namespace
-
 std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_bos, bool parse_special) const {
     std::vector<int32_t> out;
     const std::vector<Fragment> fragments = partition_special(text, parse_special);
@@ -226,7 +206,7 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_bos, bool
             } else if (vocab_.normalizer.empty()) {
                 bpe_->encode(text.substr(f.offset, f.length), out);
             } else {
-                bpe_->encode(normalize_unicode(text.substr(f.offset, f.length), vocab_.normalizer), out);
+                bpe_->encode(hf_unicode_normalize(text.substr(f.offset, f.length), vocab_.normalizer), out);
             }
         }
     }

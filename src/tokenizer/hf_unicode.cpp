@@ -1,0 +1,85 @@
+#include "tokenizer/hf_unicode.h"
+
+#include <fmt/format.h>
+#include <utf8proc.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdlib>
+#include <iterator>
+
+#include "tokenizer/utf8.h"
+
+namespace frugal {
+namespace {
+
+struct CodepointRange {
+    uint32_t first;
+    uint32_t last;
+};
+struct PropertyExtra {
+    char property;
+    uint32_t first;
+    uint32_t last;
+};
+
+#include "tokenizer/hf_unicode_tables.inc"
+
+std::string utf8proc_normalize(std::string_view text, std::string_view form, bool* ok) {
+    int options = UTF8PROC_STABLE | (form == "NFC" || form == "NFKC" ? UTF8PROC_COMPOSE : UTF8PROC_DECOMPOSE);
+    if (form == "NFKC" || form == "NFKD") options |= UTF8PROC_COMPAT;
+    utf8proc_uint8_t* result = nullptr;
+    const utf8proc_ssize_t n =
+        utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data()), static_cast<utf8proc_ssize_t>(text.size()),
+                     &result, static_cast<utf8proc_option_t>(options));
+    *ok = n >= 0;
+    if (n < 0) return std::string(text);
+    std::string out(reinterpret_cast<const char*>(result), static_cast<size_t>(n));
+    std::free(result);
+    return out;
+}
+
+}  // namespace
+
+bool assigned_after_unicode_9(uint32_t cpt) {
+    const auto* end = std::end(kAssignedAfterUnicode9);
+    const auto* it = std::upper_bound(std::begin(kAssignedAfterUnicode9), end, cpt,
+                                      [](uint32_t c, const CodepointRange& r) { return c < r.first; });
+    return it != std::begin(kAssignedAfterUnicode9) && cpt <= (it - 1)->last;
+}
+
+std::string hf_unicode_normalize(std::string_view text, std::string_view form) {
+    std::string out;
+    out.reserve(text.size());
+    size_t segment = 0;  // start of the text not yet normalized
+    bool ok = true;
+    for (size_t pos = 0; pos < text.size();) {
+        const int n = strict_utf8_sequence_length(text, pos);
+        if (n <= 0) return std::string(text);
+        const std::vector<uint32_t> cpt = decode_utf8_lenient(text.substr(pos, static_cast<size_t>(n)));
+        if (!cpt.empty() && assigned_after_unicode_9(cpt[0])) {
+            out += utf8proc_normalize(text.substr(segment, pos - segment), form, &ok);
+            out.append(text.substr(pos, static_cast<size_t>(n)));
+            segment = pos + static_cast<size_t>(n);
+        }
+        pos += static_cast<size_t>(n);
+    }
+    out += utf8proc_normalize(text.substr(segment), form, &ok);
+    return ok ? out : std::string(text);
+}
+
+const std::string& onig_property_extras(char property) {
+    static const std::array<std::string, 5> kClasses = [] {
+        std::array<std::string, 5> classes;
+        for (const PropertyExtra& e : kOnigPropertyExtras) {
+            const size_t k = std::string_view("LNPSM").find(e.property);
+            if (k != std::string_view::npos) classes[k] += fmt::format("\\x{{{:X}}}-\\x{{{:X}}}", e.first, e.last);
+        }
+        return classes;
+    }();
+    static const std::string kNone;
+    const size_t k = std::string_view("LNPSM").find(property);
+    return k == std::string_view::npos ? kNone : kClasses[k];
+}
+
+}  // namespace frugal
