@@ -11,6 +11,7 @@
 #include "format/llama2c/llama2c_checkpoint.h"
 #include "core/logging.h"
 #include "model/hf_checkpoint.h"
+#include "tokenizer/chat_template.h"
 #include "tokenizer/gguf_vocab.h"
 #include "tokenizer/hf_tokenizer_json.h"
 #include "tokenizer/tokenizer.h"
@@ -57,6 +58,13 @@ Result<GgufWriter> hf_to_gguf(const std::string& path) {
         return writer;
     }
     write_vocab_gguf_metadata(vocab.value(), writer);
+    // The chat template travels as llama.cpp carries it, so `run --chat` and converted files have it.
+    Result<std::optional<std::string>> chat_template = chat_template_from_hf_dir(dir.string());
+    if (!chat_template.ok()) {
+        LOG_WARN("frugal: {}; the model has no chat template", chat_template.status().message());
+    } else if (chat_template->has_value()) {
+        writer.set_string("tokenizer.chat_template", **chat_template);
+    }
     return writer;
 }
 

@@ -275,5 +275,91 @@ TEST(CliTest, UsageErrorsExitNonZero) {
     EXPECT_NE(run_frugal({"run", "-p", "hi"}).exit_code, 0);  // -m is required
 }
 
+// ---- chat templates: render-chat and run --chat ----
+
+void write_file(const fs::path& path, const std::string& text) {
+    std::ofstream out(path, std::ios::binary);
+    out << text;
+}
+
+TEST(CliTest, RenderChatMatchesHuggingFaceFromACheckpointFolder) {
+    const std::string shared = FRUGAL_SHARED_DIR;
+    for (const char* name : {"llama3-2", "qwen3-3", "deepseek_v3-2"}) {
+        SCOPED_TRACE(name);
+        std::ifstream in(shared + "/goldens/chat/" + name + ".json");
+        const nlohmann::ordered_json g = nlohmann::ordered_json::parse(in);
+        const std::string source = g["template_source_file"];
+        const std::string dir = shared + "/" + fs::path(source.substr(0, source.find('#'))).parent_path().string();
+        const nlohmann::ordered_json& ctx = g["context"];
+        nlohmann::ordered_json messages = {{"messages", ctx["messages"]}};
+        for (const auto& [key, value] : ctx.items()) {
+            if (key != "messages" && key != "bos_token" && key != "eos_token" && key != "add_generation_prompt") {
+                messages[key] = value;
+            }
+        }
+        const fs::path file = scratch() / (std::string(name) + "_messages.json");
+        write_file(file, messages.dump());
+        std::vector<std::string> args = {"render-chat", "-m", dir, "--messages", file.string()};
+        if (ctx.value("add_generation_prompt", false)) args.push_back("--add-generation-prompt");
+        const RunResult r = run_frugal(args);
+        ASSERT_EQ(r.exit_code, 0) << r.err;
+        EXPECT_EQ(r.out, g["rendered"].get<std::string>());
+    }
+}
+
+TEST(CliTest, RenderChatErrors) {
+    const fs::path messages = scratch() / "chat_messages.json";
+    write_file(messages, R"([{"role": "user", "content": "hi"}])");
+    // A vocabulary-only GGUF without tokenizer.chat_template.
+    RunResult r = run_frugal({"render-chat", "-m", std::string(FRUGAL_SHARED_DIR) + "/vocab-gguf/ggml-vocab-llama-spm.gguf",
+                              "--messages", messages.string()});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_TRUE(has_error_line(r.err)) << r.err;
+    EXPECT_NE(r.err.find("chat template"), std::string::npos) << r.err;
+    // Malformed messages, a template with a syntax error, a template that raises.
+    const fs::path bad = scratch() / "bad_messages.json";
+    write_file(bad, "[{\"role\": ");
+    const fs::path tmpl = scratch() / "chat.jinja";
+    write_file(tmpl, "{% for m in messages %}{{ m.content }}{% endfor %}");
+    r = run_frugal({"render-chat", "-m", tmpl.string(), "--messages", bad.string()});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_TRUE(has_error_line(r.err)) << r.err;
+    const fs::path broken = scratch() / "broken.jinja";
+    write_file(broken, "{% for m in messages %}{{ m.content }");
+    r = run_frugal({"render-chat", "-m", broken.string(), "--messages", messages.string()});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_TRUE(has_error_line(r.err)) << r.err;
+    const fs::path raising = scratch() / "raising.jinja";
+    write_file(raising, "{{ raise_exception('System role not supported') }}");
+    r = run_frugal({"render-chat", "-m", raising.string(), "--messages", messages.string()});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("System role not supported"), std::string::npos) << r.err;
+    // --var values reach the template.
+    const fs::path vars = scratch() / "vars.jinja";
+    write_file(vars, "{{ enable_thinking }}|{{ add_generation_prompt }}|{{ custom }}");
+    r = run_frugal({"render-chat", "-m", vars.string(), "--messages", messages.string(), "--var",
+                    "enable_thinking=false", "--var", "custom={\"a\": [1]}", "--add-generation-prompt"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out, "False|True|{'a': [1]}");
+}
+
+TEST(CliTest, RunChatGeneratesFromTheRenderedPrompt) {
+    // A template that renders BOS + the user text makes exactly llama2.c's prompt: the greedy continuation must be
+    // the golden one, and only the continuation is printed.
+    const fs::path tmpl = scratch() / "plain_chat.jinja";
+    write_file(tmpl, "{{ bos_token }}{% for m in messages %}{{ m['content'] }}{% endfor %}");
+    const GoldenCase g = goldens()[1];
+    const RunResult r = run_frugal({"run", "-m", kBin, "--tokenizer", kTokenizer, "--chat", "--chat-template",
+                                    tmpl.string(), "-p", g.prompt, "--temp", "0", "-n", "12", "-t", "1",
+                                    "--print-ids"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    std::vector<int> expected = expected_generation(g, 12);
+    EXPECT_EQ(parse_ids(r.out), expected) << r.out;
+    // Without a template anywhere, --chat is an error that says what to do.
+    const RunResult no_template = run_frugal({"run", "-m", kBin, "--tokenizer", kTokenizer, "--chat", "-p", "hi"});
+    EXPECT_EQ(no_template.exit_code, 1);
+    EXPECT_NE(no_template.err.find("--chat-template"), std::string::npos) << no_template.err;
+}
+
 }  // namespace
 }  // namespace frugal
