@@ -18,6 +18,8 @@ Writes src/tokenizer/hf_unicode_tables.inc:
                           DerivedAge.txt, Debian package unicode-data)
   kOnigPropertyExtras     {property letter, first, last}: code points tokenizers' regexes give that property
                           beyond Unicode 14.0
+  kLowercaseExtras        {code point, lowercase}: where the Lowercase normalizer (Rust's char::to_lowercase,
+                          a newer Unicode) differs from Python's str.lower (Unicode 14.0; utf8proc 2.8 agrees)
 
 Run once (needs PyPI tokenizers):  python3 scripts/reference/make_hf_unicode_tables.py [/usr/share/unicode]
 """
@@ -114,6 +116,22 @@ def onig_property_extras():
     return extras
 
 
+def lowercase_extras():
+    from tokenizers import normalizers
+    lower = normalizers.Lowercase()
+    extras = []
+    for cp in range(0x110000):
+        if 0xD800 <= cp <= 0xDFFF:
+            continue
+        got = lower.normalize_str(chr(cp))
+        if got != chr(cp).lower():
+            if len(got) != 1:
+                sys.exit(f"U+{cp:04X} lowercases to {len(got)} characters; the table holds one")
+            extras.append((cp, ord(got)))
+    print(f"Lowercase: {len(extras)} code points differ from Unicode 14.0")
+    return extras
+
+
 def main():
     ucd = sys.argv[1] if len(sys.argv) > 1 else "/usr/share/unicode"
     check_normalizer_version(ucd)
@@ -131,6 +149,12 @@ def main():
         for prop, ranges in extras.items():
             for i in range(0, len(ranges), 3):
                 f.write("    " + " ".join(f"{{'{prop}', 0x{a:X}, 0x{b:X}}}," for a, b in ranges[i:i + 3]) + "\n")
+        f.write("};\n")
+        f.write("// Lowercase normalizer mappings beyond Unicode 14.0: {code point, lowercase}, sorted.\n")
+        f.write("constexpr CaseMapping kLowercaseExtras[] = {\n")
+        pairs = lowercase_extras()
+        for i in range(0, len(pairs), 4):
+            f.write("    " + " ".join(f"{{0x{a:X}, 0x{b:X}}}," for a, b in pairs[i:i + 4]) + "\n")
         f.write("};\n")
     print(f"{len(after9)} ranges -> {os.path.normpath(OUT)}")
 

@@ -82,6 +82,8 @@ Status read_normalizer(const json& n, std::vector<Rule>* out) {
     } else if (type == "Strip") {
         out->push_back({Rule::Kind::kStrip, "", "", n.value("strip_left", true) ? 1 : 0,
                         n.value("strip_right", true) ? 1 : 0, 0, true});
+    } else if (type == "Lowercase") {
+        out->push_back({Rule::Kind::kLowercase, "", "", 0, 0, 0, true});
     } else if (type == "NFC" || type == "NFD" || type == "NFKC" || type == "NFKD") {
         out->push_back({Rule::Kind::kUnicode, type, "", 0, 0, 0, true});
     } else {
@@ -255,6 +257,9 @@ std::string HfBpeTokenizer::normalize(std::string_view text) const {
                 s = s.substr(begin, end - begin);
                 break;
             }
+            case Rule::Kind::kLowercase:
+                s = hf_lowercase(s);
+                break;
             case Rule::Kind::kUnicode:
                 s = hf_unicode_normalize(s, r.a);
                 break;

@@ -1,6 +1,6 @@
 // BPE over raw UTF-8 text as Hugging Face `tokenizers` runs a SentencePiece-style tokenizer.json (Llama 2,
-// Mistral, TinyLlama, Gemma): the normalizers (Prepend, Replace, Strip, NFC/NFD/NFKC/NFKD), an optional Metaspace
-// pre-tokenizer, then BPE from characters by merge rank over token-id pairs, characters missing from the
+// Mistral, TinyLlama, Gemma): the normalizers (Prepend, Replace, Strip, Lowercase, NFC/NFD/NFKC/NFKD), an optional
+// Metaspace pre-tokenizer, then BPE from characters by merge rank over token-id pairs, characters missing from the
 // vocabulary becoming <0xXX> byte tokens (byte_fallback) or the (fused) unknown token; decoding runs the
 // tokenizer.json's decoder chain (Replace, ByteFallback, Fuse, Strip, Metaspace).
 //
@@ -41,6 +41,7 @@ class HfBpeTokenizer {
             kPrepend,
             kReplace,
             kStrip,
+            kLowercase,
             kUnicode,
             kByteFallback,
             kFuse,

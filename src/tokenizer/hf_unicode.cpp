@@ -17,6 +17,10 @@ struct CodepointRange {
     uint32_t first;
     uint32_t last;
 };
+struct CaseMapping {
+    uint32_t from;
+    uint32_t to;
+};
 struct PropertyExtra {
     char property;
     uint32_t first;
@@ -66,6 +70,29 @@ std::string hf_unicode_normalize(std::string_view text, std::string_view form) {
     }
     out += utf8proc_normalize(text.substr(segment), form, &ok);
     return ok ? out : std::string(text);
+}
+
+std::string hf_lowercase(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    for (size_t pos = 0; pos < text.size();) {
+        const int n = strict_utf8_sequence_length(text, pos);
+        if (n <= 0) {
+            out.push_back(text[pos++]);
+            continue;
+        }
+        const uint32_t cpt = decode_utf8_lenient(text.substr(pos, static_cast<size_t>(n)))[0];
+        pos += static_cast<size_t>(n);
+        if (cpt == 0x130) {
+            out += "i\xcc\x87";
+            continue;
+        }
+        const auto* it = std::lower_bound(std::begin(kLowercaseExtras), std::end(kLowercaseExtras), cpt,
+                                          [](const CaseMapping& m, uint32_t c) { return m.from < c; });
+        const bool extra = it != std::end(kLowercaseExtras) && it->from == cpt;
+        append_utf8(extra ? it->to : static_cast<uint32_t>(utf8proc_tolower(static_cast<utf8proc_int32_t>(cpt))), out);
+    }
+    return out;
 }
 
 const std::string& onig_property_extras(char property) {

@@ -18,6 +18,10 @@ bool assigned_after_unicode_9(uint32_t cpt);
 // and nothing reorders or composes across them. Text that is not valid UTF-8 is returned unchanged.
 std::string hf_unicode_normalize(std::string_view text, std::string_view form);
 
+// The Lowercase normalizer: Rust's char::to_lowercase per code point (Unicode 17 there, utf8proc's tables plus the
+// newer mappings here): the simple mapping, U+0130 -> "i\u0307", no context rules. Bytes that are not UTF-8 pass.
+std::string hf_lowercase(std::string_view text);
+
 // PCRE2 class items ("\x{..}-\x{..}...") for the code points tokenizers' regexes give property \p{X} (X one of
 // L, N, P, S, M) beyond Unicode 14.0; "" for other properties.
 const std::string& onig_property_extras(char property);

@@ -120,7 +120,7 @@ TEST(HfTokenizerSpmErrors, UnsupportedComponentsAreNamed) {
         return j.dump();
     };
     const std::vector<std::tuple<std::string, std::string, std::string>> cases = {
-        {"normalizer", R"({"type": "Lowercase"})", "Lowercase"},
+        {"normalizer", R"({"type": "BertNormalizer"})", "BertNormalizer"},
         {"normalizer", R"({"type": "Replace", "pattern": {"Regex": " +"}, "content": "_"})", "Regex"},
         {"decoder", R"({"type": "CTC"})", "CTC"},
         {"decoder", R"({"type": "Sequence", "decoders": [{"type": "ByteLevel"}]})", "ByteLevel"},

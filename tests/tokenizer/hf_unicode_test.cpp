@@ -12,7 +12,7 @@ namespace {
 
 TEST(HfUnicode, NormalizersUseUnicode9Tables) {
     EXPECT_FALSE(assigned_after_unicode_9(0x0363));
-    EXPECT_TRUE(assigned_after_unicode_9(0x1DF9));  // COMBINING WIDE INVERTED BRIDGE BELOW, Unicode 10
+    EXPECT_TRUE(assigned_after_unicode_9(0x1DF9));   // COMBINING WIDE INVERTED BRIDGE BELOW, Unicode 10
     EXPECT_TRUE(assigned_after_unicode_9(0x11F00));  // Kawi, Unicode 15
     EXPECT_FALSE(assigned_after_unicode_9(0x10FFFF));
     // U+0363 (class 230) before U+0316 (class 220): reordered, both are Unicode 1.1.
@@ -23,6 +23,17 @@ TEST(HfUnicode, NormalizersUseUnicode9Tables) {
     EXPECT_EQ(hf_unicode_normalize("\xc3\xa9", "NFD"), "e\xcc\x81");
     EXPECT_EQ(hf_unicode_normalize("\xef\xac\x81", "NFKC"), "fi");
     EXPECT_EQ(hf_unicode_normalize("bad \xff utf-8", "NFC"), "bad \xff utf-8");
+}
+
+TEST(HfUnicode, LowercaseIsRustsPerCodePoint) {
+    EXPECT_EQ(hf_lowercase("HeLLo \xc3\x89"), "hello \xc3\xa9");
+    EXPECT_EQ(hf_lowercase("\xc4\xb0"), "i\xcc\x87");                 // U+0130 -> i + U+0307
+    EXPECT_EQ(hf_lowercase("\xce\xa3\xce\xa3"), "\xcf\x83\xcf\x83");  // no final-sigma rule
+    EXPECT_EQ(hf_lowercase("\xf0\x90\xb5\x90"), "\xf0\x90\xb5\xb0");  // U+10D50 -> U+10D70 (Garay, Unicode 16)
+    EXPECT_EQ(hf_lowercase("A\xff"
+                           "B"),
+              "a\xff"
+              "b");
 }
 
 TEST(HfUnicode, RegexPropertiesFollowTokenizers) {

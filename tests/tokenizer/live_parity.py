@@ -207,9 +207,13 @@ def prepare_tokenizers(shared, fixtures, scratch):
                                                  {"type": "Metaspace", "replacement": "\u2581",
                                                   "prepend_scheme": "always", "split": True}]}),
     }
-    for name, (pre, decoder) in variants.items():
+    lowercase = {"type": "Sequence", "normalizers": [{"type": "Lowercase"}, {"type": "NFKC"},
+                                                     {"type": "Strip", "strip_left": False, "strip_right": True}]}
+    variants["llama_spm_lowercase_nfkc_strip"] = (variants["llama_spm_metaspace_first"][0],
+                                                  variants["llama_spm_metaspace_first"][1], lowercase)
+    for name, (pre, decoder, *normalizer) in variants.items():
         j = dict(base)
-        j["normalizer"] = None
+        j["normalizer"] = normalizer[0] if normalizer else None
         j["pre_tokenizer"] = pre
         j["decoder"] = decoder
         dst = os.path.join(scratch, name)
