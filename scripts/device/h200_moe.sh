@@ -46,6 +46,6 @@ for t in "${types[@]}"; do
     done
     if [ -n "${PROFILE:-}" ]; then
         MODEL=$m bash "$root/scripts/device/h200_profile.sh" $t > /tmp/profile_log.txt 2>&1
-        head -30 "$OUT/timeline.txt"
+        head -30 "$OUT/timeline.txt" 2>/dev/null || tail -3 /tmp/profile_log.txt
     fi
 done

@@ -279,7 +279,7 @@ TEST_F(CudaMoeMlaTest, MoeFfnMatchesReference) {
         const Tensor up = place(c.up, {c.dim, c.ffn, c.num_experts}, &u_deq);
         const Tensor down = place(c.down, {c.ffn, c.dim, c.num_experts}, &d_deq);
         const RefWeight wg = ref_weight(g_deq, c.dim), wu = ref_weight(u_deq, c.dim), wd = ref_weight(d_deq, c.ffn);
-        for (int64_t n : {1, 3, 16, 37}) {
+        for (int64_t n : {1, 3, 16, 37, 100}) {  // up to 16: one product per pair; more: pairs grouped by expert
             SCOPED_TRACE(fmt::format("{}/{}/{} dim {} ffn {} experts {} top_k {} n {}", dtype_name(c.gate),
                                      dtype_name(c.up), dtype_name(c.down), c.dim, c.ffn, c.num_experts, c.top_k, n));
             std::vector<float> x = normal(n * c.dim, 1.0f);

@@ -430,8 +430,9 @@ public:
                                expert_weights.as<float>(), stream_);
     }
 
-    // Every step size runs the same per-(token, expert) matrix-vector kernels (moe.cu): no host synchronization,
-    // so decode records into a graph. Tokens that share an expert read its rows again (from L2 when close together).
+    // Decode (steps the matrix-vector kernels take): one item per (token, expert) pair, reading its expert id from
+    // device memory (moe.cu), then the down products summed per token. Longer steps: moe_ffn_grouped. Neither waits
+    // for the host, so any step can be recorded into a graph.
     void moe_ffn(const Tensor& gate_exps, const Tensor& up_exps, const Tensor& down_exps, const Tensor& x,
                  const Tensor& expert_ids, const Tensor& expert_weights, GluKind kind, const Tensor& out) override {
         const int64_t n = x.rows(), dim = x.cols();
@@ -447,6 +448,10 @@ public:
         CHECK_EQ(expert_ids.num_elements(), n * top_k);
         CHECK_EQ(expert_weights.num_elements(), n * top_k);
         const int64_t pairs = n * top_k;
+        if (n > std::min<int64_t>(options_.max_matvec_tokens, cuda::kMaxMatvecTokens) &&
+            gate_exps.dtype == up_exps.dtype) {
+            return moe_ffn_grouped(gate_exps, up_exps, down_exps, x, expert_ids, expert_weights, kind, out);
+        }
         auto* h = static_cast<float*>(scratch(kScratchMoeH, static_cast<size_t>(pairs * ffn) * 4));
         cuda::ItemMatvec job;
         job.rows = ffn;
@@ -482,16 +487,57 @@ public:
         down.num_groups = num_experts;
         down.slot_weights = expert_weights.as<float>();
         down.y = out.as<float>();
-        cuda::QuantizedActivations hq{nullptr, nullptr, nullptr, ffn};
-        if (cuda::matvec_uses_quantized_activations(down.w.format)) {
-            auto* q = static_cast<int8_t*>(scratch(kScratchMoeQ, static_cast<size_t>(pairs * ffn)));
-            auto* d = static_cast<float*>(scratch(kScratchMoeD, static_cast<size_t>(pairs * ffn / 32) * 4));
-            auto* sum = static_cast<float*>(scratch(kScratchMoeSum, static_cast<size_t>(pairs * ffn / 32) * 4));
-            cuda::launch_quantize_activations(h, pairs, ffn, q, d, sum, stream_);
-            hq = {q, d, sum, ffn};
-        }
-        cuda::launch_item_matvec(down, h, hq, stream_);
+        cuda::launch_item_matvec(down, h, quantize_moe(h, pairs, ffn, down.w.format), stream_);
         forget_quantized_unless(x.data);
+    }
+
+    // Prefill: the step's (token, expert) pairs sorted by expert on the device, the tokens' rows gathered in that
+    // order, and each expert's pairs taken up to 8 at a time per weight read (moe.cu); then the weighted sum.
+    void moe_ffn_grouped(const Tensor& gate_exps, const Tensor& up_exps, const Tensor& down_exps, const Tensor& x,
+                         const Tensor& expert_ids, const Tensor& expert_weights, GluKind kind, const Tensor& out) {
+        const int64_t n = x.rows(), dim = x.cols();
+        const int64_t ffn = gate_exps.shape[1], num_experts = gate_exps.shape[2];
+        const int64_t top_k = expert_ids.num_elements() / n, pairs = n * top_k;
+        const int64_t max_chunks = cuda::moe_max_chunks(pairs, num_experts);
+        auto* index = static_cast<int32_t*>(scratch(kScratchMoeIndex, static_cast<size_t>(pairs + 3 * max_chunks + 1) * 4));
+        int32_t* inv = index;
+        int32_t* chunks = index + pairs;
+        int32_t* num_chunks = chunks + 3 * max_chunks;
+        cuda::launch_moe_sort(expert_ids.as<int32_t>(), pairs, num_experts, inv, chunks, num_chunks, stream_);
+        auto* xs = static_cast<float*>(scratch(kScratchMoeUp, static_cast<size_t>(pairs * dim) * 4));
+        cuda::launch_gather_rows(x.as<float>(), inv, pairs, top_k, dim, xs, stream_);
+        auto* h = static_cast<float*>(scratch(kScratchMoeH, static_cast<size_t>(pairs * ffn) * 4));
+        cuda::GroupedMatvec job;
+        job.w = view_of(gate_exps);
+        job.w_up = view_of(up_exps);
+        job.glu = true;
+        job.glu_kind = kind;
+        job.rows = ffn;
+        job.chunks = chunks;
+        job.num_chunks = num_chunks;
+        job.max_chunks = max_chunks;
+        job.y = h;
+        cuda::launch_grouped_matvec(job, xs, quantize_moe(xs, pairs, dim, job.w.format), stream_);
+        auto* d = static_cast<float*>(scratch(kScratchMoeDown, static_cast<size_t>(pairs * dim) * 4));
+        cuda::GroupedMatvec down = job;
+        down.w = view_of(down_exps);
+        down.w_up = down.w;
+        down.glu = false;
+        down.rows = dim;
+        down.y = d;
+        cuda::launch_grouped_matvec(down, h, quantize_moe(h, pairs, ffn, down.w.format), stream_);
+        cuda::launch_moe_combine(d, inv, expert_weights.as<float>(), n, top_k, dim, out.as<float>(), stream_);
+        forget_quantized_unless(x.data);
+    }
+
+    // The int8 copy of MoE-internal activations [rows][K] (in the kScratchMoe* buffers, apart from the cached one).
+    cuda::QuantizedActivations quantize_moe(const float* a, int64_t rows, int64_t K, WeightFormat format) {
+        if (!cuda::matvec_uses_quantized_activations(format)) return {nullptr, nullptr, nullptr, K};
+        auto* q = static_cast<int8_t*>(scratch(kScratchMoeQ, static_cast<size_t>(rows * K)));
+        auto* d = static_cast<float*>(scratch(kScratchMoeD, static_cast<size_t>(rows * K / 32) * 4));
+        auto* sum = static_cast<float*>(scratch(kScratchMoeSum, static_cast<size_t>(rows * K / 32) * 4));
+        cuda::launch_quantize_activations(a, rows, K, q, d, sum, stream_);
+        return {q, d, sum, K};
     }
 
     void sigmoid_scale_rows(const Tensor& x, const Tensor& gate) override {
@@ -716,7 +762,7 @@ private:
 
     enum ScratchSlot { kScratchActQ, kScratchActD, kScratchActSum, kScratchXBf16, kScratchWBf16, kScratchAttnAcc,
                        kScratchAttnMl, kScratchSampling, kScratchMoeH, kScratchMoeUp, kScratchMoeQ, kScratchMoeD,
-                       kScratchMoeSum, kNumScratch };
+                       kScratchMoeSum, kScratchMoeDown, kScratchMoeIndex, kNumScratch };
 
     // Device scratch that only grows. A replaced buffer is retired, not freed, because a recorded graph may
     // still point at it; retired buffers go with clear_graphs().

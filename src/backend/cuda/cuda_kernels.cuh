@@ -127,6 +127,31 @@ struct ItemMatvec {
 };
 // x: F32 activation rows [.][K] (float weights); xq: the same rows quantized (quantized weights).
 void launch_item_matvec(const ItemMatvec& job, const float* x, const QuantizedActivations& xq, cudaStream_t stream);
+// Prefill (more tokens than the matrix-vector kernels take): the pairs grouped by expert.
+//  launch_moe_sort: inv[s] = pair s's position in expert order (-1: an invalid id), and the chunks of up to 8
+//  positions of one expert: chunks [3][max_chunks] = first position, count, expert; *num_chunks of them.
+int64_t moe_max_chunks(int64_t pairs, int64_t num_experts);
+void launch_moe_sort(const int32_t* ids, int64_t pairs, int64_t num_experts, int32_t* inv, int32_t* chunks,
+                     int32_t* num_chunks, cudaStream_t stream);
+// out[inv[s]][:] = x[s / div][:] for every placed pair s (x: [.][cols]).
+void launch_gather_rows(const float* x, const int32_t* inv, int64_t pairs, int64_t div, int64_t cols, float* out,
+                        cudaStream_t stream);
+// Per chunk c, row o: y[p][o] = (w row expert(c) * rows + o) . x[p] for its positions p (glu: act(w.x) * (w_up.x)).
+struct GroupedMatvec {
+    WeightView w, w_up;  // [num_experts * rows][K]
+    bool glu = false;
+    GluKind glu_kind = GluKind::kSilu;
+    int64_t rows = 0;
+    const int32_t* chunks = nullptr;  // from launch_moe_sort
+    const int32_t* num_chunks = nullptr;
+    int64_t max_chunks = 0;
+    float* y = nullptr;  // [positions][rows]
+};
+void launch_grouped_matvec(const GroupedMatvec& job, const float* x, const QuantizedActivations& xq,
+                           cudaStream_t stream);
+// out[t][:] = sum_j weights[t][j] * d[inv[t * top_k + j]][:] (slots with inv -1 add nothing).
+void launch_moe_combine(const float* d, const int32_t* inv, const float* weights, int64_t n, int64_t top_k,
+                        int64_t dim, float* out, cudaStream_t stream);
 // x[r][:] *= sigmoid(gate[r]), x: [rows][d].
 void launch_sigmoid_scale_rows(float* x, const float* gate, int64_t rows, int64_t d, cudaStream_t stream);
 

@@ -16,7 +16,7 @@
 namespace frugal::cuda {
 namespace {
 
-constexpr int kWarps = 4;
+constexpr int kWarps = 8;
 constexpr int kThreads = kWarps * kWarpSize;
 constexpr int kChunk = 64;                                     // keys scored per pass (<= kThreads)
 constexpr int kLatentPerThread = kMaxMlaLatentDim / kThreads;  // accumulator elements per thread
@@ -31,12 +31,35 @@ __device__ __forceinline__ float cache_load(const void* cache, int64_t i) {
     }
 }
 
+// One lane's share of q . cache[row, 0:D) (q in shared memory): kLoadBatch loads per lane are issued before any is
+// used, so a key's dot product waits on a few memory round trips rather than one per element.
+constexpr int kLoadBatch = 8;
+
+template <bool kF16>
+__device__ __forceinline__ float dot_cached(const float* q, const void* cache, int64_t row, int64_t D, int lane) {
+    float s = 0.0f;
+    for (int64_t i0 = 0; i0 < D; i0 += kLoadBatch * kWarpSize) {
+        float v[kLoadBatch];
+#pragma unroll
+        for (int u = 0; u < kLoadBatch; ++u) {
+            const int64_t i = i0 + u * kWarpSize + lane;
+            v[u] = i < D ? cache_load<kF16>(cache, row + i) : 0.0f;
+        }
+#pragma unroll
+        for (int u = 0; u < kLoadBatch; ++u) {
+            const int64_t i = i0 + u * kWarpSize + lane;
+            if (i < D) s += q[i] * v[u];
+        }
+    }
+    return s;
+}
+
 template <bool kF16>
 __global__ void __launch_bounds__(kThreads) mla_attention_kernel(MlaLaunch a) {
     extern __shared__ float q_smem[];  // q_latent [L], then q_rope [R]
     __shared__ float scores[kChunk];   // -inf: a position without a KV block
     __shared__ float probs[kChunk];
-    __shared__ int64_t slots[kChunk];  // 0 for positions without a block (their probability is 0)
+    __shared__ int64_t slots[kChunk];  // -1: a position without a KV block (probability 0)
     begin_dependent_kernel();
     const int64_t item = blockIdx.x;
     const int split = static_cast<int>(blockIdx.y);
@@ -58,26 +81,24 @@ __global__ void __launch_bounds__(kThreads) mla_attention_kernel(MlaLaunch a) {
     float m = -INFINITY, l = 0.0f;
     for (int64_t base = begin; base < end; base += kChunk) {
         const int count = static_cast<int>(min(static_cast<int64_t>(kChunk), end - base));
-        for (int k = warp; k < count; k += kWarps) {
-            const int64_t j = base + k;
+        // The chunk's slots first, one thread per key, so scoring does not wait on the block table key after key.
+        if (threadIdx.x < count) {
+            const int64_t j = base + threadIdx.x;
             const int64_t block = table[j / a.block_size];
-            if (block < 0) {
-                if (lane == 0) {
-                    scores[k] = -INFINITY;
-                    slots[k] = 0;
-                }
+            slots[threadIdx.x] = block < 0 ? -1 : block * a.block_size + j % a.block_size;
+        }
+        __syncthreads();
+        for (int k = warp; k < count; k += kWarps) {
+            const int64_t slot = slots[k];
+            if (slot < 0) {
+                if (lane == 0) scores[k] = -INFINITY;
                 continue;
             }
-            const int64_t slot = block * a.block_size + j % a.block_size;
-            float s = 0.0f;
-            for (int64_t i = lane; i < L; i += kWarpSize) s += ql[i] * cache_load<kF16>(a.latent_cache, slot * L + i);
-            for (int64_t i = lane; i < R; i += kWarpSize) s += qr[i] * cache_load<kF16>(a.rope_cache, slot * R + i);
+            float s = dot_cached<kF16>(ql, a.latent_cache, slot * L, L, lane) +
+                      dot_cached<kF16>(qr, a.rope_cache, slot * R, R, lane);
             s = warp_sum(s) * a.scale;
             if (a.softcap > 0.0f) s = a.softcap * tanhf(s / a.softcap);
-            if (lane == 0) {
-                scores[k] = s;
-                slots[k] = slot;
-            }
+            if (lane == 0) scores[k] = s;
         }
         __syncthreads();
         float chunk_max = -INFINITY;
@@ -94,7 +115,7 @@ __global__ void __launch_bounds__(kThreads) mla_attention_kernel(MlaLaunch a) {
 #pragma unroll 8
             for (int k = 0; k < count; ++k) {
                 const float p = probs[k];
-                const int64_t row = slots[k] * L;
+                const int64_t row = max(slots[k], int64_t{0}) * L;  // no block: probability 0
                 l += p;
 #pragma unroll
                 for (int e = 0; e < kLatentPerThread; ++e) {
