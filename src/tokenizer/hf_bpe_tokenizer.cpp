@@ -160,6 +160,15 @@ bool is_valid_utf8(std::string_view s) {
 }  // namespace
 
 Result<std::unique_ptr<HfBpeTokenizer>> HfBpeTokenizer::create(const Vocab& vocab) {
+    // nlohmann's accessors throw on a value of the wrong type; the pipeline comes from a file, so that is bad input.
+    try {
+        return create_checked(vocab);
+    } catch (const json::exception& e) {
+        return Status::errorf("a SentencePiece-style pipeline value has the wrong JSON type: {}", e.what());
+    }
+}
+
+Result<std::unique_ptr<HfBpeTokenizer>> HfBpeTokenizer::create_checked(const Vocab& vocab) {
     const json p = json::parse(vocab.hf_pipeline, nullptr, /*allow_exceptions=*/false);
     if (p.is_discarded() || !p.is_object()) return Status::error("the SentencePiece-style pipeline is not valid JSON");
     std::unique_ptr<HfBpeTokenizer> tok(new HfBpeTokenizer(vocab));

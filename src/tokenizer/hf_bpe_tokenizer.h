@@ -64,6 +64,7 @@ class HfBpeTokenizer {
     };
 
     explicit HfBpeTokenizer(const Vocab& vocab) : vocab_(vocab) {}
+    static Result<std::unique_ptr<HfBpeTokenizer>> create_checked(const Vocab& vocab);
     void encode_word(std::string_view word, std::vector<int32_t>& out) const;
     std::string normalize(std::string_view text) const;
 

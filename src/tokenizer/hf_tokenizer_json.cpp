@@ -277,7 +277,14 @@ std::string read_text(const std::filesystem::path& path) {
 
 Result<Vocab> vocab_from_tokenizer_json(const std::string& json_text, const std::string& config_text,
                                         const std::string& name_for_errors) {
-    Result<Vocab> vocab = build(json_text, config_text);
+    // nlohmann's accessors throw on a value of the wrong type (a number where a flag belongs); that is bad input.
+    Result<Vocab> vocab = [&]() -> Result<Vocab> {
+        try {
+            return build(json_text, config_text);
+        } catch (const json::exception& e) {
+            return Status::errorf("a value has the wrong JSON type: {}", e.what());
+        }
+    }();
     if (!vocab.ok()) return vocab.status().with_context(name_for_errors);
     return vocab;
 }

@@ -10,6 +10,10 @@
   safetensors/ (safetensors_fuzz) tiny valid safetensors files written by hand (every dtype, scalar and empty
                tensors, metadata, padded and unpadded headers)
   tokenizer/   (tokenizer_fuzz) the texts of the shared vocab tests (*.inp), each behind a selector byte
+  tokenizer_json/ (tokenizer_json_fuzz) "file\0text": shrunk tokenizer.json files (Llama 3 / Qwen3 / DeepSeek-V3
+               byte-level, the Llama-2 SentencePiece-style fixture and Metaspace variants of it; vocabularies cut
+               to 300 tokens and the merges among them) and the first lines of cl100k_base.tiktoken, each with a
+               few test texts
 
     python3 tests/fuzz/make_seeds.py build-fuzz/seeds [--shared-dir /work/shared]
 
@@ -181,13 +185,49 @@ def tokenizer_texts(shared: Path, out: Path, num_vocabs=4):
         (out / f"text_{i:03d}").write_bytes(bytes([selector]) + t)
 
 
+def shrink_tokenizer_json(j, keep=300):
+    """The first `keep` tokens of model.vocab, the merges among them and the added tokens (renumbered after)."""
+    model = j["model"]
+    vocab = {t: i for t, i in model["vocab"].items() if i < keep}
+    merges = []
+    for m in model.get("merges", []):
+        a, b = m.split(" ", 1) if isinstance(m, str) else m
+        if a in vocab and b in vocab and a + b in vocab:
+            merges.append(m)
+    j = dict(j, model=dict(model, vocab=vocab, merges=merges))
+    j["added_tokens"] = [dict(t, id=keep + k) if t["id"] >= keep else t for k, t in enumerate(j.get("added_tokens", []))][:20]
+    return j
+
+
+def tokenizer_json_seeds(shared: Path, repo: Path, out: Path):
+    import lzma
+    texts = []
+    for t in (shared / "vocab-gguf" / "ggml-vocab-llama-spm.gguf.inp").read_bytes().split(b"\n__ggml_vocab_test__\n"):
+        if t and t not in texts:
+            texts.append(t)
+    files = {}
+    for name in ("llama3", "qwen3", "deepseek_v3"):
+        j = json.loads(lzma.open(shared / "tokenizers" / name / "tokenizer.json.xz").read())
+        files[name] = json.dumps(shrink_tokenizer_json(j), ensure_ascii=False).encode()
+    spm = json.loads(lzma.open(repo / "tests" / "tokenizer" / "data" / "llama_spm_tokenizer.json.xz").read())
+    spm = shrink_tokenizer_json(spm)
+    files["llama_spm"] = json.dumps(spm, ensure_ascii=False).encode()
+    meta = {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "first", "split": True}
+    files["metaspace"] = json.dumps(dict(spm, normalizer=None, pre_tokenizer=meta, decoder=meta),
+                                    ensure_ascii=False).encode()
+    files["cl100k"] = b"".join(lzma.open(shared / "tokenizers" / "cl100k_base.tiktoken.xz").readlines()[:300])
+    for n, (name, data) in enumerate(sorted(files.items())):
+        for k in range(4):
+            (out / f"{name}_{k}").write_bytes(data + b"\0" + texts[(4 * n + k) % len(texts)])
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out_dir", type=Path)
     ap.add_argument("--shared-dir", type=Path, default=Path(__file__).resolve().parents[3] / "shared")
     args = ap.parse_args()
     out = args.out_dir / "gguf"
-    for sub in ("gguf", "llama2c", "safetensors", "tokenizer"):
+    for sub in ("gguf", "llama2c", "safetensors", "tokenizer", "tokenizer_json"):
         (args.out_dir / sub).mkdir(parents=True, exist_ok=True)
 
     write(out / "empty.gguf", lambda w: None)
@@ -206,7 +246,8 @@ def main():
     llama2c_tokenizer(args.out_dir / "llama2c" / "tokenizer.bin")
     safetensors_seeds(args.out_dir / "safetensors")
     tokenizer_texts(args.shared_dir, args.out_dir / "tokenizer")
-    for sub in ("gguf", "llama2c", "safetensors", "tokenizer"):
+    tokenizer_json_seeds(args.shared_dir, Path(__file__).resolve().parents[2], args.out_dir / "tokenizer_json")
+    for sub in ("gguf", "llama2c", "safetensors", "tokenizer", "tokenizer_json"):
         files = sorted((args.out_dir / sub).iterdir())
         print(f"{sub}: {len(files)} seeds, {sum(f.stat().st_size for f in files)} bytes")
 

@@ -134,6 +134,17 @@ TEST(HfTokenizerSpmErrors, UnsupportedComponentsAreNamed) {
         ASSERT_FALSE(vocab.ok()) << key << " " << value;
         EXPECT_NE(vocab.status().message().find(needle), std::string::npos) << vocab.status().message();
     }
+    // A value of the wrong JSON type (found by tokenizer_json_fuzz: nlohmann threw through the API).
+    for (
+        const char* text :
+        {R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "pre_tokenizer": null,
+              "added_tokens": [{"id": 0, "content": "a", "special": 1}]})",
+         R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [], "byte_fallback": "yes"}})",
+         R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "normalizer": {"type": "Prepend", "prepend": 5}})"}) {
+        Result<Vocab> vocab = vocab_from_tokenizer_json(text, "", "t.json");
+        ASSERT_FALSE(vocab.ok()) << text;
+        EXPECT_NE(vocab.status().message().find("wrong JSON type"), std::string::npos) << vocab.status().message();
+    }
     Result<Vocab> ok = vocab_from_tokenizer_json(with("normalizer", "null"), "", "t.json");
     ASSERT_TRUE(ok.ok()) << ok.status().message();
 }
