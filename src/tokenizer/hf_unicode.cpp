@@ -29,6 +29,21 @@ struct PropertyExtra {
 
 #include "tokenizer/hf_unicode_tables.inc"
 
+// The code point of the valid n-byte UTF-8 sequence at s.
+uint32_t decode_valid(const char* s, int n) {
+    const auto b = [&](int i) { return static_cast<uint32_t>(static_cast<uint8_t>(s[i])); };
+    switch (n) {
+        case 1:
+            return b(0);
+        case 2:
+            return ((b(0) & 0x1F) << 6) | (b(1) & 0x3F);
+        case 3:
+            return ((b(0) & 0x0F) << 12) | ((b(1) & 0x3F) << 6) | (b(2) & 0x3F);
+        default:
+            return ((b(0) & 0x07) << 18) | ((b(1) & 0x3F) << 12) | ((b(2) & 0x3F) << 6) | (b(3) & 0x3F);
+    }
+}
+
 std::string utf8proc_normalize(std::string_view text, std::string_view form, bool* ok) {
     int options = UTF8PROC_STABLE | (form == "NFC" || form == "NFKC" ? UTF8PROC_COMPOSE : UTF8PROC_DECOMPOSE);
     if (form == "NFKC" || form == "NFKD") options |= UTF8PROC_COMPAT;
@@ -46,6 +61,7 @@ std::string utf8proc_normalize(std::string_view text, std::string_view form, boo
 }  // namespace
 
 bool assigned_after_unicode_9(uint32_t cpt) {
+    if (cpt < kAssignedAfterUnicode9[0].first) return false;
     const auto* end = std::end(kAssignedAfterUnicode9);
     const auto* it = std::upper_bound(std::begin(kAssignedAfterUnicode9), end, cpt,
                                       [](uint32_t c, const CodepointRange& r) { return c < r.first; });
@@ -60,8 +76,7 @@ std::string hf_unicode_normalize(std::string_view text, std::string_view form) {
     for (size_t pos = 0; pos < text.size();) {
         const int n = strict_utf8_sequence_length(text, pos);
         if (n <= 0) return std::string(text);
-        const std::vector<uint32_t> cpt = decode_utf8_lenient(text.substr(pos, static_cast<size_t>(n)));
-        if (!cpt.empty() && assigned_after_unicode_9(cpt[0])) {
+        if (n > 1 && assigned_after_unicode_9(decode_valid(text.data() + pos, n))) {
             out += utf8proc_normalize(text.substr(segment, pos - segment), form, &ok);
             out.append(text.substr(pos, static_cast<size_t>(n)));
             segment = pos + static_cast<size_t>(n);
@@ -81,7 +96,7 @@ std::string hf_lowercase(std::string_view text) {
             out.push_back(text[pos++]);
             continue;
         }
-        const uint32_t cpt = decode_utf8_lenient(text.substr(pos, static_cast<size_t>(n)))[0];
+        const uint32_t cpt = decode_valid(text.data() + pos, n);
         pos += static_cast<size_t>(n);
         if (cpt == 0x130) {
             out += "i\xcc\x87";
