@@ -13,5 +13,6 @@ std::function<int()> add_convert_command(CLI::App& app);
 std::function<int()> add_synth_command(CLI::App& app);
 std::function<int()> add_tokenize_command(CLI::App& app);
 std::function<int()> add_render_chat_command(CLI::App& app);
+std::function<int()> add_perplexity_command(CLI::App& app);
 
 }  // namespace frugal::cli

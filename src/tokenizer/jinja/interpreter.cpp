@@ -32,6 +32,13 @@ void fail_undefined(const Value& v) {
     throw TemplateError(v.undefined_hint().empty() ? "undefined value used" : v.undefined_hint());
 }
 
+Interpreter::~Interpreter() {
+    for (const std::shared_ptr<Scope>& s : closure_scopes_) s->vars.clear();
+    for (const std::weak_ptr<Dict>& w : namespaces_) {
+        if (std::shared_ptr<Dict> d = w.lock()) d->entries.clear();
+    }
+}
+
 void Interpreter::charge(size_t n) {
     steps_ += n;
     if (steps_ > limits_.max_steps) {
@@ -112,6 +119,7 @@ Interpreter::Flow Interpreter::exec_stmt(const Stmt& s, const std::shared_ptr<Sc
             Args args = eval_args(call_expr, 1, scope);
             // The caller macro renders the block body in the calling scope.
             const Stmt* block = &s;
+            closure_scopes_.push_back(scope);
             Value caller = Value::callable("caller", [this, block, scope](Interpreter&, const Args& a) {
                 auto local = std::make_shared<Scope>();
                 local->parent = scope;
@@ -233,6 +241,7 @@ void Interpreter::assign(const Expr& target, const Value& value, const std::shar
 
 Value Interpreter::define_macro(const Stmt& s, const std::shared_ptr<Scope>& scope) {
     const Stmt* macro = &s;
+    closure_scopes_.push_back(scope);
     return Value::callable(s.name, [this, macro, scope](Interpreter&, const Args& args) {
         if (++call_depth_ > limits_.max_call_depth) {
             throw TemplateError(fmt::format("macro calls nested deeper than {}", limits_.max_call_depth));

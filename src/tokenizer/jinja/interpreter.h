@@ -34,6 +34,11 @@ class Interpreter {
 public:
     // `now` is what strftime_now formats (local time by default).
     Interpreter(RenderLimits limits, std::tm now) : limits_(limits), now_(now) {}
+    // Breaks the reference cycles a render can leave (a macro held by the scope it closes over, a namespace
+    // holding itself) so that nothing outlives the render.
+    ~Interpreter();
+    Interpreter(const Interpreter&) = delete;
+    Interpreter& operator=(const Interpreter&) = delete;
 
     // Renders body in scope; throws TemplateError.
     std::string render(const Body& body, const std::shared_ptr<Scope>& scope);
@@ -49,6 +54,8 @@ public:
     // Charges n units of work against the step budget.
     void charge(size_t n);
     const std::tm& now() const { return now_; }
+    // Namespaces are the one mutable container; the interpreter clears them when it ends (see ~Interpreter).
+    void track_namespace(const std::shared_ptr<Dict>& d) { namespaces_.push_back(d); }
 
 private:
     enum class Flow { kNormal, kBreak, kContinue };
@@ -70,6 +77,8 @@ private:
     std::tm now_;
     size_t steps_ = 0;
     int call_depth_ = 0;
+    std::vector<std::shared_ptr<Scope>> closure_scopes_;  // scopes a macro or caller closes over
+    std::vector<std::weak_ptr<Dict>> namespaces_;
 };
 
 // Filters and tests Jinja knows at compile time (an unknown one outside an `if` is a template error, as in Jinja).

@@ -441,6 +441,7 @@ std::vector<std::pair<std::string, Value>> global_functions() {
                                     k.as_string() + "'");
             }
         }
+        in.track_namespace(d);
         return Value::namespace_object(d);
     }));
     g.emplace_back("raise_exception", Value::callable("raise_exception", [](Interpreter&, const Args& a) -> Value {
