@@ -269,6 +269,27 @@ TEST(CliTest, TokenizePrintsHuggingFaceIds) {
     EXPECT_NE(c.exit_code, 0);
 }
 
+// frugal tokenize --jsonl on cl100k_base's tiktoken rank file: one id array per input line, as tiktoken gives them
+// (with allowed_special="all", and encode_ordinary for --no-parse-special); a line that is not a JSON string fails.
+TEST(CliTest, TokenizeJsonlOnTiktokenFile) {
+    const fs::path rank_file = scratch() / "cl100k_base.tiktoken";
+    const std::string xz = std::string(FRUGAL_SHARED_DIR) + "/tokenizers/cl100k_base.tiktoken.xz";
+    ASSERT_EQ(std::system(("xz -dc " + quote(xz) + " > " + quote(rank_file.string())).c_str()), 0);
+    const fs::path jsonl = scratch() / "strings.jsonl";
+    std::ofstream(jsonl) << "\"Hello world\"\n\"<|endoftext|> caf\\u00e9 \\ud83d\\ude00\"\n\n\"\"\n";
+    const RunResult a = run_frugal({"tokenize", "-m", rank_file.string(), "--jsonl", jsonl.string()});
+    ASSERT_EQ(a.exit_code, 0) << a.err;
+    EXPECT_EQ(a.out, "[9906,1917]\n[100257,53050,91416]\n[]\n");
+    const RunResult b =
+        run_frugal({"tokenize", "-m", rank_file.string(), "--jsonl", jsonl.string(), "--no-parse-special"});
+    ASSERT_EQ(b.exit_code, 0) << b.err;
+    EXPECT_EQ(b.out, "[9906,1917]\n[27,91,8862,728,428,91,29,53050,91416]\n[]\n");
+    std::ofstream(jsonl) << "\"ok\"\nnot json\n";
+    const RunResult c = run_frugal({"tokenize", "-m", rank_file.string(), "--jsonl", jsonl.string()});
+    EXPECT_NE(c.exit_code, 0);
+    EXPECT_NE(c.err.find(":2: not a JSON string"), std::string::npos) << c.err;
+}
+
 TEST(CliTest, UsageErrorsExitNonZero) {
     EXPECT_NE(run_frugal({}).exit_code, 0);
     EXPECT_NE(run_frugal({"no-such-command"}).exit_code, 0);
