@@ -26,6 +26,12 @@ public:
 
     bool has(const std::string& name) const { return file_.find_tensor(name) != nullptr; }
     uint64_t bytes_loaded() const { return bytes_loaded_; }
+    // Bytes of a tensor as stored in the file (0 if absent): the unit bytes_loaded() counts in, whatever layout the
+    // backend placed it in.
+    uint64_t file_bytes(const std::string& name) const {
+        const GgufTensorInfo* info = file_.find_tensor(name);
+        return info ? info->size_bytes : 0;
+    }
 
 private:
     Result<Tensor> load(const GgufTensorInfo& info, std::initializer_list<int64_t> shape);

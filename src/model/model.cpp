@@ -155,17 +155,20 @@ Status Model::load_weights(const GgufFile& file) {
     // A decode step reads every trunk weight once, except the embedding table, of which it reads one row (unless
     // the table doubles as the output projection, which reads all of it), and of each MoE layer's routed experts
     // only the top_k it picks.
-    const uint64_t embedding_bytes = static_cast<uint64_t>(w.token_embedding.size_bytes());
+    const uint64_t embedding_bytes = loader.file_bytes("token_embd.weight");
+    const uint64_t embedding_row_bytes = embedding_bytes / static_cast<uint64_t>(std::max<int64_t>(c.vocab_size, 1));
+    // In file bytes, the unit trunk_bytes counts in (a backend may place experts in a wider or repacked layout).
     uint64_t unused_expert_bytes = 0;
-    for (const LayerWeights& lw : w.layers) {
-        if (lw.gate_exps.data == nullptr) continue;
-        const auto expert_bytes =
-            static_cast<double>(lw.gate_exps.size_bytes() + lw.up_exps.size_bytes() + lw.down_exps.size_bytes());
+    for (int64_t l = 0; l < c.num_layers && c.num_experts > 0; ++l) {
+        double expert_bytes = 0;
+        for (const char* part : {"gate", "up", "down"}) {
+            expert_bytes += static_cast<double>(loader.file_bytes(fmt::format("blk.{}.ffn_{}_exps.weight", l, part)));
+        }
         unused_expert_bytes += static_cast<uint64_t>(expert_bytes * static_cast<double>(c.num_experts - c.routing.top_k) /
                                                      static_cast<double>(c.num_experts));
     }
     weight_bytes_per_token_ =
-        trunk_bytes - (tied ? 0 : embedding_bytes) + w.token_embedding.row_bytes() - unused_expert_bytes;
+        trunk_bytes - (tied ? 0 : embedding_bytes) + embedding_row_bytes - unused_expert_bytes;
     return ok_status();
 }
 
