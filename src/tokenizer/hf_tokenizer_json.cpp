@@ -224,7 +224,24 @@ Result<Vocab> build(const std::string& json_text, const std::string& config_text
     // else tokenizer_config.json's add_bos_token / add_eos_token.
     vocab.add_bos = config.value("add_bos_token", false) && vocab.bos_id != kNullToken;
     vocab.add_eos = config.value("add_eos_token", false) && vocab.eos_id != kNullToken;
-    const json& post = j.value("post_processor", json());
+    // The post-processor: ByteLevel (offsets only), TemplateProcessing, or a Sequence of them (Llama 3.1's form).
+    json post = j.value("post_processor", json());
+    if (post.is_object() && post.value("type", "") == "Sequence") {
+        json template_processing;
+        for (const json& p : post.value("processors", json::array())) {
+            const std::string type = p.is_object() ? p.value("type", "") : "";
+            if (type == "TemplateProcessing") {
+                template_processing = p;
+            } else if (type != "ByteLevel") {
+                return Status::errorf("post-processor type '{}' is not supported", type);
+            }
+        }
+        post = template_processing;
+    } else if (!post.is_null() && !(post.is_object() && (post.value("type", "") == "ByteLevel" ||
+                                                         post.value("type", "") == "TemplateProcessing"))) {
+        return Status::errorf("post-processor type '{}' is not supported",
+                              post.is_object() ? post.value("type", "") : "?");
+    }
     if (post.is_object() && post.value("type", "") == "TemplateProcessing" && post.contains("single") &&
         post["single"].is_array() && !post["single"].empty()) {
         const json& single = post["single"];

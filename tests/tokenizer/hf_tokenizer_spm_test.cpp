@@ -128,6 +128,9 @@ TEST(HfTokenizerSpmErrors, UnsupportedComponentsAreNamed) {
         {"merges", R"(["a c"])", "not in the vocabulary"},
         {"merges", R"(["a b c"])", "two tokens"},
         {"dropout", "", "dropout"},
+        {"post_processor", R"({"type": "BertProcessing", "sep": ["a", 0], "cls": ["b", 1]})", "BertProcessing"},
+        {"post_processor", R"({"type": "Sequence", "processors": [{"type": "RobertaProcessing"}]})",
+         "RobertaProcessing"},
     };
     for (const auto& [key, value, needle] : cases) {
         Result<Vocab> vocab = vocab_from_tokenizer_json(with(key, value), "", "t.json");
@@ -147,6 +150,15 @@ TEST(HfTokenizerSpmErrors, UnsupportedComponentsAreNamed) {
     }
     Result<Vocab> ok = vocab_from_tokenizer_json(with("normalizer", "null"), "", "t.json");
     ASSERT_TRUE(ok.ok()) << ok.status().message();
+    // Llama 3.1's post-processor form: a Sequence of ByteLevel and TemplateProcessing adds the template's BOS.
+    Result<Vocab> seq =
+        vocab_from_tokenizer_json(with("post_processor", R"({"type": "Sequence", "processors": [{"type": "ByteLevel"},
+            {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "b", "type_id": 0}},
+                                                      {"Sequence": {"id": "A", "type_id": 0}}]}]})"),
+                                  "", "t.json");
+    ASSERT_TRUE(seq.ok()) << seq.status().message();
+    EXPECT_TRUE(seq->add_bos);
+    EXPECT_EQ(seq->bos_id, 1);
 }
 
 }  // namespace
