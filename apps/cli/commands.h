@@ -14,5 +14,7 @@ std::function<int()> add_synth_command(CLI::App& app);
 std::function<int()> add_tokenize_command(CLI::App& app);
 std::function<int()> add_render_chat_command(CLI::App& app);
 std::function<int()> add_perplexity_command(CLI::App& app);
+std::function<int()> add_calibrate_command(CLI::App& app);
+std::function<int()> add_quantize_command(CLI::App& app);
 
 }  // namespace frugal::cli

@@ -44,6 +44,8 @@ int main(int argc, char** argv) {
     add(&frugal::cli::add_tokenize_command);
     add(&frugal::cli::add_render_chat_command);
     add(&frugal::cli::add_perplexity_command);
+    add(&frugal::cli::add_calibrate_command);
+    add(&frugal::cli::add_quantize_command);
     try {
         std::vector<std::string> args = normalize_args(argc, argv);
         app.parse(args);

@@ -47,7 +47,8 @@ CpuBackend::CpuBackend(const CpuBackendOptions& options)
       reference_matmul_(options.reference_matmul),
       pool_(options.num_threads),
       matmul_(std::make_unique<CpuMatmul>(*kernels_)),
-      huge_page_weights_(options.huge_page_weights) {
+      huge_page_weights_(options.huge_page_weights),
+      matmul_observer_(options.matmul_observer) {
     CHECK(cpu_isa_supported(kernels_->isa)) << "ISA " << cpu_isa_name(kernels_->isa) << " not supported here";
 }
 
@@ -69,8 +70,9 @@ Result<Tensor> CpuBackend::place_weight(const std::string& name, DType dtype, st
     }
     Tensor t(const_cast<void*>(host_data), dtype, shape);
     const auto bytes = static_cast<size_t>(t.size_bytes());
-    if (!huge_page_weights_) {
+    if (!huge_page_weights_ || matmul_observer_) {
         // Zero-copy: the weight stays in the model file's mapping, which outlives the backend.
+        if (matmul_observer_) weight_names_[t.data] = name;
         return t;
     }
     // Weights are packed into huge-page arenas: small matrices too (a 0.3 MB projection on 4 KiB pages still
@@ -130,6 +132,10 @@ void CpuBackend::matmul(const Tensor& w, const Tensor& x, const Tensor& y) {
     CHECK_EQ(x.cols(), w.cols());
     CHECK_EQ(y.cols(), w.rows());
     CHECK_EQ(y.rows(), x.rows());
+    if (matmul_observer_) {
+        const auto it = weight_names_.find(w.data);
+        if (it != weight_names_.end()) matmul_observer_(it->second, x);
+    }
     if (reference_matmul_) {
         pool_.parallel_for(w.rows(), [&](int64_t b, int64_t e) {
             reference::matmul(w, x.as<float>(), x.rows(), y.as<float>(), b, e);

@@ -2,7 +2,10 @@
 // the ISA kernel table chosen at construction (detect_cpu_isa() unless forced); other ops use portable code.
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "backend/backend.h"
@@ -22,6 +25,9 @@ struct CpuBackendOptions {
     // Copy weights from the file mapping into anonymous memory backed by 2 MiB pages: decode streams every
     // weight per token, and 4 KiB file pages cost TLB misses that show up as lost bandwidth.
     bool huge_page_weights = true;
+    // Calibration: called with the weight's name and the F32 input [n, in] of every dense matrix product, before
+    // the product runs (the fused products are composed of matmul on this backend, so they are seen too).
+    std::function<void(const std::string& weight, const Tensor& x)> matmul_observer;
 };
 
 class CpuBackend final : public Backend {
@@ -73,6 +79,8 @@ private:
     ThreadPool pool_;
     std::unique_ptr<CpuMatmul> matmul_;
     bool huge_page_weights_;
+    std::function<void(const std::string&, const Tensor&)> matmul_observer_;
+    std::unordered_map<const void*, std::string> weight_names_;  // only with matmul_observer_
     struct Mapping {
         void* address;
         size_t bytes;

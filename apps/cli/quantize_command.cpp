@@ -1,0 +1,224 @@
+// frugal calibrate / frugal quantize: collect activation statistics on calibration text once, then quantize a GGUF
+// or Hugging Face model to a standard GGUF type with round-to-nearest, an importance-weighted scale search or GPTQ.
+// The output appears only when complete: it is written under a temporary name and renamed, and an interrupt
+// removes the temporary file.
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+
+#include "cli_common.h"
+#include "commands.h"
+#include "core/thread_pool.h"
+#include "engine/calibration.h"
+#include "engine/model_source.h"
+#include "quant/model_quantizer.h"
+
+namespace frugal::cli {
+namespace {
+
+// The partial output an interrupt must remove (a signal handler can only reach static storage).
+char g_partial_path[4096] = {0};
+
+extern "C" void remove_partial_and_exit(int sig) {
+    if (g_partial_path[0] != '\0') ::unlink(g_partial_path);
+    std::signal(sig, SIG_DFL);
+    std::raise(sig);
+}
+
+Result<std::string> read_text(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return Status::errorf("cannot read '{}'", path);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+struct CalibrateOptions {
+    std::string model_path;
+    std::string tokenizer_path;
+    std::string text_path;
+    std::string output_path;
+    int64_t chunk_size = 512;
+    int64_t chunks = -1;
+    bool hessians = false;
+    int threads = 0;
+};
+
+Result<ActivationStats> calibrate(const std::string& model_path, const std::string& tokenizer_path,
+                                  const std::string& text_path, int64_t chunk_size, int64_t chunks, bool hessians,
+                                  int threads) {
+    ASSIGN_OR_RETURN(std::unique_ptr<ModelSource> source, ModelSource::open(model_path, tokenizer_path));
+    ASSIGN_OR_RETURN(std::string text, read_text(text_path));
+    CalibrationOptions co;
+    co.chunk_size = chunk_size;
+    co.max_chunks = chunks;
+    co.hessians = hessians;
+    co.num_threads = resolve_threads(threads);
+    const auto start = std::chrono::steady_clock::now();
+    co.progress = [start](int64_t c, int64_t n) {
+        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        fmt::print(stderr, "\rfrugal calibrate: chunk {}/{}, {:.1f} s, ETA {:.0f} s   ", c, n, s,
+                   s / static_cast<double>(c) * static_cast<double>(n - c));
+        if (c == n) fmt::print(stderr, "\n");
+    };
+    ASSIGN_OR_RETURN(ActivationStats stats, collect_activation_stats(*source, text, co));
+    stats.datasets.push_back(text_path);
+    return stats;
+}
+
+Status write_atomically(const std::string& path, const std::function<Status(const std::string&)>& write) {
+    const std::string partial = path + ".partial-" + std::to_string(::getpid());
+    if (partial.size() >= sizeof(g_partial_path)) return Status::errorf("output path too long: '{}'", path);
+    std::snprintf(g_partial_path, sizeof(g_partial_path), "%s", partial.c_str());
+    auto old_int = std::signal(SIGINT, remove_partial_and_exit);
+    auto old_term = std::signal(SIGTERM, remove_partial_and_exit);
+    Status st = write(partial);
+    if (st.ok() && std::rename(partial.c_str(), path.c_str()) != 0) {
+        st = Status::errorf("cannot rename '{}' to '{}'", partial, path);
+    }
+    if (!st.ok()) ::unlink(partial.c_str());
+    g_partial_path[0] = '\0';
+    std::signal(SIGINT, old_int);
+    std::signal(SIGTERM, old_term);
+    return st;
+}
+
+struct QuantizeOptions {
+    std::string model_path;
+    std::string tokenizer_path;
+    std::string output_path;
+    std::string type = "Q4_K";
+    std::string method = "rtn";
+    std::string calib_path;
+    std::string imatrix_path;
+    int64_t chunk_size = 512;
+    int64_t chunks = -1;
+    bool pure = false;
+    bool no_act_order = false;
+    double damp = 0.01;
+    int threads = 0;
+};
+
+Status quantize(const QuantizeOptions& o) {
+    const std::optional<DType> type = dtype_from_name(o.type);
+    if (!type) return Status::errorf("--type {}: unknown type", o.type);
+    ModelQuantizeOptions mo;
+    mo.type = *type;
+    mo.method = o.method == "gptq" ? QuantMethod::kGptq : o.method == "imatrix" ? QuantMethod::kImatrix : QuantMethod::kRtn;
+    mo.pure = o.pure;
+    mo.gptq.act_order = !o.no_act_order;
+    mo.gptq.damp = o.damp;
+    ActivationStats stats;
+    if (mo.method != QuantMethod::kRtn) {
+        if (!o.imatrix_path.empty()) {
+            ASSIGN_OR_RETURN(stats, ActivationStats::load(o.imatrix_path));
+        } else if (!o.calib_path.empty()) {
+            ASSIGN_OR_RETURN(stats, calibrate(o.model_path, o.tokenizer_path, o.calib_path, o.chunk_size, o.chunks,
+                                              mo.method == QuantMethod::kGptq, o.threads));
+        } else {
+            return Status::errorf("--method {} needs --calib TEXT or --imatrix FILE", o.method);
+        }
+        mo.stats = &stats;
+    }
+    ASSIGN_OR_RETURN(std::unique_ptr<ModelSource> source, ModelSource::open(o.model_path, o.tokenizer_path));
+    ThreadPool pool(resolve_threads(o.threads));
+    mo.pool = &pool;
+    int64_t total_elements = 0;
+    for (const GgufTensorInfo& t : source->gguf().tensors()) total_elements += t.num_elements();
+    int64_t done_elements = 0;
+    const auto start = std::chrono::steady_clock::now();
+    mo.progress = [&](const TensorQuantReport& r, size_t index, size_t total) {
+        int64_t elements = 1;
+        for (int64_t d : r.shape) elements *= d;
+        done_elements += elements;
+        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        const double eta = s / static_cast<double>(std::max<int64_t>(done_elements, 1)) *
+                           static_cast<double>(total_elements - done_elements);
+        fmt::print(stderr, "[{:>4}/{}] {:<32} {:>5} -> {:<5} {:<7} err {:.4f}  {:.2f} s  ETA {:.0f} s\n", index, total,
+                   r.name, dtype_name(r.from), dtype_name(r.to), r.method, r.rel_rms_error, r.seconds, eta);
+    };
+    GgufWriter writer;
+    ASSIGN_OR_RETURN(std::vector<TensorQuantReport> reports, quantize_model(source->gguf(), mo, &writer));
+    RETURN_IF_ERROR(write_atomically(o.output_path, [&](const std::string& p) { return writer.write(p); }));
+
+    int64_t in_bytes = 0, out_bytes = 0, elements = 0;
+    fmt::print("| tensor | shape | from | to | method | rel. RMS error | rel. weighted error |\n");
+    fmt::print("|---|---|---|---|---|---:|---:|\n");
+    for (const TensorQuantReport& r : reports) {
+        int64_t n = 1;
+        for (int64_t d : r.shape) n *= d;
+        elements += n;
+        in_bytes += static_cast<int64_t>(dtype_row_bytes(r.from, r.shape[0])) * (n / r.shape[0]);
+        out_bytes += r.bytes;
+        if (r.method == "copy") continue;
+        fmt::print("| {} | {} | {} | {} | {} | {:.5f} | {} |\n", r.name, fmt::join(r.shape, "x"), dtype_name(r.from),
+                   dtype_name(r.to), r.method, r.rel_rms_error,
+                   r.rel_weighted_error >= 0 ? fmt::format("{:.5f}", r.rel_weighted_error) : "-");
+    }
+    fmt::print("\n{}: {:.2f} MiB -> {:.2f} MiB of tensors, {:.3f} bits per weight ({}, {})\n", o.output_path,
+               static_cast<double>(in_bytes) / 1048576.0, static_cast<double>(out_bytes) / 1048576.0,
+               8.0 * static_cast<double>(out_bytes) / static_cast<double>(std::max<int64_t>(elements, 1)),
+               dtype_name(*type), o.method);
+    return ok_status();
+}
+
+int report(const Status& st) {
+    if (!st.ok()) {
+        fmt::print(stderr, "error: {}\n", st.message());
+        return 1;
+    }
+    return 0;
+}
+
+}  // namespace
+
+std::function<int()> add_calibrate_command(CLI::App& app) {
+    auto o = std::make_shared<CalibrateOptions>();
+    CLI::App* sub = app.add_subcommand("calibrate", "Collect activation statistics (imatrix, Hessians) on a text");
+    sub->add_option("-m,--model", o->model_path, "Model: GGUF, Hugging Face folder or llama2.c checkpoint")
+        ->required()
+        ->check(CLI::ExistingPath);
+    sub->add_option("--tokenizer", o->tokenizer_path, "llama2.c tokenizer.bin (for llama2.c checkpoints)");
+    sub->add_option("-f,--file", o->text_path, "Calibration text")->required()->check(CLI::ExistingFile);
+    sub->add_option("-o,--output", o->output_path, "Output statistics (GGUF, llama.cpp's imatrix layout)")->required();
+    sub->add_option("-c,--ctx-size", o->chunk_size, "Tokens per chunk")->check(CLI::PositiveNumber);
+    sub->add_option("--chunks", o->chunks, "At most this many chunks");
+    sub->add_flag("--hessian", o->hessians, "Also collect full Hessians (needed by --method gptq)");
+    sub->add_option("-t,--threads", o->threads, "CPU threads");
+    return [o] {
+        Result<ActivationStats> stats =
+            calibrate(o->model_path, o->tokenizer_path, o->text_path, o->chunk_size, o->chunks, o->hessians, o->threads);
+        if (!stats.ok()) return report(stats.status());
+        const Status st = write_atomically(o->output_path, [&](const std::string& p) { return stats->save(p); });
+        if (st.ok()) fmt::print(stderr, "frugal calibrate: wrote {} ({} weights)\n", o->output_path, stats->weights.size());
+        return report(st);
+    };
+}
+
+std::function<int()> add_quantize_command(CLI::App& app) {
+    auto o = std::make_shared<QuantizeOptions>();
+    CLI::App* sub = app.add_subcommand("quantize", "Quantize a model to a GGUF type (rtn, imatrix or gptq)");
+    sub->add_option("-m,--model", o->model_path, "Model: GGUF, Hugging Face folder or llama2.c checkpoint")
+        ->required()
+        ->check(CLI::ExistingPath);
+    sub->add_option("--tokenizer", o->tokenizer_path, "llama2.c tokenizer.bin (for llama2.c checkpoints)");
+    sub->add_option("-o,--output", o->output_path, "Output GGUF")->required();
+    sub->add_option("--type", o->type, "Target type: Q8_0, Q6_K, Q5_K, Q4_K, Q5_0, Q4_0, Q4_1, Q5_1, F16, BF16");
+    sub->add_option("--method", o->method, "rtn (round to nearest), imatrix (importance-weighted scales) or gptq")
+        ->check(CLI::IsMember({"rtn", "imatrix", "gptq"}));
+    sub->add_option("--calib", o->calib_path, "Calibration text (for imatrix and gptq)")->check(CLI::ExistingFile);
+    sub->add_option("--imatrix", o->imatrix_path, "Statistics from frugal calibrate (instead of --calib)")
+        ->check(CLI::ExistingFile);
+    sub->add_option("-c,--ctx-size", o->chunk_size, "Calibration tokens per chunk")->check(CLI::PositiveNumber);
+    sub->add_option("--chunks", o->chunks, "At most this many calibration chunks");
+    sub->add_flag("--pure", o->pure, "Every matrix gets --type (no Q6_K output projection)");
+    sub->add_flag("--no-act-order", o->no_act_order, "GPTQ: quantize columns in their natural order");
+    sub->add_option("--damp", o->damp, "GPTQ: diagonal damping as a fraction of the mean diagonal");
+    sub->add_option("-t,--threads", o->threads, "CPU threads");
+    return [o] { return report(quantize(*o)); };
+}
+
+}  // namespace frugal::cli
