@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -380,6 +381,81 @@ TEST(CliTest, RunChatGeneratesFromTheRenderedPrompt) {
     const RunResult no_template = run_frugal({"run", "-m", kBin, "--tokenizer", kTokenizer, "--chat", "-p", "hi"});
     EXPECT_EQ(no_template.exit_code, 1);
     EXPECT_NE(no_template.err.find("--chat-template"), std::string::npos) << no_template.err;
+}
+
+// ---- quantization (issue 6): quantize, calibrate, perplexity ----
+
+double json_number(const std::string& out, const char* key) {
+    const nlohmann::json j = nlohmann::json::parse(out, nullptr, false);
+    return j.is_object() && j.contains(key) ? j[key].get<double>() : -1.0;
+}
+
+TEST(CliTest, GptqBeatsRoundToNearestOnHeldOutText) {
+    const std::string data = std::string(FRUGAL_TESTS_DIR) + "/data/quant/";
+    const fs::path dir = scratch() / "quant";
+    fs::create_directories(dir);
+    std::map<std::string, double> kl;
+    for (const std::string method : {"rtn", "imatrix", "gptq"}) {
+        SCOPED_TRACE(method);
+        const std::string out = (dir / ("stories_q4_0_" + method + ".gguf")).string();
+        std::vector<std::string> args = {"quantize", "-m", kBin, "--tokenizer", kTokenizer, "-o", out, "--type", "Q4_0",
+                                         "--method", method, "-t", "2"};
+        if (method != "rtn") {
+            for (const char* a : {"--calib", "", "-c", "128"}) args.emplace_back(a);
+            args[args.size() - 3] = data + "stories_calib.txt";
+        }
+        const RunResult q = run_frugal(args);
+        ASSERT_EQ(q.exit_code, 0) << q.err;
+        EXPECT_NE(q.out.find("| blk.0.attn_q.weight | 64x64 | F32 | Q4_0 | " + method), std::string::npos) << q.out;
+        ASSERT_TRUE(fs::exists(out));
+        for (const auto& e : fs::directory_iterator(dir)) {
+            EXPECT_EQ(e.path().string().find(".partial"), std::string::npos) << e.path();
+        }
+        const RunResult p = run_frugal({"perplexity", "-m", out, "-f", data + "stories_eval.txt", "-c", "128",
+                                        "--kl-base", kBin, "--tokenizer", kTokenizer, "--json", "-t", "2"});
+        ASSERT_EQ(p.exit_code, 0) << p.err;
+        kl[method] = json_number(p.out, "kl_mean");
+        EXPECT_GT(kl[method], 0.0) << p.out;
+        EXPECT_GT(json_number(p.out, "top1_agreement"), 0.5) << p.out;
+    }
+    // GPTQ's error feedback must pay off on text it was not calibrated on; the scale search must not hurt.
+    EXPECT_LT(kl["gptq"], 0.9 * kl["rtn"]) << "rtn " << kl["rtn"] << " gptq " << kl["gptq"];
+    EXPECT_LE(kl["imatrix"], 1.01 * kl["rtn"]) << "rtn " << kl["rtn"] << " imatrix " << kl["imatrix"];
+    // The base model against itself: KL 0, perplexity as reported for the base.
+    const RunResult self = run_frugal({"perplexity", "-m", kBin, "--tokenizer", kTokenizer, "-f",
+                                       data + "stories_eval.txt", "-c", "128", "--kl-base", kBin, "--json"});
+    ASSERT_EQ(self.exit_code, 0) << self.err;
+    EXPECT_EQ(json_number(self.out, "kl_mean"), 0.0);
+    EXPECT_DOUBLE_EQ(json_number(self.out, "ppl"), json_number(self.out, "base_ppl"));
+    // llama.cpp loads the files and, greedy, continues the prompt as frugal does (when llama-cpp-python is here).
+    const std::string check = "import sys\ntry:\n    from llama_cpp import Llama\nexcept ImportError:\n    sys.exit(77)\n"
+                              "m = Llama(sys.argv[1], verbose=False, n_ctx=128)\n"
+                              "print(m('Once upon a time', max_tokens=12, temperature=0)['choices'][0]['text'])\n";
+    const fs::path script = dir / "load_in_llama_cpp.py";
+    write_file(script, check);
+    const std::string gguf = (dir / "stories_q4_0_gptq.gguf").string();
+    const int rc = std::system(("python3 " + script.string() + " " + gguf + " > " + (dir / "llama_cpp.txt").string() +
+                                " 2>/dev/null").c_str());
+    if (WEXITSTATUS(rc) == 77) GTEST_SKIP() << "llama-cpp-python is not installed";
+    ASSERT_EQ(WEXITSTATUS(rc), 0);
+    std::ifstream in(dir / "llama_cpp.txt");
+    std::string llama_text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    while (!llama_text.empty() && llama_text.back() == '\n') llama_text.pop_back();
+    const RunResult ours = run_frugal({"run", "-m", gguf, "-p", "Once upon a time", "-n", "12", "--temp", "0"});
+    ASSERT_EQ(ours.exit_code, 0) << ours.err;
+    EXPECT_EQ(ours.out.rfind("Once upon a time" + llama_text, 0), 0u) << "frugal: " << ours.out << "\nllama.cpp: " << llama_text;
+}
+
+TEST(CliTest, QuantizeErrors) {
+    const fs::path out = scratch() / "never.gguf";
+    RunResult r = run_frugal({"quantize", "-m", kBin, "--tokenizer", kTokenizer, "-o", out.string(), "--type", "Q4_0",
+                              "--method", "gptq"});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("--calib"), std::string::npos) << r.err;
+    r = run_frugal({"quantize", "-m", kBin, "--tokenizer", kTokenizer, "-o", out.string(), "--type", "Q9_X"});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_TRUE(has_error_line(r.err)) << r.err;
+    EXPECT_FALSE(fs::exists(out));
 }
 
 }  // namespace
