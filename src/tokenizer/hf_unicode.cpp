@@ -71,19 +71,35 @@ bool assigned_after_unicode_9(uint32_t cpt) {
 std::string hf_unicode_normalize(std::string_view text, std::string_view form) {
     std::string out;
     out.reserve(text.size());
-    size_t segment = 0;  // start of the text not yet normalized
     bool ok = true;
+    size_t segment = 0;  // start of the text not yet normalized
+    const auto flush = [&](size_t end) {
+        if (end > segment) out += utf8proc_normalize(text.substr(segment, end - segment), form, &ok);
+    };
+    const auto is_ascii = [&](size_t i) { return static_cast<uint8_t>(text[i]) < 0x80; };
     for (size_t pos = 0; pos < text.size();) {
+        if (is_ascii(pos)) {
+            // Every form leaves ASCII alone, and an ASCII character neither reorders nor composes with what comes
+            // before it; it can only compose with a following mark, so one followed by ASCII is copied as is.
+            if (pos + 1 == text.size() || is_ascii(pos + 1)) {
+                flush(pos);
+                out.push_back(text[pos]);
+                segment = ++pos;
+            } else {
+                ++pos;
+            }
+            continue;
+        }
         const int n = strict_utf8_sequence_length(text, pos);
         if (n <= 0) return std::string(text);
-        if (n > 1 && assigned_after_unicode_9(decode_valid(text.data() + pos, n))) {
-            out += utf8proc_normalize(text.substr(segment, pos - segment), form, &ok);
+        if (assigned_after_unicode_9(decode_valid(text.data() + pos, n))) {
+            flush(pos);
             out.append(text.substr(pos, static_cast<size_t>(n)));
             segment = pos + static_cast<size_t>(n);
         }
         pos += static_cast<size_t>(n);
     }
-    out += utf8proc_normalize(text.substr(segment), form, &ok);
+    flush(text.size());
     return ok ? out : std::string(text);
 }
 
