@@ -1,5 +1,6 @@
 // frugal calibrate / frugal quantize: collect activation statistics on calibration text once, then quantize a GGUF
-// or Hugging Face model to a standard GGUF type with round-to-nearest, an importance-weighted scale search or GPTQ.
+// or Hugging Face model to a standard GGUF type with round-to-nearest, an importance-weighted scale search, GPTQ or
+// AWQ.
 // The output appears only when complete: it is written under a temporary name and renamed, and an interrupt
 // removes the temporary file.
 #include <fmt/format.h>
@@ -107,7 +108,10 @@ Status quantize(const QuantizeOptions& o) {
     if (!type) return Status::errorf("--type {}: unknown type", o.type);
     ModelQuantizeOptions mo;
     mo.type = *type;
-    mo.method = o.method == "gptq" ? QuantMethod::kGptq : o.method == "imatrix" ? QuantMethod::kImatrix : QuantMethod::kRtn;
+    mo.method = o.method == "gptq"      ? QuantMethod::kGptq
+                : o.method == "imatrix" ? QuantMethod::kImatrix
+                : o.method == "awq"     ? QuantMethod::kAwq
+                                        : QuantMethod::kRtn;
     mo.pure = o.pure;
     mo.gptq.act_order = !o.no_act_order;
     mo.gptq.damp = o.damp;
@@ -117,7 +121,8 @@ Status quantize(const QuantizeOptions& o) {
             ASSIGN_OR_RETURN(stats, ActivationStats::load(o.imatrix_path));
         } else if (!o.calib_path.empty()) {
             ASSIGN_OR_RETURN(stats, calibrate(o.model_path, o.tokenizer_path, o.calib_path, o.chunk_size, o.chunks,
-                                              mo.method == QuantMethod::kGptq, o.threads));
+                                              mo.method == QuantMethod::kGptq || mo.method == QuantMethod::kAwq,
+                                              o.threads));
         } else {
             return Status::errorf("--method {} needs --calib TEXT or --imatrix FILE", o.method);
         }
@@ -207,8 +212,10 @@ std::function<int()> add_quantize_command(CLI::App& app) {
     sub->add_option("--tokenizer", o->tokenizer_path, "llama2.c tokenizer.bin (for llama2.c checkpoints)");
     sub->add_option("-o,--output", o->output_path, "Output GGUF")->required();
     sub->add_option("--type", o->type, "Target type: Q8_0, Q6_K, Q5_K, Q4_K, Q5_0, Q4_0, Q4_1, Q5_1, F16, BF16");
-    sub->add_option("--method", o->method, "rtn (round to nearest), imatrix (importance-weighted scales) or gptq")
-        ->check(CLI::IsMember({"rtn", "imatrix", "gptq"}));
+    sub->add_option("--method", o->method,
+                    "rtn (round to nearest), imatrix (importance-weighted scales), gptq or awq (activation-aware "
+                    "channel scales folded into the preceding norm/linear)")
+        ->check(CLI::IsMember({"rtn", "imatrix", "gptq", "awq"}));
     sub->add_option("--calib", o->calib_path, "Calibration text (for imatrix and gptq)")->check(CLI::ExistingFile);
     sub->add_option("--imatrix", o->imatrix_path, "Statistics from frugal calibrate (instead of --calib)")
         ->check(CLI::ExistingFile);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <span>
 
@@ -107,6 +108,14 @@ Result<std::vector<TensorQuantReport>> quantize_model(const GgufFile& in, const 
     out->set_uint32("general.quantization_version", 2);
 
     const bool has_output = in.find_tensor("output.weight") != nullptr;
+    AwqScales awq;
+    if (options.method == QuantMethod::kAwq) {
+        ASSIGN_OR_RETURN(awq, awq_search(in, *options.stats,
+                                         [&](const GgufTensorInfo& t) {
+                                             return choose_quant_type(t, has_output, options.type, options.pure);
+                                         },
+                                         options.pool));
+    }
     std::vector<TensorQuantReport> reports;
     const size_t total = in.tensors().size();
     for (const GgufTensorInfo& t : in.tensors()) {
@@ -116,7 +125,17 @@ Result<std::vector<TensorQuantReport>> quantize_model(const GgufFile& in, const 
         rep.shape = t.shape;
         rep.from = t.dtype;
         rep.to = choose_quant_type(t, has_output, options.type, options.pure);
-        if (!is_quantizable(t) || (rep.to == t.dtype && options.method == QuantMethod::kRtn)) {
+        const auto folded = awq.row_divide.find(t.name);
+        if (folded != awq.row_divide.end() && t.shape.size() == 1 && t.dtype == DType::kF32) {
+            // A norm that takes AWQ's inverse scale: the next matrices' input channels shrink by s.
+            rep.method = "awq";
+            std::vector<float> v(static_cast<size_t>(t.shape[0]));
+            std::memcpy(v.data(), t.data, v.size() * sizeof(float));
+            for (size_t j = 0; j < v.size(); ++j) v[j] /= folded->second[j];
+            rep.bytes = static_cast<int64_t>(t.size_bytes);
+            RETURN_IF_ERROR(out->add_tensor(t.name, t.dtype, t.shape,
+                                            std::span(reinterpret_cast<const uint8_t*>(v.data()), t.size_bytes)));
+        } else if (!is_quantizable(t) || (rep.to == t.dtype && options.method == QuantMethod::kRtn)) {
             rep.method = "copy";
             rep.to = t.dtype;
             rep.bytes = static_cast<int64_t>(t.size_bytes);
@@ -132,6 +151,21 @@ Result<std::vector<TensorQuantReport>> quantize_model(const GgufFile& in, const 
                                                          w.data() + r * n, n);
                 }
             });
+            // AWQ: scale this matrix's input channels up, and/or its output rows down (it feeds a scaled matrix).
+            const auto col_scale = awq.column_scale.find(t.name);
+            const auto row_scale = folded;
+            const bool awq_scaled = col_scale != awq.column_scale.end() || row_scale != awq.row_divide.end();
+            if (awq_scaled) {
+                for (int64_t r = 0; r < rows; ++r) {
+                    float* wr = w.data() + r * n;
+                    if (col_scale != awq.column_scale.end()) {
+                        for (int64_t j = 0; j < n; ++j) wr[j] *= col_scale->second[static_cast<size_t>(j)];
+                    }
+                    if (row_scale != awq.row_divide.end()) {
+                        for (int64_t j = 0; j < n; ++j) wr[j] /= row_scale->second[static_cast<size_t>(r)];
+                    }
+                }
+            }
             const auto row_bytes = static_cast<size_t>(dtype_row_bytes(rep.to, n));
             std::vector<uint8_t> q(row_bytes * static_cast<size_t>(rows));
             const WeightInputStats* stats = options.stats ? options.stats->find(t.name) : nullptr;
@@ -139,7 +173,7 @@ Result<std::vector<TensorQuantReport>> quantize_model(const GgufFile& in, const 
             const bool grid_type = BlockGrid::supports(rep.to);
             const bool gptq = options.method == QuantMethod::kGptq && grid_type && stats && !stats->hessian.empty() &&
                               t.shape.size() == 2;
-            const bool imatrix = !gptq && options.method != QuantMethod::kRtn && grid_type && stats;
+            const bool imatrix = options.method == QuantMethod::kImatrix && grid_type && stats;
             std::vector<double> importance;
             if (stats) {
                 importance.resize(static_cast<size_t>(n));
@@ -158,7 +192,7 @@ Result<std::vector<TensorQuantReport>> quantize_model(const GgufFile& in, const 
                                               options.pool)
                                     .with_context(t.name));
             } else {
-                rep.method = imatrix ? "imatrix" : "rtn";
+                rep.method = imatrix ? "imatrix" : awq_scaled ? "awq" : "rtn";
                 options.pool->parallel_for(rows, [&](int64_t r0, int64_t r1) {
                     for (int64_t r = r0; r < r1; ++r) {
                         uint8_t* dst = q.data() + static_cast<size_t>(r) * row_bytes;
@@ -170,7 +204,7 @@ Result<std::vector<TensorQuantReport>> quantize_model(const GgufFile& in, const 
                     }
                 });
             }
-            // Errors, against the weights as they came in.
+            // Errors of the matrix as it was quantized (for AWQ: the scaled matrix).
             std::vector<float> deq(static_cast<size_t>(n));
             double err = 0, norm = 0, werr = 0, wnorm = 0;
             for (int64_t r = 0; r < rows; ++r) {

@@ -14,18 +14,19 @@
 #include "format/gguf/gguf_file.h"
 #include "format/gguf/gguf_writer.h"
 #include "quant/calibrate/activation_stats.h"
+#include "quant/calibrate/awq.h"
 #include "quant/calibrate/gptq.h"
 
 namespace frugal {
 
-enum class QuantMethod { kRtn, kImatrix, kGptq };
+enum class QuantMethod { kRtn, kImatrix, kGptq, kAwq };
 
 struct TensorQuantReport {
     std::string name;
     std::vector<int64_t> shape;
     DType from = DType::kF32;
     DType to = DType::kF32;
-    std::string method;        // what was applied: "rtn", "imatrix", "gptq", "copy"
+    std::string method;        // what was applied: "rtn", "imatrix", "gptq", "awq" (scaled, then rtn), "copy"
     double rel_rms_error = 0;  // sqrt(sum (w - q)^2 / sum w^2)
     double rel_weighted_error = -1;  // the same weighted by the input's mean square per column (-1: no statistics)
     int64_t bytes = 0;
@@ -36,7 +37,7 @@ struct ModelQuantizeOptions {
     DType type = DType::kQ4_K;
     QuantMethod method = QuantMethod::kRtn;
     bool pure = false;                      // every matrix gets `type` (no output-projection rule)
-    const ActivationStats* stats = nullptr;  // required by kImatrix and kGptq
+    const ActivationStats* stats = nullptr;  // required by kImatrix, kGptq and kAwq
     GptqOptions gptq;
     ThreadPool* pool = nullptr;
     // Called after each tensor (index counts from 1).

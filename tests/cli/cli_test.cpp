@@ -395,7 +395,7 @@ TEST(CliTest, GptqBeatsRoundToNearestOnHeldOutText) {
     const fs::path dir = scratch() / "quant";
     fs::create_directories(dir);
     std::map<std::string, double> kl;
-    for (const std::string method : {"rtn", "imatrix", "gptq"}) {
+    for (const std::string method : {"rtn", "imatrix", "gptq", "awq"}) {
         SCOPED_TRACE(method);
         const std::string out = (dir / ("stories_q4_0_" + method + ".gguf")).string();
         std::vector<std::string> args = {"quantize", "-m", kBin, "--tokenizer", kTokenizer, "-o", out, "--type", "Q4_0",
@@ -407,6 +407,9 @@ TEST(CliTest, GptqBeatsRoundToNearestOnHeldOutText) {
         const RunResult q = run_frugal(args);
         ASSERT_EQ(q.exit_code, 0) << q.err;
         EXPECT_NE(q.out.find("| blk.0.attn_q.weight | 64x64 | F32 | Q4_0 | " + method), std::string::npos) << q.out;
+        if (method == "awq") {  // the inverse scales went into the norms
+            EXPECT_NE(q.out.find("| blk.0.attn_norm.weight | 64 | F32 | F32 | awq"), std::string::npos) << q.out;
+        }
         ASSERT_TRUE(fs::exists(out));
         for (const auto& e : fs::directory_iterator(dir)) {
             EXPECT_EQ(e.path().string().find(".partial"), std::string::npos) << e.path();
@@ -421,6 +424,7 @@ TEST(CliTest, GptqBeatsRoundToNearestOnHeldOutText) {
     // GPTQ's error feedback must pay off on text it was not calibrated on; the scale search must not hurt.
     EXPECT_LT(kl["gptq"], 0.9 * kl["rtn"]) << "rtn " << kl["rtn"] << " gptq " << kl["gptq"];
     EXPECT_LE(kl["imatrix"], 1.01 * kl["rtn"]) << "rtn " << kl["rtn"] << " imatrix " << kl["imatrix"];
+    EXPECT_LT(kl["awq"], 0.97 * kl["rtn"]) << "rtn " << kl["rtn"] << " awq " << kl["awq"];
     // The base model against itself: KL 0, perplexity as reported for the base.
     const RunResult self = run_frugal({"perplexity", "-m", kBin, "--tokenizer", kTokenizer, "-f",
                                        data + "stories_eval.txt", "-c", "128", "--kl-base", kBin, "--json"});
