@@ -16,5 +16,6 @@ std::function<int()> add_render_chat_command(CLI::App& app);
 std::function<int()> add_perplexity_command(CLI::App& app);
 std::function<int()> add_calibrate_command(CLI::App& app);
 std::function<int()> add_quantize_command(CLI::App& app);
+std::function<int()> add_eval_command(CLI::App& app);
 
 }  // namespace frugal::cli

@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
     add(&frugal::cli::add_perplexity_command);
     add(&frugal::cli::add_calibrate_command);
     add(&frugal::cli::add_quantize_command);
+    add(&frugal::cli::add_eval_command);
     try {
         std::vector<std::string> args = normalize_args(argc, argv);
         app.parse(args);

@@ -462,5 +462,20 @@ TEST(CliTest, QuantizeErrors) {
     EXPECT_FALSE(fs::exists(out));
 }
 
+TEST(CliTest, EvalScoresMultipleChoiceByLogLikelihood) {
+    // 20 TinyStories-style items whose natural continuation is the answer: a correct scorer gets nearly all, a
+    // reversed or shifted one nearly none.
+    const std::string task = std::string(FRUGAL_TESTS_DIR) + "/data/quant/stories_task.jsonl";
+    const RunResult r = run_frugal({"eval", "-m", kBin, "--tokenizer", kTokenizer, "--task", task, "--json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_GE(json_number(r.out, "acc"), 0.8) << r.out;
+    EXPECT_EQ(json_number(r.out, "items"), 20.0);
+    const fs::path bad = scratch() / "bad_task.jsonl";
+    write_file(bad, "{\"context\": \"a\", \"choices\": [\"b\"], \"answer\": 0}\n");
+    const RunResult e = run_frugal({"eval", "-m", kBin, "--tokenizer", kTokenizer, "--task", bad.string()});
+    EXPECT_EQ(e.exit_code, 1);
+    EXPECT_TRUE(has_error_line(e.err)) << e.err;
+}
+
 }  // namespace
 }  // namespace frugal
