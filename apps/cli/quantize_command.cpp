@@ -16,6 +16,7 @@
 #include "commands.h"
 #include "core/thread_pool.h"
 #include "engine/calibration.h"
+#include "engine/mix_search.h"
 #include "engine/model_source.h"
 #include "quant/model_quantizer.h"
 
@@ -98,6 +99,8 @@ struct QuantizeOptions {
     int64_t chunk_size = 512;
     int64_t chunks = -1;
     bool pure = false;
+    std::string mix;
+    double target_bpw = 5.0;
     bool no_act_order = false;
     double damp = 0.01;
     int threads = 0;
@@ -129,6 +132,32 @@ Status quantize(const QuantizeOptions& o) {
         mo.stats = &stats;
     }
     ASSIGN_OR_RETURN(std::unique_ptr<ModelSource> source, ModelSource::open(o.model_path, o.tokenizer_path));
+    if (!o.mix.empty()) {
+        if (o.mix != "auto") return Status::errorf("--mix {}: only 'auto' is supported", o.mix);
+        if (o.calib_path.empty()) return Status::error("--mix auto needs --calib TEXT to measure sensitivities on");
+        ASSIGN_OR_RETURN(std::string text, read_text(o.calib_path));
+        MixOptions mix;
+        mix.target_bpw = o.target_bpw;
+        mix.chunk_size = std::min<int64_t>(o.chunk_size, 256);
+        mix.num_threads = resolve_threads(o.threads);
+        mix.progress = [](size_t done, size_t total, const std::string& name) {
+            fmt::print(stderr, "\rfrugal quantize: sensitivity {}/{} {:<40}", done, total, name);
+            if (done == total) fmt::print(stderr, "\n");
+        };
+        ASSIGN_OR_RETURN(MixResult result, search_mix(*source, text, mix));
+        fmt::print("| tensor | KL by type | chosen |\n|---|---|---|\n");
+        for (const TensorSensitivity& s : result.tensors) {
+            std::string kls;
+            for (size_t i = 0; i < s.candidates.size(); ++i) {
+                kls += fmt::format("{}{} {:.5f}", i ? ", " : "", dtype_name(s.candidates[i]), s.kl[i]);
+            }
+            fmt::print("| {} | {} | {} |\n", s.name, kls, dtype_name(s.chosen));
+        }
+        fmt::print("\nmix: {:.3f} bits per weight over the quantized matrices (target {:.3f}); KL {:.5f} on the "
+                   "calibration text (round-to-nearest)\n\n",
+                   result.bpw, o.target_bpw, result.measured_kl);
+        mo.type_overrides = result.types;
+    }
     ThreadPool pool(resolve_threads(o.threads));
     mo.pool = &pool;
     int64_t total_elements = 0;
@@ -222,6 +251,9 @@ std::function<int()> add_quantize_command(CLI::App& app) {
     sub->add_option("-c,--ctx-size", o->chunk_size, "Calibration tokens per chunk")->check(CLI::PositiveNumber);
     sub->add_option("--chunks", o->chunks, "At most this many calibration chunks");
     sub->add_flag("--pure", o->pure, "Every matrix gets --type (no Q6_K output projection)");
+    sub->add_option("--mix", o->mix, "auto: per-tensor types from measured sensitivity under --target-bpw (needs --calib)")
+        ->check(CLI::IsMember({"auto"}));
+    sub->add_option("--target-bpw", o->target_bpw, "Bits per weight the --mix may spend over the quantized matrices");
     sub->add_flag("--no-act-order", o->no_act_order, "GPTQ: quantize columns in their natural order");
     sub->add_option("--damp", o->damp, "GPTQ: diagonal damping as a fraction of the mean diagonal");
     sub->add_option("-t,--threads", o->threads, "CPU threads");

@@ -108,13 +108,14 @@ Result<std::vector<TensorQuantReport>> quantize_model(const GgufFile& in, const 
     out->set_uint32("general.quantization_version", 2);
 
     const bool has_output = in.find_tensor("output.weight") != nullptr;
+    auto type_for = [&](const GgufTensorInfo& t) {
+        const auto it = options.type_overrides.find(t.name);
+        if (it != options.type_overrides.end() && is_quantizable(t)) return fit_block(it->second, t.shape[0]);
+        return choose_quant_type(t, has_output, options.type, options.pure);
+    };
     AwqScales awq;
     if (options.method == QuantMethod::kAwq) {
-        ASSIGN_OR_RETURN(awq, awq_search(in, *options.stats,
-                                         [&](const GgufTensorInfo& t) {
-                                             return choose_quant_type(t, has_output, options.type, options.pure);
-                                         },
-                                         options.pool));
+        ASSIGN_OR_RETURN(awq, awq_search(in, *options.stats, type_for, options.pool));
     }
     std::vector<TensorQuantReport> reports;
     const size_t total = in.tensors().size();
@@ -124,7 +125,7 @@ Result<std::vector<TensorQuantReport>> quantize_model(const GgufFile& in, const 
         rep.name = t.name;
         rep.shape = t.shape;
         rep.from = t.dtype;
-        rep.to = choose_quant_type(t, has_output, options.type, options.pure);
+        rep.to = type_for(t);
         const auto folded = awq.row_divide.find(t.name);
         if (folded != awq.row_divide.end() && t.shape.size() == 1 && t.dtype == DType::kF32) {
             // A norm that takes AWQ's inverse scale: the next matrices' input channels shrink by s.

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,7 @@ struct ModelQuantizeOptions {
     DType type = DType::kQ4_K;
     QuantMethod method = QuantMethod::kRtn;
     bool pure = false;                      // every matrix gets `type` (no output-projection rule)
+    std::map<std::string, DType> type_overrides;  // per-tensor types (--mix), taking precedence over `type`
     const ActivationStats* stats = nullptr;  // required by kImatrix, kGptq and kAwq
     GptqOptions gptq;
     ThreadPool* pool = nullptr;

@@ -462,6 +462,30 @@ TEST(CliTest, QuantizeErrors) {
     EXPECT_FALSE(fs::exists(out));
 }
 
+TEST(CliTest, MixAutoRespectsItsBudgetAndBeatsUniformQ4_0) {
+    const std::string data = std::string(FRUGAL_TESTS_DIR) + "/data/quant/";
+    const fs::path dir = scratch() / "quant";
+    fs::create_directories(dir);
+    auto kl_of = [&](const std::string& gguf) {
+        const RunResult p = run_frugal({"perplexity", "-m", gguf, "-f", data + "stories_eval.txt", "-c", "128",
+                                        "--kl-base", kBin, "--tokenizer", kTokenizer, "--json", "-t", "2"});
+        EXPECT_EQ(p.exit_code, 0) << p.err;
+        return json_number(p.out, "kl_mean");
+    };
+    const std::string uniform = (dir / "uniform_q4_0.gguf").string();
+    ASSERT_EQ(run_frugal({"quantize", "-m", kBin, "--tokenizer", kTokenizer, "-o", uniform, "--type", "Q4_0"}).exit_code, 0);
+    const std::string mix = (dir / "mix_5.gguf").string();
+    const RunResult q = run_frugal({"quantize", "-m", kBin, "--tokenizer", kTokenizer, "-o", mix, "--type", "Q4_0",
+                                    "--mix", "auto", "--target-bpw", "5.0", "--calib", data + "stories_calib.txt", "-c",
+                                    "128", "-t", "2"});
+    ASSERT_EQ(q.exit_code, 0) << q.err;
+    const size_t at = q.out.find("mix: ");
+    ASSERT_NE(at, std::string::npos) << q.out;
+    EXPECT_LE(std::stod(q.out.substr(at + 5)), 5.0) << q.out.substr(at, 120);
+    EXPECT_LE(fs::file_size(mix), fs::file_size(uniform));
+    EXPECT_LT(kl_of(mix), 0.8 * kl_of(uniform));
+}
+
 TEST(CliTest, EvalScoresMultipleChoiceByLogLikelihood) {
     // 20 TinyStories-style items whose natural continuation is the answer: a correct scorer gets nearly all, a
     // reversed or shifted one nearly none.

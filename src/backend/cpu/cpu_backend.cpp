@@ -48,7 +48,8 @@ CpuBackend::CpuBackend(const CpuBackendOptions& options)
       pool_(options.num_threads),
       matmul_(std::make_unique<CpuMatmul>(*kernels_)),
       huge_page_weights_(options.huge_page_weights),
-      matmul_observer_(options.matmul_observer) {
+      matmul_observer_(options.matmul_observer),
+      on_place_weight_(options.on_place_weight) {
     CHECK(cpu_isa_supported(kernels_->isa)) << "ISA " << cpu_isa_name(kernels_->isa) << " not supported here";
 }
 
@@ -70,7 +71,7 @@ Result<Tensor> CpuBackend::place_weight(const std::string& name, DType dtype, st
     }
     Tensor t(const_cast<void*>(host_data), dtype, shape);
     const auto bytes = static_cast<size_t>(t.size_bytes());
-    if (!huge_page_weights_ || matmul_observer_) {
+    if ((!huge_page_weights_ || matmul_observer_) && !on_place_weight_) {
         // Zero-copy: the weight stays in the model file's mapping, which outlives the backend.
         if (matmul_observer_) weight_names_[t.data] = name;
         return t;
@@ -102,6 +103,7 @@ Result<Tensor> CpuBackend::place_weight(const std::string& name, DType dtype, st
     pool_.parallel_for(static_cast<int64_t>(bytes), [&](int64_t b, int64_t e) {
         std::memcpy(dst + b, src + b, static_cast<size_t>(e - b));
     }, 1 << 20);
+    if (on_place_weight_) on_place_weight_(name, t);
     return t;
 }
 

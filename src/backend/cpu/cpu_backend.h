@@ -28,6 +28,9 @@ struct CpuBackendOptions {
     // Calibration: called with the weight's name and the F32 input [n, in] of every dense matrix product, before
     // the product runs (the fused products are composed of matmul on this backend, so they are seen too).
     std::function<void(const std::string& weight, const Tensor& x)> matmul_observer;
+    // Sensitivity measurement: called with each weight as placed. The bytes are a private copy (weights are always
+    // copied when this is set), so the caller may overwrite them between forward passes.
+    std::function<void(const std::string& weight, const Tensor& placed)> on_place_weight;
 };
 
 class CpuBackend final : public Backend {
@@ -80,6 +83,7 @@ private:
     std::unique_ptr<CpuMatmul> matmul_;
     bool huge_page_weights_;
     std::function<void(const std::string&, const Tensor&)> matmul_observer_;
+    std::function<void(const std::string&, const Tensor&)> on_place_weight_;
     std::unordered_map<const void*, std::string> weight_names_;  // only with matmul_observer_
     struct Mapping {
         void* address;
