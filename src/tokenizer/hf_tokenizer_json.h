@@ -2,7 +2,9 @@
 // DeepSeek), with merges in either the "a b" or ["a", "b"] form, added tokens (special ones as control tokens,
 // the others user-defined, lstrip/rstrip kept), the Split regexes of the pre-tokenizer applied as written, an
 // NFC/NFKC normalizer, BOS/EOS from tokenizer_config.json and a TemplateProcessing post-processor.
-// Unsupported pieces (other models, pre-tokenizers or normalizers) are an error naming them.
+// SentencePiece-style files (BPE over raw text: no pre-tokenizer or Metaspace, usually byte_fallback; Llama 2,
+// Mistral, TinyLlama) keep their normalizer / pre-tokenizer / decoder in Vocab::hf_pipeline for HfBpeTokenizer.
+// Unsupported pieces (other models, pre-tokenizers, normalizers, decoders, post-processors) are an error naming them.
 #pragma once
 
 #include <string>

@@ -1,6 +1,7 @@
 // The in-memory vocabulary every tokenizer in this folder works from: token texts, scores, types, BPE merge ranks,
 // special ids and flags, plus the derived lookups (text -> id, special tokens by length, end-of-generation set).
-// Loaded from GGUF metadata (gguf_vocab.cpp) or a llama2.c tokenizer.bin (llama2c_vocab.cpp); immutable after
+// Loaded from GGUF metadata (gguf_vocab.cpp), a llama2.c tokenizer.bin (llama2c_vocab.cpp), a Hugging Face
+// tokenizer.json (hf_tokenizer_json.cpp) or a tiktoken rank file (tiktoken_vocab.cpp); immutable after
 // finalize() and safe to share between threads.
 #pragma once
 
