@@ -47,6 +47,7 @@ int main(int argc, char** argv) {
     add(&frugal::cli::add_calibrate_command);
     add(&frugal::cli::add_quantize_command);
     add(&frugal::cli::add_eval_command);
+    add(&frugal::cli::add_quant_report_command);
     try {
         std::vector<std::string> args = normalize_args(argc, argv);
         app.parse(args);

@@ -486,6 +486,25 @@ TEST(CliTest, MixAutoRespectsItsBudgetAndBeatsUniformQ4_0) {
     EXPECT_LT(kl_of(mix), 0.8 * kl_of(uniform));
 }
 
+TEST(CliTest, QuantReportWritesTableJsonAndChart) {
+    const std::string data = std::string(FRUGAL_TESTS_DIR) + "/data/quant/";
+    const fs::path dir = scratch() / "quant_report";
+    fs::remove_all(dir);
+    const RunResult r = run_frugal({"quant-report", "-m", kBin, "--tokenizer", kTokenizer, "--types", "Q8_0,Q4_0",
+                                    "--eval", data + "stories_eval.txt", "--task", data + "stories_task.jsonl", "-c",
+                                    "128", "--chunks", "4", "-o", dir.string(), "-t", "2"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    for (const char* f : {"report.md", "report.json", "report.svg"}) EXPECT_TRUE(fs::exists(dir / f)) << f;
+    EXPECT_NE(r.out.find("| Q8_0 |"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("| Q4_0 |"), std::string::npos) << r.out;
+    std::ifstream in(dir / "report.json");
+    const nlohmann::json j = nlohmann::json::parse(in);
+    ASSERT_EQ(j["rows"].size(), 2u);
+    // More bits, less divergence.
+    EXPECT_LT(j["rows"][0]["kl_mean"].get<double>(), j["rows"][1]["kl_mean"].get<double>());
+    EXPECT_GT(j["rows"][0]["size_mib"].get<double>(), j["rows"][1]["size_mib"].get<double>());
+}
+
 TEST(CliTest, EvalScoresMultipleChoiceByLogLikelihood) {
     // 20 TinyStories-style items whose natural continuation is the answer: a correct scorer gets nearly all, a
     // reversed or shifted one nearly none.
