@@ -64,6 +64,11 @@ Status read_pre_tokenizer(const json& pre, std::vector<std::string>* patterns, b
         if (pre.value("use_regex", true)) patterns->push_back(kByteLevelRegex);
         return ok_status();
     }
+    if (type == "Digits") {
+        // Digits apart from everything else: one by one, or in runs (an Isolated split on numeric characters).
+        patterns->push_back(pre.value("individual_digits", false) ? "\\p{N}" : "\\p{N}+");
+        return ok_status();
+    }
     if (type == "Split") {
         const json& pattern = pre.value("pattern", json::object());
         std::string regex;
