@@ -62,6 +62,23 @@ Result<std::string> render_source(const std::string& source, const ordered_json&
     return t.render(vars, fixed_now());
 }
 
+// A golden's context as template input: bos/eos go to ChatTemplate::create, everything else is a variable.
+ChatTemplateInput input_from_context(const ordered_json& context) {
+    ChatTemplateInput input;
+    for (const auto& [key, value] : context.items()) {
+        if (key == "messages") {
+            input.messages = value;
+        } else if (key == "tools") {
+            input.tools = value;
+        } else if (key == "add_generation_prompt") {
+            input.add_generation_prompt = value.get<bool>();
+        } else if (key != "bos_token" && key != "eos_token") {
+            input.extra[key] = value;
+        }
+    }
+    return input;
+}
+
 TEST(JinjaTest, MatchesJinja2OnFeatureCases) {
     const ordered_json goldens =
         ordered_json::parse(read_file(fs::path(FRUGAL_TESTS_DIR) / "tokenizer" / "data" / "jinja_cases.json"));
@@ -101,18 +118,7 @@ TEST(ChatTemplateTest, EveryRealTemplateMatchesJinja2) {
         Result<ChatTemplate> tmpl = ChatTemplate::create(read_file(folder / name), context["bos_token"],
                                                          context["eos_token"]);
         ASSERT_TRUE(tmpl.ok()) << tmpl.status().message();
-        ChatTemplateInput input;
-        for (const auto& [key, value] : context.items()) {
-            if (key == "messages") {
-                input.messages = value;
-            } else if (key == "tools") {
-                input.tools = value;
-            } else if (key == "add_generation_prompt") {
-                input.add_generation_prompt = value.get<bool>();
-            } else if (key != "bos_token" && key != "eos_token") {
-                input.extra[key] = value;
-            }
-        }
+        const ChatTemplateInput input = input_from_context(context);
         const Result<std::string> r = tmpl->render(input, fixed_now());
         if (c.contains("rendered")) {
             ASSERT_TRUE(r.ok()) << r.status().message();
@@ -140,18 +146,7 @@ TEST(ChatTemplateTest, MatchesHuggingFaceJsGoldens) {
         const ordered_json& ctx = g["context"];
         Result<ChatTemplate> tmpl = ChatTemplate::create(**source, ctx.value("bos_token", ""), ctx.value("eos_token", ""));
         ASSERT_TRUE(tmpl.ok()) << tmpl.status().message();
-        ChatTemplateInput input;
-        for (const auto& [key, value] : ctx.items()) {
-            if (key == "messages") {
-                input.messages = value;
-            } else if (key == "tools") {
-                input.tools = value;
-            } else if (key == "add_generation_prompt") {
-                input.add_generation_prompt = value.get<bool>();
-            } else if (key != "bos_token" && key != "eos_token") {
-                input.extra[key] = value;
-            }
-        }
+        const ChatTemplateInput input = input_from_context(ctx);
         const Result<std::string> r = tmpl->render(input, fixed_now());
         ASSERT_TRUE(r.ok()) << r.status().message();
         EXPECT_EQ(r.value(), g["rendered"].get<std::string>());
