@@ -11,6 +11,7 @@
 
 #include "cli_common.h"
 #include "commands.h"
+#include "sampling/log_probs.h"
 #include "tokenizer/tokenizer.h"
 
 namespace frugal::cli {
@@ -84,13 +85,10 @@ Status evaluate(const EvalOptions& o) {
             }
             ASSIGN_OR_RETURN(std::vector<float> logits, engine.evaluate(whole));
             double ll = 0;
+            std::vector<double> lp;
             for (size_t p = start; p < whole.size(); ++p) {
-                const float* row = logits.data() + static_cast<int64_t>(p - 1) * vocab;
-                double max = row[0];
-                for (int64_t v = 1; v < vocab; ++v) max = std::max<double>(max, row[v]);
-                double sum = 0;
-                for (int64_t v = 0; v < vocab; ++v) sum += std::exp(row[v] - max);
-                ll += row[whole[p]] - max - std::log(sum);
+                log_softmax(logits.data() + static_cast<int64_t>(p - 1) * vocab, vocab, lp);
+                ll += lp[static_cast<size_t>(whole[p])];
             }
             const double norm = ll / static_cast<double>(std::max<size_t>(item.choices[c].size(), 1));
             if (ll > best) {

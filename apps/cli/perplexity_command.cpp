@@ -12,6 +12,7 @@
 
 #include "cli_common.h"
 #include "commands.h"
+#include "sampling/log_probs.h"
 #include "tokenizer/tokenizer.h"
 
 namespace frugal::cli {
@@ -24,17 +25,6 @@ struct PerplexityOptions {
     int64_t chunks = -1;
     bool json = false;
 };
-
-// log-softmax of one logits row, in double for the sums.
-void log_softmax(const float* logits, int64_t n, std::vector<double>& out) {
-    out.resize(static_cast<size_t>(n));
-    double max = logits[0];
-    for (int64_t i = 1; i < n; ++i) max = std::max<double>(max, logits[i]);
-    double sum = 0;
-    for (int64_t i = 0; i < n; ++i) sum += std::exp(logits[i] - max);
-    const double log_sum = std::log(sum) + max;
-    for (int64_t i = 0; i < n; ++i) out[static_cast<size_t>(i)] = logits[i] - log_sum;
-}
 
 struct MeanStd {
     double sum = 0, sum_sq = 0;
@@ -121,11 +111,7 @@ Status perplexity(const PerplexityOptions& o) {
             const float* brow = base_logits.data() + j * vocab;
             log_softmax(brow, vocab, base_lp);
             base_nll.add(-base_lp[static_cast<size_t>(next)]);
-            double d = 0;
-            for (int64_t v = 0; v < vocab; ++v) {
-                const double p = std::exp(base_lp[static_cast<size_t>(v)]);
-                if (p > 0) d += p * (base_lp[static_cast<size_t>(v)] - lp[static_cast<size_t>(v)]);
-            }
+            const double d = kl_divergence(base_lp, lp);
             kl.add(d);
             kls.push_back(d);
             same_top1 += std::max_element(row, row + vocab) - row == std::max_element(brow, brow + vocab) - brow;

@@ -8,6 +8,7 @@
 #include "engine/engine.h"
 #include "quant/model_quantizer.h"
 #include "quant/quant_traits.h"
+#include "sampling/log_probs.h"
 #include "tokenizer/tokenizer.h"
 
 namespace frugal {
@@ -15,16 +16,6 @@ namespace {
 
 double bits_per_weight(DType t, int64_t n) {
     return 8.0 * static_cast<double>(dtype_row_bytes(t, n)) / static_cast<double>(n);
-}
-
-void log_softmax(const float* x, int64_t n, std::vector<float>& out) {
-    out.resize(static_cast<size_t>(n));
-    double max = x[0];
-    for (int64_t i = 1; i < n; ++i) max = std::max<double>(max, x[i]);
-    double sum = 0;
-    for (int64_t i = 0; i < n; ++i) sum += std::exp(x[i] - max);
-    const double ls = std::log(sum) + max;
-    for (int64_t i = 0; i < n; ++i) out[static_cast<size_t>(i)] = static_cast<float>(x[i] - ls);
 }
 
 }  // namespace
@@ -74,13 +65,7 @@ Result<MixResult> search_mix(const ModelSource& source, const std::string& text,
             ASSIGN_OR_RETURN(std::vector<float> logits, engine->evaluate(chunk));
             for (int64_t p : positions) {
                 log_softmax(logits.data() + p * vocab, vocab, lp);
-                const std::vector<float>& b = base[k++];
-                double kl = 0;
-                for (int64_t v = 0; v < vocab; ++v) {
-                    kl += std::exp(static_cast<double>(b[static_cast<size_t>(v)])) *
-                          (b[static_cast<size_t>(v)] - lp[static_cast<size_t>(v)]);
-                }
-                total += kl;
+                total += kl_divergence(base[k++], lp);
             }
         }
         return total / static_cast<double>(k);
