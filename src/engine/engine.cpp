@@ -2,13 +2,31 @@
 
 #include <algorithm>
 #include <chrono>
+#include <numeric>
 
 #include "core/logging.h"
+#include "sampling/log_probs.h"
 
 namespace frugal {
 namespace {
 double seconds_since(std::chrono::steady_clock::time_point start) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// The sampled token's log-probability and the k most likely tokens', from one row of raw logits.
+void fill_logprobs(std::span<const float> logits, int k, RequestOutput* out) {
+    std::vector<float> lp;
+    log_softmax(logits.data(), static_cast<int64_t>(logits.size()), lp);
+    out->logprob = lp[static_cast<size_t>(out->token_id)];
+    if (k <= 0) return;
+    std::vector<int32_t> ids(lp.size());
+    std::iota(ids.begin(), ids.end(), 0);
+    const auto top = static_cast<ptrdiff_t>(std::min<size_t>(static_cast<size_t>(k), ids.size()));
+    std::partial_sort(ids.begin(), ids.begin() + top, ids.end(), [&](int32_t a, int32_t b) {
+        return lp[static_cast<size_t>(a)] > lp[static_cast<size_t>(b)] || (lp[static_cast<size_t>(a)] ==
+               lp[static_cast<size_t>(b)] && a < b);
+    });
+    for (ptrdiff_t i = 0; i < top; ++i) out->top_logprobs.push_back({ids[i], lp[static_cast<size_t>(ids[i])]});
 }
 }  // namespace
 
@@ -22,16 +40,27 @@ Result<std::unique_ptr<Engine>> Engine::create(const ModelSource& source, std::u
         Result<std::unique_ptr<Tokenizer>> tok = Tokenizer::from_gguf(source.gguf());
         if (!tok.ok()) return tok.status().with_context(source.gguf().path());
         e->tokenizer_ = std::move(tok).value();
+        for (int32_t id = 0; id < e->tokenizer_->vocab_size(); ++id) {
+            if (e->tokenizer_->is_eog(id)) e->eog_ids_.push_back(id);
+        }
     }
     const ModelConfig& c = e->model_->config();
-    if (options.context_length <= 0 || options.block_size <= 0 || options.max_batch_tokens <= 0) {
-        return Status::error("context length, block size and batch size must be positive");
+    if (options.context_length <= 0 || options.block_size <= 0 || options.max_batch_tokens <= 0 ||
+        options.max_num_seqs <= 0) {
+        return Status::error("context length, block size, batch size and sequence count must be positive");
     }
     e->context_length_ = std::min<int64_t>(options.context_length, c.context_length);
     const int64_t kv_tokens = options.kv_cache_tokens > 0 ? options.kv_cache_tokens : e->context_length_;
     const int64_t num_blocks = (kv_tokens + options.block_size - 1) / options.block_size;
+    // A sequence must fit the cache on its own, so the context is at most what the cache holds.
+    e->context_length_ = std::min(e->context_length_, num_blocks * options.block_size);
     e->kv_ = std::make_unique<KvStorage>(*e->backend_, c, num_blocks, options.block_size, options.kv_dtype);
     e->block_pool_ = std::make_unique<BlockPool>(num_blocks, options.block_size);
+    SchedulerOptions so;
+    so.max_num_seqs = options.max_num_seqs;
+    so.max_num_batched_tokens = options.max_batch_tokens;
+    so.enable_prefix_caching = options.enable_prefix_caching;
+    e->scheduler_ = std::make_unique<Scheduler>(*e->block_pool_, so);
     return e;
 }
 
@@ -43,144 +72,136 @@ Status Engine::add_request(const Request& r) {
             return Status::errorf("prompt token id {} is outside the vocabulary (0..{})", id, c.vocab_size - 1);
         }
     }
+    for (int32_t id : r.stop_token_ids) {
+        if (id < 0 || id >= c.vocab_size) {
+            return Status::errorf("stop token id {} is outside the vocabulary (0..{})", id, c.vocab_size - 1);
+        }
+    }
     if (static_cast<int64_t>(r.prompt_ids.size()) >= context_length_) {
         return Status::errorf("the prompt has {} tokens but the context holds {} (raise -c or shorten the prompt)",
                               r.prompt_ids.size(), context_length_);
     }
-    auto seq = std::unique_ptr<Sequence>(new Sequence{r, r.prompt_ids, 0, BlockTable(*block_pool_),
-                                                      Sampler(r.sampling), 0});
-    running_.push_back(std::move(seq));
+    if (r.num_logprobs > kMaxLogprobs) {
+        return Status::errorf("at most {} log-probabilities per token, not {}", kMaxLogprobs, r.num_logprobs);
+    }
+    if (requests_.contains(r.request_id)) return Status::errorf("request id {} is already in use", r.request_id);
+
+    auto seq = std::make_unique<Sequence>(r.request_id, r.prompt_ids, *block_pool_);
+    seq->max_new_tokens = r.max_new_tokens;
+    seq->max_tokens = context_length_;
+    if (!r.ignore_eos) seq->stop_token_ids = eog_ids_;
+    seq->stop_token_ids.insert(seq->stop_token_ids.end(), r.stop_token_ids.begin(), r.stop_token_ids.end());
+    requests_.emplace(r.request_id, RequestState{Sampler(r.sampling), r.num_logprobs});
+    scheduler_->add(std::move(seq));
     return ok_status();
 }
 
-Result<std::vector<int32_t>> Engine::run_batch(const std::vector<Sequence*>& seqs, const std::vector<int64_t>& counts,
-                                             const std::vector<bool>& want_logits) {
+bool Engine::abort_request(int64_t request_id) {
+    requests_.erase(request_id);
+    return scheduler_->abort(request_id);
+}
+
+Status Engine::run_batch(const SchedulerOutput& so, std::vector<int32_t>* tokens,
+                         std::vector<RequestOutput>* logprobs) {
     ForwardBatch batch;
-    batch.num_seqs = static_cast<int32_t>(seqs.size());
+    batch.num_seqs = static_cast<int32_t>(so.scheduled.size());
     size_t max_blocks = 1;
-    for (size_t s = 0; s < seqs.size(); ++s) {
-        RETURN_IF_ERROR(seqs[s]->blocks.reserve(seqs[s]->num_computed_tokens + counts[s]));
-        max_blocks = std::max(max_blocks, seqs[s]->blocks.blocks().size());
-    }
+    for (const ScheduledSequence& s : so.scheduled) max_blocks = std::max(max_blocks, s.seq->blocks.blocks().size());
     batch.max_blocks_per_seq = static_cast<int32_t>(max_blocks);
-    batch.block_tables.assign(seqs.size() * max_blocks, -1);
-    for (size_t s = 0; s < seqs.size(); ++s) {
-        Sequence& seq = *seqs[s];
+    batch.block_tables.assign(so.scheduled.size() * max_blocks, -1);
+    batch.token_ids.reserve(static_cast<size_t>(so.num_batched_tokens));
+    std::vector<RequestState*> states;  // of the sampling sequences, in output order
+    bool on_device = true;
+    for (size_t s = 0; s < so.scheduled.size(); ++s) {
+        const Sequence& seq = *so.scheduled[s].seq;
         std::copy(seq.blocks.blocks().begin(), seq.blocks.blocks().end(), batch.block_tables.begin() + s * max_blocks);
-        for (int64_t i = 0; i < counts[s]; ++i) {
+        for (int64_t i = 0; i < so.scheduled[s].num_tokens; ++i) {
             const int64_t pos = seq.num_computed_tokens + i;
-            batch.token_ids.push_back(seq.tokens[pos]);
+            batch.token_ids.push_back(seq.token_ids[pos]);
             batch.positions.push_back(static_cast<int32_t>(pos));
             batch.token_seq.push_back(static_cast<int32_t>(s));
             batch.slot_mapping.push_back(seq.blocks.slot(pos));
         }
-        if (want_logits[s]) batch.logits_indices.push_back(static_cast<int32_t>(batch.token_ids.size() - 1));
+        if (so.scheduled[s].sample) {
+            batch.logits_indices.push_back(static_cast<int32_t>(batch.token_ids.size() - 1));
+            RequestState& state = requests_.at(seq.request_id);
+            states.push_back(&state);
+            on_device = on_device && state.num_logprobs < 0;
+        }
     }
-    // Sample on the device when the backend takes every sequence's chain (only ids come back); otherwise bring
-    // the logits to the host. Either way each sampling step draws one uniform from its sequence's generator.
+    // Sample on the device when the backend takes every sequence's chain and nobody wants log-probabilities (only
+    // ids come back); otherwise bring the logits to the host. Either way each sampling step draws one uniform from
+    // its sequence's generator.
     std::vector<SamplingRow> rows;
-    bool on_device = true;
-    for (size_t s = 0; s < seqs.size() && on_device; ++s) {
-        if (!want_logits[s]) continue;
-        const std::optional<SamplingRow> row = seqs[s]->sampler.device_row();
+    for (size_t r = 0; r < states.size() && on_device; ++r) {
+        const std::optional<SamplingRow> row = states[r]->sampler.device_row();
         on_device = row.has_value() && backend_->can_sample(*row);
         if (on_device) rows.push_back(*row);
     }
-    std::vector<int32_t> tokens;
+    tokens->clear();
     if (on_device) {
-        size_t r = 0;
-        for (size_t s = 0; s < seqs.size(); ++s) {
-            if (!want_logits[s]) continue;
-            if (rows[r].temperature > 0) rows[r].uniform = seqs[s]->sampler.draw_uniform();
-            ++r;
+        for (size_t r = 0; r < rows.size(); ++r) {
+            if (rows[r].temperature > 0) rows[r].uniform = states[r]->sampler.draw_uniform();
         }
-        RETURN_IF_ERROR(model_->forward_sample(batch, *kv_, rows, &tokens));
-    } else {
-        std::vector<float> logits;
-        RETURN_IF_ERROR(model_->forward(batch, *kv_, &logits));
-        const int64_t vocab = model_->config().vocab_size;
-        size_t logit_row = 0;
-        for (size_t s = 0; s < seqs.size(); ++s) {
-            if (!want_logits[s]) continue;
-            const std::span<const float> row(logits.data() + logit_row * vocab, static_cast<size_t>(vocab));
-            ++logit_row;
-            tokens.push_back(seqs[s]->sampler.sample(row, seqs[s]->tokens));
-        }
+        return model_->forward_sample(batch, *kv_, rows, tokens);
     }
-    for (size_t s = 0; s < seqs.size(); ++s) seqs[s]->num_computed_tokens += counts[s];
-    return tokens;
+    std::vector<float> logits;
+    RETURN_IF_ERROR(model_->forward(batch, *kv_, &logits));
+    const auto vocab = static_cast<size_t>(model_->config().vocab_size);
+    size_t r = 0;
+    for (const ScheduledSequence& s : so.scheduled) {
+        if (!s.sample) continue;
+        const std::span<const float> row(logits.data() + r * vocab, vocab);
+        RequestState& state = *states[r];
+        tokens->push_back(state.sampler.sample(row, s.seq->token_ids));
+        RequestOutput lp;
+        if (state.num_logprobs >= 0) {
+            lp.token_id = tokens->back();
+            fill_logprobs(row, state.num_logprobs, &lp);
+        }
+        logprobs->push_back(std::move(lp));
+        ++r;
+    }
+    return ok_status();
 }
 
 Result<std::vector<RequestOutput>> Engine::step() {
     const auto start = std::chrono::steady_clock::now();
-    std::vector<Sequence*> seqs;
-    std::vector<int64_t> counts;
-    std::vector<bool> want_logits;
     std::vector<RequestOutput> outputs;
-    int64_t budget = options_.max_batch_tokens;
-    int64_t free_blocks = block_pool_->num_free_blocks();
+    const SchedulerOutput so = scheduler_->schedule();
+    for (const SequenceOutput& f : so.finished) {
+        requests_.erase(f.request_id);
+        RequestOutput out;
+        out.request_id = f.request_id;
+        out.finish_reason = f.finish_reason;
+        outputs.push_back(std::move(out));
+    }
+    if (so.empty()) return outputs;
+
     bool prefill = false;
-    for (auto& seq : running_) {
-        const int64_t pending = static_cast<int64_t>(seq->tokens.size()) - seq->num_computed_tokens;
-        int64_t count = std::min(pending, budget);
-        if (count <= 0) continue;
-        // Wait for KV blocks while other sequences hold them; a lone sequence that cannot fit is finished.
-        const int64_t bs = block_pool_->block_size();
-        const int64_t needed_blocks = (seq->num_computed_tokens + count + bs - 1) / bs -
-                                      static_cast<int64_t>(seq->blocks.blocks().size());
-        if (needed_blocks > free_blocks) {
-            if (running_.size() == 1) {
-                LOG_WARN("request {}: KV cache full after {} tokens; stopping", seq->request.request_id,
-                         seq->tokens.size());
-                outputs.push_back({seq->request.request_id, -1, FinishReason::kLength});
-                seq->blocks.release();
-                running_.clear();
-                return outputs;
-            }
-            continue;
-        }
-        prefill = prefill || seq->generated == 0;
-        budget -= count;
-        free_blocks -= std::max<int64_t>(needed_blocks, 0);
-        seqs.push_back(seq.get());
-        counts.push_back(count);
-        want_logits.push_back(seq->num_computed_tokens + count == static_cast<int64_t>(seq->tokens.size()));
-    }
-    if (seqs.empty()) return outputs;
+    for (const ScheduledSequence& s : so.scheduled) prefill = prefill || s.num_tokens > 1 || !s.sample;
+    std::vector<int32_t> tokens;
+    std::vector<RequestOutput> logprobs;
+    RETURN_IF_ERROR(run_batch(so, &tokens, &logprobs));
 
-    ASSIGN_OR_RETURN(const std::vector<int32_t> tokens, run_batch(seqs, counts, want_logits));
-
-    size_t next = 0;
-    for (size_t s = 0; s < seqs.size(); ++s) {
-        if (!want_logits[s]) continue;
-        Sequence& seq = *seqs[s];
-        const int32_t token = tokens[next++];
-        seq.tokens.push_back(token);
-        ++seq.generated;
-        RequestOutput out{seq.request.request_id, token, FinishReason::kNone};
-        const bool eog = !seq.request.ignore_eos && tokenizer_ != nullptr && tokenizer_->is_eog(token);
-        if (eog) {
-            out.finish_reason = FinishReason::kStop;
-        } else if ((seq.request.max_new_tokens >= 0 && seq.generated >= seq.request.max_new_tokens) ||
-                   static_cast<int64_t>(seq.tokens.size()) >= context_length_) {
-            out.finish_reason = FinishReason::kLength;
-        }
-        outputs.push_back(out);
+    const std::vector<SequenceOutput> done = scheduler_->update(so, tokens);
+    for (size_t i = 0; i < done.size(); ++i) {
+        RequestOutput out;
+        if (i < logprobs.size()) out = std::move(logprobs[i]);
+        out.request_id = done[i].request_id;
+        out.token_id = done[i].token_id;
+        out.finish_reason = done[i].finish_reason;
+        if (out.finish_reason != FinishReason::kNone) requests_.erase(out.request_id);
+        outputs.push_back(std::move(out));
     }
-    std::erase_if(running_, [&](const std::unique_ptr<Sequence>& seq) {
-        for (const RequestOutput& o : outputs) {
-            if (o.request_id == seq->request.request_id && o.finish_reason != FinishReason::kNone) return true;
-        }
-        return false;
-    });
 
     const double elapsed = seconds_since(start);
     if (prefill) {
         stats_.prompt_seconds += elapsed;
-        for (int64_t c : counts) stats_.prompt_tokens += c;
+        stats_.prompt_tokens += so.num_batched_tokens;
     } else {
         stats_.decode_seconds += elapsed;
-        stats_.generated_tokens += static_cast<int64_t>(outputs.size());
+        stats_.generated_tokens += static_cast<int64_t>(done.size());
     }
     return outputs;
 }
@@ -191,30 +212,31 @@ Result<std::vector<float>> Engine::evaluate(const std::vector<int32_t>& ids) {
         return Status::errorf("{} tokens exceed the context of {}", ids.size(), context_length_);
     }
     if (has_unfinished()) return Status::error("evaluate() needs an idle engine");
-    Sequence seq{Request{}, ids, 0, BlockTable(*block_pool_), Sampler(SamplingParams{}), 0};
+    BlockTable blocks(*block_pool_);
     const int64_t vocab = model_->config().vocab_size;
     std::vector<float> all;
     all.reserve(ids.size() * static_cast<size_t>(vocab));
-    while (seq.num_computed_tokens < static_cast<int64_t>(ids.size())) {
+    int64_t num_computed = 0;
+    while (num_computed < static_cast<int64_t>(ids.size())) {
         const int64_t count =
-            std::min<int64_t>(options_.max_batch_tokens, static_cast<int64_t>(ids.size()) - seq.num_computed_tokens);
+            std::min<int64_t>(options_.max_batch_tokens, static_cast<int64_t>(ids.size()) - num_computed);
         ForwardBatch batch;
-        RETURN_IF_ERROR(seq.blocks.reserve(seq.num_computed_tokens + count));
+        RETURN_IF_ERROR(blocks.reserve(num_computed + count));
         batch.num_seqs = 1;
-        batch.max_blocks_per_seq = static_cast<int32_t>(seq.blocks.blocks().size());
-        batch.block_tables = seq.blocks.blocks();
+        batch.max_blocks_per_seq = static_cast<int32_t>(blocks.blocks().size());
+        batch.block_tables = blocks.blocks();
         for (int64_t i = 0; i < count; ++i) {
-            const int64_t pos = seq.num_computed_tokens + i;
+            const int64_t pos = num_computed + i;
             batch.token_ids.push_back(ids[pos]);
             batch.positions.push_back(static_cast<int32_t>(pos));
             batch.token_seq.push_back(0);
-            batch.slot_mapping.push_back(seq.blocks.slot(pos));
+            batch.slot_mapping.push_back(blocks.slot(pos));
             batch.logits_indices.push_back(static_cast<int32_t>(i));
         }
         std::vector<float> logits;
         RETURN_IF_ERROR(model_->forward(batch, *kv_, &logits));
         all.insert(all.end(), logits.begin(), logits.end());
-        seq.num_computed_tokens += count;
+        num_computed += count;
     }
     return all;
 }

@@ -33,7 +33,9 @@ Status BlockTable::reserve(int64_t num_tokens) {
 }
 
 void BlockTable::release() {
-    for (int32_t b : blocks_) pool_->free(b);
+    // Last block first: the pool's LRU then forgets a freed prefix from its end, and a prefix is only useful
+    // from its start.
+    for (auto it = blocks_.rbegin(); it != blocks_.rend(); ++it) pool_->free(*it);
     blocks_.clear();
 }
 

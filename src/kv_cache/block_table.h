@@ -21,6 +21,8 @@ public:
 
     // Makes room for num_tokens in total. On a full pool returns an error and keeps what it had.
     Status reserve(int64_t num_tokens);
+    // Appends a block whose reference the caller already took (a prefix-cache hit); the table now owns it.
+    void append_held(int32_t block_id) { blocks_.push_back(block_id); }
     void release();
 
     const std::vector<int32_t>& blocks() const { return blocks_; }
