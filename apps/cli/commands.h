@@ -18,5 +18,6 @@ std::function<int()> add_calibrate_command(CLI::App& app);
 std::function<int()> add_quantize_command(CLI::App& app);
 std::function<int()> add_eval_command(CLI::App& app);
 std::function<int()> add_quant_report_command(CLI::App& app);
+std::function<int()> add_bench_serve_command(CLI::App& app);
 
 }  // namespace frugal::cli
