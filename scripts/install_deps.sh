@@ -20,10 +20,11 @@ if ((${#missing[@]})); then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-# tests/tokenizer/live_parity.py (ctest tokenizer_live_parity) compares frugal with these; without them it is
-# reported as skipped, so a failed install does not stop the build.
-python_packages=(tokenizers==0.23.3 tiktoken==0.14.0)
-if ! python3 -c "import tokenizers, tiktoken; assert tokenizers.__version__ == '0.23.3'" 2>/dev/null; then
+# tests/tokenizer/live_parity.py (ctest tokenizer_live_parity) compares frugal with tokenizers and tiktoken, and
+# tests/server/openai_api_test.py (ctest server_openai_api) drives frugal serve with the official openai client;
+# without them those tests are reported as skipped, so a failed install does not stop the build.
+python_packages=(tokenizers==0.23.3 tiktoken==0.14.0 openai==3.57.0)
+if ! python3 -c "import tokenizers, tiktoken, openai; assert tokenizers.__version__ == '0.23.3'; assert openai.__version__ == '3.57.0'" 2>/dev/null; then
     echo "install_deps: installing ${python_packages[*]} from PyPI" >&2
     # A Debian system Python refuses pip (PEP 668) unless told otherwise.
     if ! log=$(python3 -m pip install -q "${python_packages[@]}" 2>&1) &&

@@ -1,6 +1,8 @@
 #include "cli_common.h"
 
 #include <chrono>
+#include <fstream>
+#include <iterator>
 #include <thread>
 
 #include "backend/cpu/cpu_backend.h"
@@ -84,10 +86,37 @@ Result<LoadedEngine> load_engine(const ModelOptions& o) {
     options.context_length = o.context;
     options.max_batch_tokens = o.batch_size;
     options.kv_dtype = o.cache_type_k == "f32" ? DType::kF32 : DType::kF16;
+    options.kv_cache_bytes = o.kv_cache_bytes;
+    options.max_num_seqs = o.max_num_seqs;
     ASSIGN_OR_RETURN(std::unique_ptr<Backend> backend, create_backend(o, backend_options));
     ASSIGN_OR_RETURN(loaded.engine, Engine::create(*loaded.source, std::move(backend), options));
     loaded.load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return loaded;
+}
+
+Result<std::string> read_text_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return Status::errorf("cannot read '{}'", path);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+Result<ChatTemplate> open_chat_template(const std::string& template_path, const ModelSource& source,
+                                        const std::string& flag) {
+    if (template_path.empty()) {
+        Result<ChatTemplate> t = ChatTemplate::from_gguf(source.gguf());
+        if (!t.ok()) return t.status().with_context(flag + " (pass --chat-template FILE.jinja)");
+        return t;
+    }
+    ASSIGN_OR_RETURN(std::string text, read_text_file(template_path));
+    // BOS/EOS texts still come from the model's vocabulary.
+    const GgufValue* tokens = source.gguf().find("tokenizer.ggml.tokens");
+    auto token = [&](const char* key) {
+        const int64_t id = source.gguf().get_int_or(key, -1);
+        return tokens && id >= 0 && static_cast<uint64_t>(id) < tokens->array_strings.size()
+                   ? std::string(tokens->array_strings[static_cast<size_t>(id)])
+                   : std::string();
+    };
+    return ChatTemplate::create(text, token("tokenizer.ggml.bos_token_id"), token("tokenizer.ggml.eos_token_id"));
 }
 
 Result<std::vector<int32_t>> parse_id_list(const std::string& text) {

@@ -9,6 +9,7 @@
 #include "core/status.h"
 #include "engine/engine.h"
 #include "engine/model_source.h"
+#include "tokenizer/chat_template.h"
 
 namespace frugal::cli {
 
@@ -23,6 +24,9 @@ struct ModelOptions {
     std::string isa = "auto";  // auto | scalar | avx2 | avx512
     std::string device = "cpu";  // cpu | cuda | cuda:N
     int gpu_layers = 0;          // -ngl: any value > 0 puts the whole model on the GPU (no partial offload yet)
+    // Serving: set by `frugal serve` (the other commands run one sequence at a time).
+    int64_t kv_cache_bytes = 0;  // 0: one context's worth
+    int max_num_seqs = 256;
 };
 
 void add_model_options(CLI::App* app, ModelOptions& o);
@@ -35,6 +39,12 @@ struct LoadedEngine {
 
 Result<LoadedEngine> load_engine(const ModelOptions& o);
 int resolve_threads(int threads);
+
+ // The chat template at template_path (a .jinja file), or else the model's own; BOS/EOS texts come from the
+// model's vocabulary either way. `flag` names the option in the error when the model has none.
+Result<ChatTemplate> open_chat_template(const std::string& template_path, const ModelSource& source,
+                                        const std::string& flag);
+Result<std::string> read_text_file(const std::string& path);
 
 // Parses "1,2,3" (spaces allowed) into ids.
 Result<std::vector<int32_t>> parse_id_list(const std::string& text);

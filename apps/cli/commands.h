@@ -19,5 +19,6 @@ std::function<int()> add_quantize_command(CLI::App& app);
 std::function<int()> add_eval_command(CLI::App& app);
 std::function<int()> add_quant_report_command(CLI::App& app);
 std::function<int()> add_bench_serve_command(CLI::App& app);
+std::function<int()> add_serve_command(CLI::App& app);
 
 }  // namespace frugal::cli

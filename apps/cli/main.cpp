@@ -48,6 +48,7 @@ int main(int argc, char** argv) {
     add(&frugal::cli::add_quantize_command);
     add(&frugal::cli::add_eval_command);
     add(&frugal::cli::add_quant_report_command);
+    add(&frugal::cli::add_serve_command);
     add(&frugal::cli::add_bench_serve_command);
     try {
         std::vector<std::string> args = normalize_args(argc, argv);

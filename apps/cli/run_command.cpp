@@ -50,6 +50,9 @@ Result<Generation> generate(Engine& engine, Request request, const std::string* 
         detok = std::make_unique<StreamingDetokenizer>(*tok);
         if (echo != nullptr) {
             fmt::print("{}", *echo);
+            // The prompt still goes through the detokenizer, so the continuation reads as text that follows it
+            // (a SentencePiece word's leading space is kept, not stripped as at the start of a text).
+            for (int32_t id : request.prompt_ids) detok->push(id);
         } else {
             // Echo the prompt ids' text, as llama.cpp does, so stdout always holds prompt then continuation.
             std::string prompt_text;
@@ -81,29 +84,6 @@ Result<Generation> generate(Engine& engine, Request request, const std::string* 
     return g;
 }
 
-Result<std::string> read_text_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return Status::errorf("cannot read '{}'", path);
-    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-Result<ChatTemplate> open_chat_template(const RunOptions& o, const ModelSource& source) {
-    if (o.chat_template_path.empty()) {
-        Result<ChatTemplate> t = ChatTemplate::from_gguf(source.gguf());
-        if (!t.ok()) return t.status().with_context("--chat (pass --chat-template FILE.jinja)");
-        return t;
-    }
-    ASSIGN_OR_RETURN(std::string text, read_text_file(o.chat_template_path));
-    // BOS/EOS texts still come from the model's vocabulary.
-    const GgufValue* tokens = source.gguf().find("tokenizer.ggml.tokens");
-    auto token = [&](const char* key) {
-        const int64_t id = source.gguf().get_int_or(key, -1);
-        return tokens && id >= 0 && static_cast<uint64_t>(id) < tokens->array_strings.size()
-                   ? std::string(tokens->array_strings[static_cast<size_t>(id)])
-                   : std::string();
-    };
-    return ChatTemplate::create(text, token("tokenizer.ggml.bos_token_id"), token("tokenizer.ggml.eos_token_id"));
-}
 
 Status apply_chat_vars(const std::vector<std::string>& vars, ChatTemplateInput& input) {
     for (const std::string& var : vars) {
@@ -146,7 +126,7 @@ int run_chat(const RunOptions& o, LoadedEngine& loaded) {
         fmt::print(stderr, "error: --chat needs a model with a tokenizer\n");
         return 1;
     }
-    Result<ChatTemplate> tmpl = open_chat_template(o, *loaded.source);
+    Result<ChatTemplate> tmpl = open_chat_template(o.chat_template_path, *loaded.source, "--chat");
     if (!tmpl.ok()) {
         fmt::print(stderr, "error: {}\n", tmpl.status().message());
         return 1;

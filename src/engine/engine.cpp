@@ -50,7 +50,18 @@ Result<std::unique_ptr<Engine>> Engine::create(const ModelSource& source, std::u
         return Status::error("context length, block size, batch size and sequence count must be positive");
     }
     e->context_length_ = std::min<int64_t>(options.context_length, c.context_length);
-    const int64_t kv_tokens = options.kv_cache_tokens > 0 ? options.kv_cache_tokens : e->context_length_;
+    int64_t kv_tokens = options.kv_cache_tokens > 0 ? options.kv_cache_tokens : e->context_length_;
+    if (options.kv_cache_bytes > 0) {
+        kv_tokens = options.kv_cache_bytes / KvStorage::bytes_per_token(c, options.kv_dtype);
+        if (kv_tokens < options.block_size) {
+            return Status::errorf("a KV cache of {} bytes holds {} tokens, less than one block of {} ({} bytes a token)",
+                                  options.kv_cache_bytes, kv_tokens, options.block_size,
+                                  KvStorage::bytes_per_token(c, options.kv_dtype));
+        }
+        // More than every sequence at full context could ever use is memory for nothing.
+        kv_tokens = std::min(kv_tokens, e->context_length_ * options.max_num_seqs);
+        kv_tokens -= kv_tokens % options.block_size;
+    }
     const int64_t num_blocks = (kv_tokens + options.block_size - 1) / options.block_size;
     // A sequence must fit the cache on its own, so the context is at most what the cache holds.
     e->context_length_ = std::min(e->context_length_, num_blocks * options.block_size);
@@ -64,7 +75,7 @@ Result<std::unique_ptr<Engine>> Engine::create(const ModelSource& source, std::u
     return e;
 }
 
-Status Engine::add_request(const Request& r) {
+Status Engine::validate(const Request& r) const {
     const ModelConfig& c = model_->config();
     if (r.prompt_ids.empty()) return Status::error("the prompt is empty (no tokens to start from)");
     for (int32_t id : r.prompt_ids) {
@@ -84,6 +95,11 @@ Status Engine::add_request(const Request& r) {
     if (r.num_logprobs > kMaxLogprobs) {
         return Status::errorf("at most {} log-probabilities per token, not {}", kMaxLogprobs, r.num_logprobs);
     }
+    return ok_status();
+}
+
+Status Engine::add_request(const Request& r) {
+    RETURN_IF_ERROR(validate(r));
     if (requests_.contains(r.request_id)) return Status::errorf("request id {} is already in use", r.request_id);
 
     auto seq = std::make_unique<Sequence>(r.request_id, r.prompt_ids, *block_pool_);

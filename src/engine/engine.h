@@ -26,6 +26,7 @@ struct EngineOptions {
     int num_threads = 1;
     int64_t context_length = 4096;   // max tokens per sequence (capped at the model's trained context and the cache)
     int64_t kv_cache_tokens = 0;     // total KV slots across sequences; 0 = context_length
+    int64_t kv_cache_bytes = 0;      // > 0: size the cache by bytes instead (overrides kv_cache_tokens)
     int block_size = 16;
     DType kv_dtype = DType::kF16;
     int64_t max_batch_tokens = 512;  // tokens per forward pass (prompt chunks and decodes together)
@@ -61,6 +62,9 @@ public:
     // Validates and queues a request. Errors (empty prompt, ids outside the vocabulary, a prompt that does not
     // fit the context, a request id in use) leave the engine unchanged.
     Status add_request(const Request& request);
+    // The checks add_request makes on the request itself. Reads only what is fixed at creation, so any thread
+    // may call it.
+    Status validate(const Request& request) const;
     // Drops a waiting or running request and frees its KV blocks now. False if the id is not in the engine.
     bool abort_request(int64_t request_id);
     bool has_unfinished() const { return scheduler_->has_unfinished(); }

@@ -18,6 +18,11 @@ KvStorage::KvStorage(Backend& backend, const ModelConfig& config, int64_t num_bl
     }
 }
 
+int64_t KvStorage::bytes_per_token(const ModelConfig& config, DType dtype) {
+    const int64_t elems = (config.cache_k_dim() + config.cache_v_dim()) * config.cache_kv_heads() * config.num_layers;
+    return elems * (dtype == DType::kF32 ? 4 : 2);
+}
+
 size_t KvStorage::size_bytes() const {
     size_t total = 0;
     for (const auto& b : buffers_) total += b->size_bytes();

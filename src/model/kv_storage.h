@@ -18,6 +18,8 @@ public:
     int block_size() const { return block_size_; }
     DType dtype() const { return dtype_; }
     size_t size_bytes() const;
+    // Bytes one token's K and V take across every layer.
+    static int64_t bytes_per_token(const ModelConfig& config, DType dtype);
     // [num_slots, cache_kv_heads, cache_k_dim] and [num_slots, cache_kv_heads, cache_v_dim] (ModelConfig).
     const Tensor& k(int64_t layer) const { return k_[layer]; }
     const Tensor& v(int64_t layer) const { return v_[layer]; }

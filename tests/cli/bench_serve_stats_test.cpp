@@ -7,7 +7,7 @@
 #include <vector>
 
 // The header lives with the CLI sources; tests/CMakeLists.txt gives the test binaries no include path into apps/.
-#include "../../apps/cli/bench_serve_stats.h"
+#include "cli/bench_serve_stats.h"
 
 namespace frugal::cli {
 namespace {
