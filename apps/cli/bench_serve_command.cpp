@@ -115,6 +115,10 @@ Result<ServedModel> fetch_model(const BenchServeOptions& o, const ServerUrl& ser
         model.id = (*entry)["id"].get<std::string>();
         if (entry->contains("vocab_size") && (*entry)["vocab_size"].is_number_integer()) {
             model.vocab_size = (*entry)["vocab_size"].get<int64_t>();
+        } else if (entry->contains("meta") && (*entry)["meta"].is_object() &&
+                   (*entry)["meta"].contains("n_vocab") && (*entry)["meta"]["n_vocab"].is_number_integer()) {
+            // llama.cpp's server says it under meta.n_vocab.
+            model.vocab_size = (*entry)["meta"]["n_vocab"].get<int64_t>();
         }
     }
     if (model.vocab_size <= 0) return Status::errorf("model '{}' reports vocab_size {}", model.id, model.vocab_size);

@@ -175,10 +175,7 @@ std::variant<GenerationParams, ApiError> parse_completion_request(const std::str
     FieldReader r(body);
     read_common(r, &p);
     p.max_tokens = 16;
-    if (const json* v = r.find("max_tokens")) {
-        r.integer("max_tokens", 0, std::numeric_limits<int32_t>::max(), &p.max_tokens);
-        (void)v;
-    }
+    r.integer("max_tokens", 0, std::numeric_limits<int32_t>::max(), &p.max_tokens);
     if (const json* v = r.find("logprobs")) {
         if (v->is_boolean()) {
             if (v->get<bool>()) p.logprobs = 0;

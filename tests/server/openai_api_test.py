@@ -179,8 +179,8 @@ def test_n_choices_and_seed(s, c, ctx):
     expect(len(set(texts)) > 1, f"three samples are identical: {texts}")
     again = c.completions.create(model=MODEL, prompt="One day, a big bird", max_tokens=20, temperature=1.0, n=3, seed=42)
     expect([ch.text for ch in sorted(again.choices, key=lambda ch: ch.index)] == texts, "same seed, other text")
-    expect(r.usage.completion_tokens == sum(1 for _ in range(3)) * 20 or r.usage.completion_tokens <= 60,
-           f"usage {r.usage}")
+    lengths = sum(1 for ch in r.choices if ch.finish_reason == "length")
+    expect(lengths * 20 <= r.usage.completion_tokens <= 60, f"usage {r.usage} with {lengths} choices at the limit")
     streamed = {}
     for ch in c.completions.create(model=MODEL, prompt="One day, a big bird", max_tokens=20, temperature=1.0, n=3, seed=42,
                                    stream=True):
