@@ -91,6 +91,7 @@ Result<double> timed_request(Engine& engine, const std::vector<int32_t>& prompt,
 int bench(const BenchOptions& o) {
     ModelOptions mo = o.model;
     mo.context = std::max<int64_t>(mo.context, std::max(o.n_prompt, o.depth) + o.n_gen + 8);
+    mo.enable_prefix_caching = false;  // each repetition computes its prompt, as llama-bench's do
     Result<LoadedEngine> loaded = load_engine(mo);
     if (!loaded.ok()) {
         fmt::print(stderr, "error: {}\n", loaded.status().message());

@@ -88,6 +88,7 @@ Result<LoadedEngine> load_engine(const ModelOptions& o) {
     options.kv_dtype = o.cache_type_k == "f32" ? DType::kF32 : DType::kF16;
     options.kv_cache_bytes = o.kv_cache_bytes;
     options.max_num_seqs = o.max_num_seqs;
+    options.enable_prefix_caching = o.enable_prefix_caching;
     ASSIGN_OR_RETURN(std::unique_ptr<Backend> backend, create_backend(o, backend_options));
     ASSIGN_OR_RETURN(loaded.engine, Engine::create(*loaded.source, std::move(backend), options));
     loaded.load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -27,6 +27,7 @@ struct ModelOptions {
     // Serving: set by `frugal serve` (the other commands run one sequence at a time).
     int64_t kv_cache_bytes = 0;  // 0: one context's worth
     int max_num_seqs = 256;
+    bool enable_prefix_caching = true;  // bench turns it off: its repeated prompts must be computed every time
 };
 
 void add_model_options(CLI::App* app, ModelOptions& o);

@@ -1,6 +1,7 @@
 // frugal serve: the OpenAI-compatible server (apps/server) over one model.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
 #include <memory>
@@ -49,6 +50,11 @@ int serve(ServeOptions o) {
     } else if (!o.chat_template_path.empty()) {
         fmt::print(stderr, "error: {}\n", t.status().message());
         return 1;
+    }
+    if (o.server.num_http_threads == 0) {
+        // Every running or waiting request holds a thread while it streams; a few more answer /metrics, /health
+        // and requests that are refused.
+        o.server.num_http_threads = static_cast<int>(std::min<int64_t>(o.model.max_num_seqs + o.max_queue + 16, 4096));
     }
     if (o.server.model_name.empty()) o.server.model_name = std::filesystem::path(o.model.model_path).stem().string();
     const ModelConfig& c = engine.config();
@@ -112,10 +118,10 @@ std::function<int()> add_serve_command(CLI::App& app) {
                     "USD per hour of this machine: /metrics then reports dollars per million tokens");
     sub->add_option("--chat-template", o->chat_template_path, "Chat template (.jinja) instead of the model's")
         ->check(CLI::ExistingFile);
+    o->server.num_http_threads = 0;
     sub->add_option("--http-threads", o->server.num_http_threads,
-                    "HTTP worker threads (each open stream holds one)")
-        ->capture_default_str()
-        ->check(CLI::PositiveNumber);
+                    "HTTP worker threads, each open request holds one (default: max-num-seqs + max-queue + 16)")
+        ->check(CLI::NonNegativeNumber);
     return [o] { return serve(*o); };
 }
 

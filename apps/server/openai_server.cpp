@@ -3,7 +3,8 @@
 #include <fmt/format.h>
 #include <httplib.h>
 
-#include <atomic>
+#include <sys/socket.h>
+
 #include <chrono>
 
 #include "core/logging.h"
@@ -54,7 +55,7 @@ struct OpenAiServer::Impl {
     ServerOptions options;
     std::optional<ChatTemplate> chat_template;
     httplib::Server http;
-    std::atomic<int64_t> requests_errored{0};
+    socket_t listen_fd = -1;
 };
 
 bool OpenAiServer::Impl::authorized(const httplib::Request& req, httplib::Response& res) const {
@@ -216,6 +217,12 @@ void OpenAiServer::Impl::handle_generation(const httplib::Request& req, httplib:
 
 void OpenAiServer::Impl::install_routes() {
     http.new_task_queue = [n = options.num_http_threads] { return new httplib::ThreadPool(static_cast<size_t>(n)); };
+    // httplib's own options (SO_REUSEADDR), plus the listening socket's descriptor, so bind() can widen the
+    // accept queue afterwards.
+    http.set_socket_options([this](socket_t sock) {
+        httplib::default_socket_options(sock);
+        listen_fd = sock;
+    });
     http.set_payload_max_length(options.max_body_bytes);
     http.set_keep_alive_timeout(5);
     http.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
@@ -269,15 +276,20 @@ OpenAiServer::~OpenAiServer() = default;
 
 Result<int> OpenAiServer::bind() {
     const ServerOptions& o = impl_->options;
+    int port = o.port;
     if (o.port == 0) {
-        const int port = impl_->http.bind_to_any_port(o.host);
+        port = impl_->http.bind_to_any_port(o.host);
         if (port <= 0) return Status::errorf("cannot listen on {} (any port)", o.host);
-        return port;
-    }
-    if (!impl_->http.bind_to_port(o.host, o.port)) {
+    } else if (!impl_->http.bind_to_port(o.host, o.port)) {
         return Status::errorf("cannot listen on {}:{} (in use, or not an address of this machine?)", o.host, o.port);
     }
-    return o.port;
+    // The library listens with a backlog of 5 (CPPHTTPLIB_LISTEN_BACKLOG, fixed when Debian compiled it): a burst of
+    // clients connecting at once overflows it and their connections die without an answer. Listening again on
+    // the same socket only resizes the queue (Linux caps it at net.core.somaxconn).
+    if (impl_->listen_fd >= 0 && ::listen(impl_->listen_fd, SOMAXCONN) != 0) {
+        return Status::errorf("cannot resize the accept queue of {}:{}", o.host, port);
+    }
+    return port;
 }
 
 void OpenAiServer::run() { impl_->http.listen_after_bind(); }
