@@ -9,6 +9,7 @@
 #include "quant/block_formats.h"
 #include "quant/quant_math.h"
 #include "quant/quant_traits.h"
+#include "quant/weighted_quants.h"
 
 namespace frugal {
 namespace {
@@ -106,7 +107,7 @@ bool BlockGrid::supports(DType t) {
 
 int64_t BlockGrid::block_size(DType t) { return dtype_layout(t).block_size; }
 
-BlockGrid::BlockGrid(DType type, const float* row, int64_t n) : type_(type), n_(n) {
+BlockGrid::BlockGrid(DType type, const float* row, int64_t n, const float* weights) : type_(type), n_(n) {
     CHECK(supports(type)) << "no block grid for " << dtype_name(type);
     CHECK(n % block_size(type) == 0);
     switch (type) {
@@ -126,7 +127,11 @@ BlockGrid::BlockGrid(DType type, const float* row, int64_t n) : type_(type), n_(
             q_max_ = 127;
     }
     bytes_.resize(static_cast<size_t>(dtype_row_bytes(type, n)));
-    quant_traits(type).quantize_row(row, bytes_.data(), n);
+    if (weights != nullptr) {
+        quantize_row_weighted(type, row, weights, n, bytes_.data());
+    } else {
+        quant_traits(type).quantize_row(row, bytes_.data(), n);
+    }
     derive();
 }
 

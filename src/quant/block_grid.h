@@ -17,9 +17,10 @@ public:
     static bool supports(DType type);
     static int64_t block_size(DType type);
 
-    // Quantizes row[0..n) round-to-nearest (the reference quantizer), which fixes the block parameters, and
-    // derives the grid. n is a multiple of the block size.
-    BlockGrid(DType type, const float* row, int64_t n);
+    // Quantizes row[0..n), which fixes the block parameters, and derives the grid. n is a multiple of the block
+    // size. Without weights: round-to-nearest (the reference quantizer); with weights[0..n): the weighted scale
+    // search of quantize_row_weighted, so the parameters suit the columns that matter.
+    BlockGrid(DType type, const float* row, int64_t n, const float* weights = nullptr);
 
     // The nearest grid value to v at element j, and its integer.
     float snap(int64_t j, float v, int* q) const;

@@ -9,6 +9,7 @@
 
 #include "quant/block_grid.h"
 #include "quant/quant_traits.h"
+#include "quant/weighted_quants.h"
 
 namespace frugal {
 namespace {
@@ -34,34 +35,14 @@ DType fit_block(DType target, int64_t n) {
     return n % dtype_layout(fallback).block_size == 0 ? fallback : DType::kF16;
 }
 
-// Importance-weighted scale search: for each block, the best of round-to-nearest grids of the row scaled by s
-// (and the parameters scaled back), under the error weighted by how strongly each input column is driven.
+// --method imatrix: each block's parameters searched to minimise the importance-weighted error
+// sum_j importance_j (x_j - deq_j)^2, where importance_j is the mean squared activation of input column j, so the
+// weighted error is the diagonal part of the change of the layer's outputs on the calibration inputs.
 void quantize_row_imatrix(DType type, const float* row, int64_t n, const std::vector<double>& importance,
                           uint8_t* out) {
-    const int64_t bs = BlockGrid::block_size(type);
-    const auto block_bytes = static_cast<size_t>(dtype_row_bytes(type, bs));
-    const int64_t num_blocks = n / bs;
-    std::vector<double> best_err(static_cast<size_t>(num_blocks), std::numeric_limits<double>::infinity());
-    std::vector<float> scaled(static_cast<size_t>(n)), deq(static_cast<size_t>(n));
-    for (int step = -20; step <= 20; ++step) {
-        const float s = 1.0f + 0.01f * static_cast<float>(step);
-        for (int64_t j = 0; j < n; ++j) scaled[static_cast<size_t>(j)] = row[j] * s;
-        BlockGrid grid(type, scaled.data(), n);
-        if (step != 0) grid.rescale(1.0f / s);
-        grid.dequantize(deq.data());
-        for (int64_t b = 0; b < num_blocks; ++b) {
-            double err = 0;
-            for (int64_t j = b * bs; j < (b + 1) * bs; ++j) {
-                const double d = static_cast<double>(row[j]) - deq[static_cast<size_t>(j)];
-                err += importance[static_cast<size_t>(j)] * d * d;
-            }
-            if (err < best_err[static_cast<size_t>(b)]) {
-                best_err[static_cast<size_t>(b)] = err;
-                std::copy_n(grid.bytes().data() + static_cast<size_t>(b) * block_bytes, block_bytes,
-                            out + static_cast<size_t>(b) * block_bytes);
-            }
-        }
-    }
+    std::vector<float> weights(static_cast<size_t>(n));
+    for (int64_t j = 0; j < n; ++j) weights[static_cast<size_t>(j)] = static_cast<float>(importance[static_cast<size_t>(j)]);
+    quantize_row_weighted(type, row, weights.data(), n, out);
 }
 
 }  // namespace
@@ -174,7 +155,7 @@ Result<std::vector<TensorQuantReport>> quantize_model(const GgufFile& in, const 
             const bool grid_type = BlockGrid::supports(rep.to);
             const bool gptq = options.method == QuantMethod::kGptq && grid_type && stats && !stats->hessian.empty() &&
                               t.shape.size() == 2;
-            const bool imatrix = options.method == QuantMethod::kImatrix && grid_type && stats;
+            const bool imatrix = options.method == QuantMethod::kImatrix && supports_weighted_quant(rep.to) && stats;
             std::vector<double> importance;
             if (stats) {
                 importance.resize(static_cast<size_t>(n));

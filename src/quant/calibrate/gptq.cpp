@@ -106,12 +106,23 @@ Status gptq_quantize(DType type, const float* w, int64_t rows, int64_t cols, con
         if (damp > 1e3) return Status::error("GPTQ: the Hessian stays singular however much it is damped");
     }
     const size_t row_bytes = static_cast<size_t>(dtype_row_bytes(type, cols));
+    // The grid's block parameters are searched under the Hessian diagonal (each column's input energy), the same
+    // weighting --method imatrix uses; columns no input reached weigh nothing.
+    std::vector<float> grid_weights;
+    if (options.weighted_grid) {
+        grid_weights.resize(static_cast<size_t>(cols));
+        for (int64_t i = 0; i < cols; ++i) {
+            grid_weights[static_cast<size_t>(i)] =
+                dead[static_cast<size_t>(i)] ? 0.0f
+                                             : static_cast<float>(hessian[static_cast<size_t>(i * cols + i)] / mean_diag);
+        }
+    }
     // Rows are independent given U: each row's errors only feed its own later columns.
     pool->parallel_for(rows, [&](int64_t r0, int64_t r1) {
         std::vector<double> x(static_cast<size_t>(cols));
         for (int64_t r = r0; r < r1; ++r) {
             const float* row = w + r * cols;
-            BlockGrid grid(type, row, cols);
+            BlockGrid grid(type, row, cols, grid_weights.empty() ? nullptr : grid_weights.data());
             for (int64_t i = 0; i < cols; ++i) {
                 const int64_t p = perm[static_cast<size_t>(i)];
                 x[static_cast<size_t>(i)] = dead[static_cast<size_t>(p)] ? 0.0 : row[p];

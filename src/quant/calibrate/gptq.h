@@ -1,7 +1,8 @@
 // GPTQ (Frantar et al., 2022): quantizes a weight matrix column by column, spreading each column's rounding error
 // over the columns not yet quantized in proportion to the inverse Hessian of the layer's inputs, so that the
 // layer's outputs on the calibration inputs change least. The grid of each row is the format's own (block scales
-// fixed from round-to-nearest of the original row, "static groups"), so the result is a standard GGUF block row.
+// fixed before the first column, "static groups": by the importance-weighted scale search on the original row, or
+// round-to-nearest), so the result is a standard GGUF block row.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +17,9 @@ namespace frugal {
 struct GptqOptions {
     double damp = 0.01;     // added to the diagonal, as a fraction of its mean
     bool act_order = true;  // quantize columns in order of decreasing Hessian diagonal
+    // Block parameters of the grid from the weighted scale search (weights = the Hessian diagonal) rather than
+    // round-to-nearest of the row.
+    bool weighted_grid = true;
 };
 
 // w: [rows, cols] row-major (a GGUF tensor: cols = the contiguous input dimension); hessian: [cols, cols], the sum of
