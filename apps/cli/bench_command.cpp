@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <random>
+#include <set>
 
 #include "cli_common.h"
 #include "commands.h"
@@ -25,6 +26,7 @@ struct BenchOptions {
     bool json = false;
     double price_per_hour = 0;  // dollars per machine-hour, for $/1M tokens
     bool measure_memory = true;
+    std::vector<int> parallel;  // batched decode: sequences decoding together (llama-batched-bench's -npl)
 };
 
 struct Spread {
@@ -88,10 +90,53 @@ Result<double> timed_request(Engine& engine, const std::vector<int32_t>& prompt,
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+struct ParallelResult {
+    int num_seqs = 0;
+    double tok_s = 0;    // generated tokens per second, all sequences together
+    double step_ms = 0;  // one decode step of every sequence
+};
+
+// num_seqs sequences, each with its own `depth`-token prompt (prefilled, not timed), then decode n_gen tokens
+// together: the engine's steady state under load, one token per sequence per step.
+Result<ParallelResult> parallel_decode(Engine& engine, int num_seqs, int64_t depth, int64_t n_gen, std::mt19937& rng) {
+    std::uniform_int_distribution<int32_t> token(0, static_cast<int32_t>(engine.config().vocab_size - 1));
+    for (int s = 0; s < num_seqs; ++s) {
+        Request r;
+        r.request_id = 1000 + s;
+        r.prompt_ids.resize(static_cast<size_t>(std::max<int64_t>(depth, 1)));
+        for (int32_t& t : r.prompt_ids) t = token(rng);
+        r.max_new_tokens = n_gen + 1;
+        r.ignore_eos = true;
+        r.sampling.temperature = 0;
+        RETURN_IF_ERROR(engine.add_request(r));
+    }
+    // Prefill until every sequence has its first token, so the timed steps are pure decode.
+    std::set<int64_t> started;
+    while (static_cast<int>(started.size()) < num_seqs && engine.has_unfinished()) {
+        ASSIGN_OR_RETURN(std::vector<RequestOutput> out, engine.step());
+        for (const RequestOutput& o : out) {
+            if (o.token_id >= 0) started.insert(o.request_id);
+        }
+    }
+    const auto start = std::chrono::steady_clock::now();
+    int64_t tokens = 0, steps = 0;
+    while (engine.has_unfinished()) {
+        ASSIGN_OR_RETURN(std::vector<RequestOutput> out, engine.step());
+        for (const RequestOutput& o : out) tokens += o.token_id >= 0;
+        ++steps;
+    }
+    const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return ParallelResult{num_seqs, static_cast<double>(tokens) / t, steps > 0 ? t * 1e3 / static_cast<double>(steps) : 0};
+}
+
 int bench(const BenchOptions& o) {
     ModelOptions mo = o.model;
     mo.context = std::max<int64_t>(mo.context, std::max(o.n_prompt, o.depth) + o.n_gen + 8);
     mo.enable_prefix_caching = false;  // each repetition computes its prompt, as llama-bench's do
+    for (int b : o.parallel) {
+        mo.max_num_seqs = std::max(mo.max_num_seqs, b);
+        mo.kv_cache_tokens = std::max<int64_t>(mo.kv_cache_tokens, int64_t{b} * (std::max<int64_t>(o.depth, 1) + o.n_gen + 8));
+    }
     Result<LoadedEngine> loaded = load_engine(mo);
     if (!loaded.ok()) {
         fmt::print(stderr, "error: {}\n", loaded.status().message());
@@ -142,6 +187,14 @@ int bench(const BenchOptions& o) {
                        tg.back());
         }
     }
+    std::vector<ParallelResult> parallel;
+    for (int b : o.parallel) {
+        Result<ParallelResult> r = parallel_decode(engine, b, o.depth, o.n_gen, rng);
+        if (!r.ok()) return fmt::print(stderr, "error: {}\n", r.status().message()), 1;
+        parallel.push_back(r.value());
+        fmt::print(stderr, "  tg{}{} x{} sequences: {:.1f} tok/s, {:.2f} ms per step\n", o.n_gen, depth_label, b,
+                   r->tok_s, r->step_ms);
+    }
     const Spread pps = summarize(pp);
     const Spread tgs = summarize(tg);
     // Bytes a decode step reads: every weight once plus, on average, half the generated context of K and V.
@@ -184,6 +237,12 @@ int bench(const BenchOptions& o) {
         {"tg_depth", o.depth}, {"pp_tflops", pp_tflops},
     };
     if (usd_per_mtok > 0) j["usd_per_mtok"] = usd_per_mtok;
+    if (!parallel.empty()) {
+        j["parallel"] = nlohmann::json::array();
+        for (const ParallelResult& r : parallel) {
+            j["parallel"].push_back({{"num_seqs", r.num_seqs}, {"tg_tok_s", r.tok_s}, {"step_ms", r.step_ms}});
+        }
+    }
     const double usd_per_mtok_pp =
         o.price_per_hour > 0 && pps.median > 0 ? o.price_per_hour / (pps.median * 3600) * 1e6 : 0;
     if (usd_per_mtok_pp > 0) j["usd_per_mtok_prompt"] = usd_per_mtok_pp;
@@ -206,6 +265,10 @@ int bench(const BenchOptions& o) {
             fmt::print(", ${:.4f} per 1M prompt tokens at ${:.2f}/hour", usd_per_mtok_pp, o.price_per_hour);
         }
         fmt::print("\n");
+    }
+    for (const ParallelResult& r : parallel) {
+        fmt::print("| {} | {} | {} | tg{}{} x{} seqs | {:.1f} | {:.2f} ms/step | |\n", c.name, engine.backend().name(),
+                   resolve_threads(o.model.threads), o.n_gen, depth_label, r.num_seqs, r.tok_s, r.step_ms);
     }
     if (!tg.empty()) {
         fmt::print("| {} | {} | {} | tg{}{} | {:.1f} | {:.1f} | {:.1f} |\n", c.name, engine.backend().name(),
@@ -234,6 +297,10 @@ std::function<int()> add_bench_command(CLI::App& app) {
     sub->add_flag("--json", o->json, "Print one JSON object instead of the table");
     sub->add_flag("!--no-memory-bandwidth", o->measure_memory, "Skip measuring the memory read bandwidth");
     sub->add_option("--price-per-hour", o->price_per_hour, "Machine price in $/hour, to report $ per 1M tokens");
+    sub->add_option("--parallel", o->parallel,
+                    "Also decode -n tokens with this many sequences at once (after -d tokens each), e.g. 16,64,256")
+        ->delimiter(',')
+        ->check(CLI::PositiveNumber);
     return [o] { return bench(*o); };
 }
 

@@ -87,6 +87,7 @@ Result<LoadedEngine> load_engine(const ModelOptions& o) {
     options.max_batch_tokens = o.batch_size;
     options.kv_dtype = o.cache_type_k == "f32" ? DType::kF32 : DType::kF16;
     options.kv_cache_bytes = o.kv_cache_bytes;
+    options.kv_cache_tokens = o.kv_cache_tokens;
     options.max_num_seqs = o.max_num_seqs;
     options.enable_prefix_caching = o.enable_prefix_caching;
     ASSIGN_OR_RETURN(std::unique_ptr<Backend> backend, create_backend(o, backend_options));

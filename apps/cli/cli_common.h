@@ -26,6 +26,7 @@ struct ModelOptions {
     int gpu_layers = 0;          // -ngl: any value > 0 puts the whole model on the GPU (no partial offload yet)
     // Serving: set by `frugal serve` (the other commands run one sequence at a time).
     int64_t kv_cache_bytes = 0;  // 0: one context's worth
+    int64_t kv_cache_tokens = 0;  // or a number of token slots (kv_cache_bytes wins when both are set)
     int max_num_seqs = 256;
     bool enable_prefix_caching = true;  // bench turns it off: its repeated prompts must be computed every time
 };

@@ -11,11 +11,17 @@ rm -rf .devcarry && mkdir -p .devcarry/bin .devcarry/lib .devcarry/shared/models
 cp "$build/bin/frugal" .devcarry/bin/
 for t in "$build"/tests/frugal_cuda_tests; do [ -x "$t" ] && cp "$t" .devcarry/bin/; done
 strip .devcarry/bin/*
-for lib in libfmt.so.9 libpcre2-8.so.0 libutf8proc.so.2; do cp -L "/lib/x86_64-linux-gnu/$lib" .devcarry/lib/; done
+for lib in libfmt.so.9 libpcre2-8.so.0 libutf8proc.so.2 libcpp-httplib.so.0.11 libbrotlidec.so.1 libbrotlienc.so.1 \
+           libbrotlicommon.so.1 libssl.so.3 libcrypto.so.3; do
+    cp -L "/lib/x86_64-linux-gnu/$lib" .devcarry/lib/
+done
 cp -r ../shared/models/stories260K .devcarry/shared/models/
 cp -L models/ggml-vocab-llama-bpe.gguf .devcarry/vocab/
 # The peer: llama.cpp's llama-bench built here for sm_90 (xz-compressed to fit the transfer limit; see .peer/README.txt).
-if [ -f .peer/llama-bench.xz ]; then
+# PEER=server stages llama.cpp's llama-server (.peer/llama-server.xz) instead, for scripts/device/h200_serve.sh.
+if [ "${PEER:-bench}" = server ]; then
+    [ -f .peer/llama-server.xz ] && mkdir -p .devcarry/peer && cp .peer/llama-server.xz .devcarry/peer/
+elif [ -f .peer/llama-bench.xz ]; then
     mkdir -p .devcarry/peer && cp .peer/llama-bench.xz .peer/llama-bench.sha256 .peer/unpack.sh .devcarry/peer/
 fi
 du -sh .devcarry

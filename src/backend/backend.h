@@ -36,6 +36,12 @@ struct AttentionBatch {
     Tensor token_seq;     // [num_tokens] index of the token's sequence in block_tables
     Tensor block_tables;  // [num_seqs, max_blocks_per_seq] KV block ids per sequence (-1 = unused)
     int block_size = 16;  // tokens per KV block
+    // When every sequence's tokens are contiguous in the batch (the engine's batches): [num_seqs + 1] offsets of
+    // each sequence's first token, and the most tokens one sequence has in this batch. Lets a prefill kernel give
+    // each sequence query tiles of its own rather than tiles that mix many sequences' decode tokens. Empty and 0
+    // otherwise.
+    Tensor seq_starts;
+    int64_t max_seq_tokens = 0;
 };
 
 struct AttentionParams {

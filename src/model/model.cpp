@@ -218,6 +218,7 @@ bool Model::ensure_workspace(int64_t n, int64_t num_logits, int64_t table_size) 
     ws.token_ids = make(DType::kI32, cap, 1);
     ws.positions = make(DType::kI32, cap, 1);
     ws.token_seq = make(DType::kI32, cap, 1);
+    ws.seq_starts = make(DType::kI32, cap + 1, 1);
     ws.slots = make(DType::kI32, cap, 1);
     ws.block_tables = make(DType::kI32, ws.capacity_tables, 1);
     ws.logits_indices = make(DType::kI32, ws.capacity_logits, 1);
@@ -327,6 +328,31 @@ Result<int64_t> Model::forward_to_logits(const ForwardBatch& batch, KvStorage& k
     attention_batch_.token_seq = Tensor(ws.token_seq.data, DType::kI32, {n});
     attention_batch_.block_tables = Tensor(ws.block_tables.data, DType::kI32, {width, batch.num_seqs});
     attention_batch_.block_size = kv.block_size();
+    // Per-sequence token ranges, when each sequence's tokens are contiguous and in sequence order.
+    std::vector<int32_t> seq_starts(static_cast<size_t>(batch.num_seqs) + 1, 0);
+    bool contiguous = true;
+    int64_t max_seq_tokens = 0;
+    for (int64_t i = 0, run = 0; i < n && contiguous; ++i) {
+        const int32_t s = batch.token_seq[static_cast<size_t>(i)];
+        if (i > 0 && s == batch.token_seq[static_cast<size_t>(i - 1)]) {
+            ++run;
+        } else {
+            contiguous = s == (i == 0 ? 0 : batch.token_seq[static_cast<size_t>(i - 1)] + 1);
+            run = 1;
+            if (contiguous) seq_starts[static_cast<size_t>(s)] = static_cast<int32_t>(i);
+        }
+        max_seq_tokens = std::max(max_seq_tokens, run);
+    }
+    contiguous = contiguous && n > 0 && batch.token_seq.back() == batch.num_seqs - 1;
+    if (contiguous) {
+        seq_starts.back() = static_cast<int32_t>(n);
+        upload(ws.seq_starts, seq_starts);
+        attention_batch_.seq_starts = Tensor(ws.seq_starts.data, DType::kI32, {batch.num_seqs + 1});
+        attention_batch_.max_seq_tokens = max_seq_tokens;
+    } else {
+        attention_batch_.seq_starts = Tensor();
+        attention_batch_.max_seq_tokens = 0;
+    }
 
     const Tensor x = ws.x.rows_view(0, n);
     const Tensor hidden = ws.logits_hidden.rows_view(0, std::max<int64_t>(num_logits, 1));

@@ -57,7 +57,7 @@ private:
         Tensor x, xn, q, k, v, attn, proj, gate, up;  // activations, [capacity, width]
         MoeScratch moe;                               // MoE models only
         MlaScratch mla;                               // MLA models only (attn above is shared)
-        Tensor token_ids, positions, token_seq, slots, block_tables, logits_indices;  // I32 batch description
+        Tensor token_ids, positions, token_seq, seq_starts, slots, block_tables, logits_indices;  // I32 batch description
         Tensor logits_hidden, logits;                                                  // [capacity_logits, ...]
         Tensor sampled_ids;                                                            // I32 [capacity_logits]
     };

@@ -908,6 +908,9 @@ struct AttentionSetup {
     float q_scale = 1.0f;  // larger values sharpen the softmax
     DType cache_dtype = DType::kF32;
     std::vector<SeqChunk> seqs;
+    // The engine's layout: each sequence's tokens contiguous and in order, with seq_starts / max_seq_tokens set
+    // (the flash kernel then tiles per sequence). Otherwise tokens are shuffled and those fields stay empty.
+    bool contiguous = false;
 };
 
 // A decode token deep in a sequence, a prefill chunk continuing a sequence, a fresh prompt, and a one-token
@@ -952,7 +955,7 @@ void check_attention(Backend& be, std::mt19937& rng, const AttentionSetup& a) {
     const auto n = static_cast<int64_t>(positions.size());
     std::vector<size_t> order(static_cast<size_t>(n));
     std::iota(order.begin(), order.end(), 0);
-    std::shuffle(order.begin(), order.end(), rng);
+    if (!a.contiguous) std::shuffle(order.begin(), order.end(), rng);
     {
         std::vector<int32_t> p2(positions.size()), s2(token_seq.size());
         for (size_t i = 0; i < order.size(); ++i) {
@@ -1009,12 +1012,23 @@ void check_attention(Backend& be, std::mt19937& rng, const AttentionSetup& a) {
     auto pbuf = upload_new(be, positions);
     auto sbuf = upload_new(be, token_seq);
     auto tbuf = upload_new(be, tables);
+    std::vector<int32_t> starts(1, 0);
+    int64_t max_seq_tokens = 0;
+    for (const SeqChunk& s : seqs) {
+        starts.push_back(starts.back() + s.last - s.first + 1);
+        max_seq_tokens = std::max<int64_t>(max_seq_tokens, s.last - s.first + 1);
+    }
+    auto startbuf = upload_new(be, starts);
     GuardedBuffer out(be, n * a.heads * a.head_dim * 4);
     AttentionBatch batch;
     batch.positions = pbuf->tensor(DType::kI32, {n});
     batch.token_seq = sbuf->tensor(DType::kI32, {n});
     batch.block_tables = tbuf->tensor(DType::kI32, {max_blocks, num_seqs});
     batch.block_size = bs;
+    if (a.contiguous) {
+        batch.seq_starts = startbuf->tensor(DType::kI32, {num_seqs + 1});
+        batch.max_seq_tokens = max_seq_tokens;
+    }
     AttentionParams params;
     params.scale = 1.0f / std::sqrt(static_cast<float>(a.head_dim));
     params.sliding_window = a.sliding_window;
@@ -1295,6 +1309,24 @@ std::vector<OpCase> build_cases() {
         capped_prefill.seqs = kLongPrefill;
         add(fmt::format("attention_{}_softcap_sharp_prefill", dt),
             [=](Backend& be, std::mt19937& rng) { check_attention(be, rng, capped_prefill); });
+        // The engine's batches under load: many sequences' decode tokens next to prefill chunks, each sequence's
+        // tokens contiguous, so the flash kernel gives every sequence its own query tiles.
+        AttentionSetup many;
+        many.cache_dtype = t;
+        many.heads = 8;
+        many.kv_heads = 2;
+        many.head_dim = 128;
+        many.contiguous = true;
+        for (int s = 0; s < 40; ++s) many.seqs.push_back({30 + 7 * s, 30 + 7 * s});
+        many.seqs.push_back({0, 99});
+        many.seqs.push_back({200, 263});
+        many.seqs.push_back({0, 0});
+        add(fmt::format("attention_{}_many_decodes_and_prefill_contiguous", dt),
+            [=](Backend& be, std::mt19937& rng) { check_attention(be, rng, many); });
+        AttentionSetup prefill_contiguous = capped_prefill;
+        prefill_contiguous.contiguous = true;
+        add(fmt::format("attention_{}_softcap_sharp_prefill_contiguous", dt),
+            [=](Backend& be, std::mt19937& rng) { check_attention(be, rng, prefill_contiguous); });
         AttentionSetup capped_long = capped;
         capped_long.sliding_window = 0;
         capped_long.heads = 8;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "backend/cuda/cuda_kernels.cuh"
@@ -149,6 +150,7 @@ public:
         clear_graphs();
         for (void* p : weights_) cudaFree(p);
         for (Scratch& s : scratch_) cudaFree(s.data);
+        for (auto& [weight, copy] : bf16_cache_) cudaFree(copy);
         gemm_.reset();
         cudaStreamDestroy(stream_);
     }
@@ -213,6 +215,7 @@ public:
             return Status::errorf("out of GPU memory placing tensor '{}' ({} bytes)", name, bytes);
         }
         weights_.push_back(device);
+        placed_.insert(device);
         CUDA_CHECK(cudaMemcpy(device, upload, bytes, cudaMemcpyHostToDevice));
         t.data = device;
         return t;
@@ -385,6 +388,11 @@ public:
         a.softcap = params.softcap;
         a.sliding_window = params.sliding_window;
         a.out = out.as<float>();
+        if (batch.seq_starts.data != nullptr && batch.max_seq_tokens > 0) {
+            a.seq_starts = batch.seq_starts.as<int32_t>();
+            a.num_seqs = batch.seq_starts.num_elements() - 1;
+            a.max_seq_tokens = batch.max_seq_tokens;
+        }
         if (a.n > cuda::kMaxMatvecTokens && cuda::flash_attention_supported(a.head_dim, a.cache_f16)) {
             cuda::launch_flash_attention(a, stream_);
             return;
@@ -753,11 +761,34 @@ private:
         cuda::launch_f32_to_bf16(x.as<float>(), n * K, xb, stream_);
         const void* wb = w.data;
         if (wv.format != WeightFormat::kBF16) {
-            auto* tmp = static_cast<__nv_bfloat16*>(scratch(kScratchWBf16, static_cast<size_t>(M * K) * 2));
-            cuda::launch_dequantize_bf16(wv, 0, M, tmp, stream_);
-            wb = tmp;
+            wb = cached_bf16(w.data, wv, M, K);
+            if (wb == nullptr) {
+                auto* tmp = static_cast<__nv_bfloat16*>(scratch(kScratchWBf16, static_cast<size_t>(M * K) * 2));
+                cuda::launch_dequantize_bf16(wv, 0, M, tmp, stream_);
+                wb = tmp;
+            }
         }
         gemm_->run(cuda::GemmType::kBF16, wb, xb, y.as<float>(), M, n, K, stream_);
+    }
+
+    // The BF16 copy of a quantized matrix (dequantized on first use and kept), or nullptr when caching is off or
+    // the device would drop below its headroom. Weights never change once placed, so the copy stays valid.
+    const void* cached_bf16(const void* weight, const WeightView& wv, int64_t M, int64_t K) {
+        // Only placed weights: they live as long as the backend, so no other matrix can reuse the address.
+        if (!options_.cache_bf16_weights || placed_.count(weight) == 0) return nullptr;
+        if (const auto it = bf16_cache_.find(weight); it != bf16_cache_.end()) return it->second;
+        const size_t bytes = static_cast<size_t>(M * K) * 2;
+        size_t free_bytes = 0, total_bytes = 0;
+        void* copy = nullptr;
+        if (cudaMemGetInfo(&free_bytes, &total_bytes) == cudaSuccess &&
+            free_bytes >= bytes + options_.bf16_cache_headroom_bytes && cudaMalloc(&copy, bytes) == cudaSuccess) {
+            cuda::launch_dequantize_bf16(wv, 0, M, static_cast<__nv_bfloat16*>(copy), stream_);
+        } else {
+            (void)cudaGetLastError();  // a failed allocation is not an error here: the matrix is dequantized per step
+            copy = nullptr;
+        }
+        bf16_cache_.emplace(weight, copy);
+        return copy;
     }
 
     enum ScratchSlot { kScratchActQ, kScratchActD, kScratchActSum, kScratchXBf16, kScratchWBf16, kScratchAttnAcc,
@@ -794,6 +825,8 @@ private:
     const void* quantized_x_ = nullptr;
     int64_t quantized_n_ = 0, quantized_k_ = 0;
     std::unordered_map<uint64_t, cudaGraphExec_t> graphs_;
+    std::unordered_map<const void*, void*> bf16_cache_;  // weight -> its BF16 copy (nullptr: did not fit)
+    std::unordered_set<const void*> placed_;              // the weights_ allocations
 
 };
 

@@ -75,6 +75,10 @@ struct AttentionLaunch {
     int splits;
     float* partial_acc;        // [n, heads, splits, head_dim]
     float* partial_ml;         // [n, heads, splits, 2]: running max and normalizer
+    // Flash kernel only: [num_seqs + 1] first token of each sequence (contiguous batches; else nullptr), and the
+    // most tokens one sequence has (each sequence gets that many tokens' worth of query tiles).
+    const int32_t* seq_starts;
+    int64_t num_seqs, max_seq_tokens;
 };
 // Splits of the key range worth launching for n tokens over keys up to max_keys on a GPU with num_sms SMs.
 int attention_splits(int64_t n, int64_t heads, int64_t kv_heads, int64_t max_keys, int num_sms);

@@ -85,7 +85,19 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(AttentionLaun
     __shared__ bool s_key_used[BN];
     __shared__ int s_cur, s_key_begin, s_key_end;
 
-    const int64_t t0 = static_cast<int64_t>(blockIdx.x) * kRows;
+    // Query tiles: kRows tokens of one sequence each when the batch says where sequences start (a decode token is a
+    // tile of its own, so many sequences' decode tokens do not queue up in one block); else kRows consecutive tokens.
+    int64_t t0, t_end;
+    if (a.seq_starts != nullptr) {
+        const int64_t tiles_per_seq = (a.max_seq_tokens + kRows - 1) / kRows;
+        const int64_t s = blockIdx.x / tiles_per_seq;
+        t0 = a.seq_starts[s] + (blockIdx.x % tiles_per_seq) * kRows;
+        t_end = min(static_cast<int64_t>(a.seq_starts[s + 1]), t0 + kRows);
+        if (t0 >= t_end) return;  // the sequence has fewer tiles than the longest one; uniform over the block
+    } else {
+        t0 = static_cast<int64_t>(blockIdx.x) * kRows;
+        t_end = a.n;
+    }
     const int64_t head = blockIdx.y;
     const int64_t kvh = head / (a.heads / a.kv_heads);
     const int warp = threadIdx.x / kWarpSize, lane = threadIdx.x % kWarpSize;
@@ -94,7 +106,7 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(AttentionLaun
 
     for (int r = threadIdx.x; r < kRows; r += kThreads) {
         const int64_t t = t0 + r;
-        if (t < a.n) {
+        if (t < t_end) {
             const int pos = a.positions[t];
             s_pos[r] = pos;
             s_lo[r] = a.sliding_window > 0 && pos - a.sliding_window + 1 > 0 ? pos - a.sliding_window + 1 : 0;
@@ -102,13 +114,13 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(AttentionLaun
         } else {
             s_seq[r] = -1;
         }
-        s_done[r] = t >= a.n;
+        s_done[r] = t >= t_end;
     }
     for (int idx = threadIdx.x; idx < kRows * D / 4; idx += kThreads) {
         const int r = idx / (D / 4), e = (idx % (D / 4)) * 4;
         const int64_t t = t0 + r;
         float4 v = {0, 0, 0, 0};
-        if (t < a.n) v = *reinterpret_cast<const float4*>(a.q + (t * a.heads + head) * D + e);
+        if (t < t_end) v = *reinterpret_cast<const float4*>(a.q + (t * a.heads + head) * D + e);
         uint32_t h0, l0, h1, l1;
         split_half2(v.x * a.scale, v.y * a.scale, &h0, &l0);
         split_half2(v.z * a.scale, v.w * a.scale, &h1, &l1);
@@ -302,7 +314,9 @@ void launch_d(const AttentionLaunch& a, cudaStream_t stream) {
         return true;
     }();
     (void)configured;
-    const dim3 grid(static_cast<unsigned>(ceil_div(a.n, kRows)), static_cast<unsigned>(a.heads));
+    const int64_t tiles =
+        a.seq_starts != nullptr ? a.num_seqs * ceil_div(a.max_seq_tokens, kRows) : ceil_div(a.n, kRows);
+    const dim3 grid(static_cast<unsigned>(tiles), static_cast<unsigned>(a.heads));
     launch_kernel(flash_attention_kernel<D>, grid, kThreads, smem, stream, a);
 }
 
