@@ -21,12 +21,12 @@
 namespace frugal {
 namespace {
 
-// Candidate inverse scales per search: the extreme element is mapped to the end of the range moved by
-// delta in [-1, 1] in steps of 0.1. Mapping it a little outside clips it and buys finer steps for the rest of the
+// Candidate inverse scales of the affine search: the min..max range is mapped to nmax + delta steps,
+// delta in [-2, 2] in steps of 0.1. Mapping it a little outside clips it and buys finer steps for the rest of the
 // block; a little inside wastes part of the range but can put the bulk of the elements nearer their levels.
-constexpr int kNumSteps = 21;
+constexpr int kNumSteps = 41;
 constexpr float kStep = 0.1f;
-// Re-round-and-refit passes after the candidates (each is one more candidate: the levels nearest to the fit).
+// Re-round-and-refit passes after the affine candidates (each is one more candidate: the levels nearest to the fit).
 constexpr int kNumRefits = 3;
 
 // Nearest integer to v clamped to [lo, hi]; v is clamped first so nearest_int stays in its exact range.
@@ -44,10 +44,15 @@ double weighted_error(const float* x, const float* w, const float* y, int64_t n)
     return err;
 }
 
-// x[i] ~= d * L[i], L[i] in [qmin, qmax] (qmin <= 0 < qmax); returns the d with the smallest weighted error found.
-// For levels L fixed, the least-squares d is Sxl / Sll and it lowers the error by Sxl^2 / Sll, so candidates are
-// ranked by that gain without a second pass. d may be negative (the extreme element on the qmin side).
-float search_symmetric(const float* x, const float* w, int n, int qmin, int qmax) {
+// Over the inverse scales t > 0 with levels L[i] = clamp(round(t * x[i]), lo, hi), the largest drop of the weighted
+// error a least-squares d can give: for levels fixed, d = Sxl / Sll lowers sum w x^2 by Sxl^2 / Sll. The levels are
+// piecewise constant in t and change one element by one step at t = (k + 1/2) / |x[i]|, so walking those events in
+// order of t with running sums visits every distinct level vector of the window once: an exhaustive search. The
+// window maps the extreme element to kWindow levels either side of its end of the range (at most halfway in):
+// wide for 4- and 5-bit levels, narrow enough for Q8_0 that the events stay O(n). Returns the drop (-1 if no level
+// vector has Sll > 0) and its d in *d.
+constexpr float kWindow = 4.0f;
+double best_positive_iscale(const float* x, const float* w, int n, int lo, int hi, float* d) {
     float amax = 0, max = 0;
     for (int i = 0; i < n; ++i) {
         if (std::fabs(x[i]) > amax) {
@@ -55,38 +60,66 @@ float search_symmetric(const float* x, const float* w, int n, int qmin, int qmax
             max = x[i];
         }
     }
-    if (amax == 0) return 0.0f;
-    double best_gain = -1;
-    float best_d = 0;
-    auto try_iscale = [&](float iscale) {
-        double sxl = 0, sll = 0;
-        for (int i = 0; i < n; ++i) {
-            const int l = round_clamp(iscale * x[i], qmin, qmax);
-            sxl += static_cast<double>(w[i]) * x[i] * l;
-            sll += static_cast<double>(w[i]) * l * l;
-        }
-        if (!(sll > 0)) return false;
-        const double gain = sxl * sxl / sll;
-        if (gain <= best_gain) return false;
-        best_gain = gain;
-        best_d = static_cast<float>(sxl / sll);
-        return true;
+    const int end = max > 0 ? hi : -lo;  // levels available on the extreme element's side
+    if (amax == 0 || end <= 0) return -1;
+    const float t_lo = std::max(static_cast<float>(end) - kWindow, 0.5f * static_cast<float>(end)) / amax;
+    const float t_hi = (static_cast<float>(end) + kWindow) / amax;
+    struct Event {
+        float t;
+        int i;
+        int step;
     };
-    // The extreme element may go to either end (they differ for Q4_0's -8..7: -8 is one level longer).
-    for (int end : {qmin, qmax}) {
-        if (end == 0) continue;
-        for (int k = 0; k < kNumSteps; ++k) {
-            const float magnitude = static_cast<float>(std::abs(end)) + kStep * static_cast<float>(k - kNumSteps / 2);
-            if (magnitude < 0.5f) continue;
-            try_iscale((end < 0 ? -magnitude : magnitude) / max);
+    std::vector<Event> events;
+    std::vector<int> level(static_cast<size_t>(n));
+    double sxl = 0, sll = 0;
+    for (int i = 0; i < n; ++i) {
+        const int l = round_clamp(t_lo * x[i], lo, hi);
+        level[static_cast<size_t>(i)] = l;
+        sxl += static_cast<double>(w[i]) * x[i] * l;
+        sll += static_cast<double>(w[i]) * l * l;
+        if (x[i] > 0) {
+            for (int k = l; k < hi && (static_cast<float>(k) + 0.5f) / x[i] <= t_hi; ++k) {
+                events.push_back({(static_cast<float>(k) + 0.5f) / x[i], i, +1});
+            }
+        } else if (x[i] < 0) {
+            for (int k = -l; k < -lo && (static_cast<float>(k) + 0.5f) / -x[i] <= t_hi; ++k) {
+                events.push_back({(static_cast<float>(k) + 0.5f) / -x[i], i, -1});
+            }
         }
     }
-    // The candidate grid only fixes the levels; refit and re-round until the levels stop changing for the better.
-    for (int r = 0; r < kNumRefits && best_d != 0; ++r) {
-        if (!try_iscale(1.0f / best_d)) break;
+    std::sort(events.begin(), events.end(), [](const Event& a, const Event& b) { return a.t < b.t; });
+    double best_gain = -1;
+    if (sll > 0) {
+        best_gain = sxl * sxl / sll;
+        *d = static_cast<float>(sxl / sll);
     }
-    if (best_gain < 0) return max / static_cast<float>(qmax);  // every weight zero: any grid is as good
-    return best_d;
+    for (const Event& e : events) {
+        int& l = level[static_cast<size_t>(e.i)];
+        const int next = l + e.step;
+        sxl += static_cast<double>(w[e.i]) * x[e.i] * e.step;
+        sll += static_cast<double>(w[e.i]) * (next * next - l * l);
+        l = next;
+        if (sll > 0 && sxl * sxl / sll > best_gain) {
+            best_gain = sxl * sxl / sll;
+            *d = static_cast<float>(sxl / sll);
+        }
+    }
+    return best_gain;
+}
+
+// x[i] ~= d * L[i], L[i] in [qmin, qmax] (qmin <= 0 < qmax); returns the d with the smallest weighted error. The
+// scale is searched exhaustively, on both orientations when the range is not symmetric (Q4_0's -8..7: the extreme
+// element on the -8 side gets one level more): a negative d is a positive one for the levels -L in [-qmax, -qmin].
+float search_symmetric(const float* x, const float* w, int n, int qmin, int qmax) {
+    float d_pos = 0, d_neg = 0;
+    const double gain_pos = best_positive_iscale(x, w, n, qmin, qmax, &d_pos);
+    const double gain_neg = qmin == -qmax ? -1 : best_positive_iscale(x, w, n, -qmax, -qmin, &d_neg);
+    if (gain_pos < 0 && gain_neg < 0) {  // every weight zero (or x zero): any grid is as good
+        float amax = 0;
+        for (int i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i]));
+        return amax / static_cast<float>(qmax);
+    }
+    return gain_pos >= gain_neg ? d_pos : -d_neg;
 }
 
 struct AffineFit {
@@ -219,7 +252,8 @@ double sub_block_error(const float* x, const float* w, int n, float dl, float ml
 // 1. each sub-block's float step and offset by search_affine; 2. the 8 steps and the 8 offsets quantized to 6 bits
 // under one fp16 super-scale each, by the same symmetric search, weighted by how much an error in that sub-block's
 // step (sum w q^2) or offset (sum w) costs; 3. with the super-scales fixed the sub-blocks are independent, so each
-// sub-block tries the neighbours of its 6-bit step and offset, re-rounding its integers, and keeps the best pair.
+// sub-block tries the neighbours of its 6-bit step and offset, re-rounding its integers, and keeps the best pair;
+// 4. the super-scales refit to the integers (below).
 void quantize_super_block_k_min(DType type, const float* x, const float* w, uint8_t* block) {
     const int nmax = type == DType::kQ4_K ? 15 : 31;
     constexpr int kSub = 32, kNumSub = kQK_K / kSub;
@@ -240,27 +274,72 @@ void quantize_super_block_k_min(DType type, const float* x, const float* w, uint
         step_w[j] = static_cast<float>(sum_wq2);
         offset_w[j] = static_cast<float>(sum_w);
     }
-    const uint16_t dh = fp32_to_fp16(search_symmetric(steps, step_w, kNumSub, 0, 63));
-    const uint16_t dminh = fp32_to_fp16(search_symmetric(offsets, offset_w, kNumSub, 0, 63));
-    const float d = fp16_to_fp32(dh), dmin = fp16_to_fp32(dminh);
+    uint16_t dh = fp32_to_fp16(search_symmetric(steps, step_w, kNumSub, 0, 63));
+    uint16_t dminh = fp32_to_fp16(search_symmetric(offsets, offset_w, kNumSub, 0, 63));
     uint8_t sc[kNumSub], mn[kNumSub];
     for (int j = 0; j < kNumSub; ++j) {
-        const int sc0 = d > 0 ? round_clamp(steps[j] / d, 0, 63) : 0;
-        const int mn0 = dmin > 0 ? round_clamp(offsets[j] / dmin, 0, 63) : 0;
-        double best = std::numeric_limits<double>::infinity();
-        int cand[kSub];
-        for (int s = std::max(0, sc0 - 1); s <= std::min(63, sc0 + 1); ++s) {
-            for (int m = std::max(0, mn0 - 1); m <= std::min(63, mn0 + 1); ++m) {
-                const double err = sub_block_error(x + kSub * j, w + kSub * j, kSub, d * static_cast<float>(s),
-                                                   dmin * static_cast<float>(m), 0, nmax, cand);
-                if (err < best) {
-                    best = err;
-                    sc[j] = static_cast<uint8_t>(s);
-                    mn[j] = static_cast<uint8_t>(m);
-                    std::copy(cand, cand + kSub, q + kSub * j);
+        sc[j] = static_cast<uint8_t>(fp16_to_fp32(dh) > 0 ? round_clamp(steps[j] / fp16_to_fp32(dh), 0, 63) : 0);
+        mn[j] = static_cast<uint8_t>(fp16_to_fp32(dminh) > 0 ? round_clamp(offsets[j] / fp16_to_fp32(dminh), 0, 63) : 0);
+    }
+    // Step 3 for all sub-blocks at super-scales (d, dmin): moves sc, mn to the best neighbours, fills q, returns the
+    // super-block's weighted error.
+    auto refine = [&](float d, float dmin, uint8_t* scs, uint8_t* mns, int* qs_out) {
+        double total = 0;
+        for (int j = 0; j < kNumSub; ++j) {
+            const int sc0 = scs[j], mn0 = mns[j];
+            double best = std::numeric_limits<double>::infinity();
+            int cand[kSub];
+            for (int s = std::max(0, sc0 - 1); s <= std::min(63, sc0 + 1); ++s) {
+                for (int m = std::max(0, mn0 - 1); m <= std::min(63, mn0 + 1); ++m) {
+                    const double err = sub_block_error(x + kSub * j, w + kSub * j, kSub, d * static_cast<float>(s),
+                                                       dmin * static_cast<float>(m), 0, nmax, cand);
+                    if (err < best) {
+                        best = err;
+                        scs[j] = static_cast<uint8_t>(s);
+                        mns[j] = static_cast<uint8_t>(m);
+                        std::copy(cand, cand + kSub, qs_out + kSub * j);
+                    }
                 }
             }
+            total += best;
         }
+        return total;
+    };
+    double err = refine(fp16_to_fp32(dh), fp16_to_fp32(dminh), sc, mn, q);
+    // 4. with all integers fixed the super-block is linear in (d, dmin): refit both by weighted least squares, then
+    // redo step 3 at the refit pair; keep it while the error falls.
+    for (int it = 0; it < kNumRefits; ++it) {
+        double saa = 0, sab = 0, sbb = 0, sax = 0, sbx = 0;
+        for (int e = 0; e < kQK_K; ++e) {
+            const double a = static_cast<double>(sc[e / kSub]) * q[e], b = -static_cast<double>(mn[e / kSub]);
+            saa += w[e] * a * a;
+            sab += w[e] * a * b;
+            sbb += w[e] * b * b;
+            sax += w[e] * a * x[e];
+            sbx += w[e] * b * x[e];
+        }
+        double nd = 0, ndmin = fp16_to_fp32(dminh);
+        const double det = saa * sbb - sab * sab;
+        if (det > 0) {
+            nd = (sbb * sax - sab * sbx) / det;
+            ndmin = (saa * sbx - sab * sax) / det;
+        } else if (saa > 0) {
+            nd = (sax - ndmin * sab) / saa;
+        }
+        if (!(nd > 0) || !(ndmin >= 0)) break;
+        const uint16_t dh2 = fp32_to_fp16(static_cast<float>(nd)), dminh2 = fp32_to_fp16(static_cast<float>(ndmin));
+        uint8_t sc2[kNumSub], mn2[kNumSub];
+        int q2[kQK_K];
+        std::copy(sc, sc + kNumSub, sc2);
+        std::copy(mn, mn + kNumSub, mn2);
+        const double err2 = refine(fp16_to_fp32(dh2), fp16_to_fp32(dminh2), sc2, mn2, q2);
+        if (!(err2 < err)) break;
+        err = err2;
+        dh = dh2;
+        dminh = dminh2;
+        std::copy(sc2, sc2 + kNumSub, sc);
+        std::copy(mn2, mn2 + kNumSub, mn);
+        std::copy(q2, q2 + kQK_K, q);
     }
     // Element e keeps its low 4 bits in qs[32 * (e / 64) + e % 32] (high nibble when (e / 32) is odd); Q5_K's fifth
     // bit is bit (e / 32) of qh[e % 32].
@@ -287,7 +366,7 @@ void quantize_super_block_k_min(DType type, const float* x, const float* w, uint
 }
 
 // ---- Q6_K: x = d * sc * q, q in -32..31, sc int8 per 16-element sub-block ----
-// The same three steps as the K-quants with a min, without the offsets.
+// The same four steps as the K-quants with a min, without the offsets.
 void quantize_super_block_q6_k(const float* x, const float* w, uint8_t* block) {
     constexpr int kSub = 16, kNumSub = kQK_K / kSub;
     float steps[kNumSub], step_w[kNumSub];
@@ -300,22 +379,49 @@ void quantize_super_block_q6_k(const float* x, const float* w, uint8_t* block) {
         step_w[j] = static_cast<float>(sum_wq2);
     }
     auto* b = reinterpret_cast<BlockQ6_K*>(block);
-    b->d = fp32_to_fp16(search_symmetric(steps, step_w, kNumSub, -128, 127));
-    const float d = fp16_to_fp32(b->d);
-    for (int j = 0; j < kNumSub; ++j) {
-        const int sc0 = d != 0.0f ? round_clamp(steps[j] / d, -128, 127) : 0;
-        double best = std::numeric_limits<double>::infinity();
-        int cand[kSub];
-        for (int s = std::max(-128, sc0 - 1); s <= std::min(127, sc0 + 1); ++s) {
-            const double err =
-                sub_block_error(x + kSub * j, w + kSub * j, kSub, d * static_cast<float>(s), 0.0f, -32, 31, cand);
-            if (err < best) {
-                best = err;
-                b->scales[j] = static_cast<int8_t>(s);
-                std::copy(cand, cand + kSub, q + kSub * j);
+    uint16_t dh = fp32_to_fp16(search_symmetric(steps, step_w, kNumSub, -128, 127));
+    int sc[kNumSub];
+    for (int j = 0; j < kNumSub; ++j) sc[j] = fp16_to_fp32(dh) != 0.0f ? round_clamp(steps[j] / fp16_to_fp32(dh), -128, 127) : 0;
+    auto refine = [&](float d, int* scs, int* qs_out) {
+        double total = 0;
+        for (int j = 0; j < kNumSub; ++j) {
+            const int sc0 = scs[j];
+            double best = std::numeric_limits<double>::infinity();
+            int cand[kSub];
+            for (int s = std::max(-128, sc0 - 1); s <= std::min(127, sc0 + 1); ++s) {
+                const double err =
+                    sub_block_error(x + kSub * j, w + kSub * j, kSub, d * static_cast<float>(s), 0.0f, -32, 31, cand);
+                if (err < best) {
+                    best = err;
+                    scs[j] = s;
+                    std::copy(cand, cand + kSub, qs_out + kSub * j);
+                }
             }
+            total += best;
         }
+        return total;
+    };
+    double err = refine(fp16_to_fp32(dh), sc, q);
+    for (int it = 0; it < kNumRefits; ++it) {  // the least-squares d for the integers, as for Q4_K
+        double saa = 0, sax = 0;
+        for (int e = 0; e < kQK_K; ++e) {
+            const double a = static_cast<double>(sc[e / kSub]) * q[e];
+            saa += w[e] * a * a;
+            sax += w[e] * a * x[e];
+        }
+        if (!(saa > 0)) break;
+        const uint16_t dh2 = fp32_to_fp16(static_cast<float>(sax / saa));
+        int sc2[kNumSub], q2[kQK_K];
+        std::copy(sc, sc + kNumSub, sc2);
+        const double err2 = refine(fp16_to_fp32(dh2), sc2, q2);
+        if (!(err2 < err)) break;
+        err = err2;
+        dh = dh2;
+        std::copy(sc2, sc2 + kNumSub, sc);
+        std::copy(q2, q2 + kQK_K, q);
     }
+    b->d = dh;
+    for (int j = 0; j < kNumSub; ++j) b->scales[j] = static_cast<int8_t>(sc[j]);
     // Element e = 128 * h + 32 * k + l: low nibble in ql[64 * h + l + 32 * (k % 2)] (high nibble when k >= 2), top
     // two bits at bits 2k..2k+1 of qh[32 * h + l]; stored as q + 32.
     std::memset(b->ql, 0, sizeof(b->ql));

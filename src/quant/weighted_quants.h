@@ -5,8 +5,9 @@
 // `frugal quantize --method imatrix` minimises; GPTQ uses the same search for its fixed per-block grid.
 //
 // Round-to-nearest derives each block's scale from its own values (max |x|), so it ignores w entirely; these
-// quantizers search the scale instead: for each block they re-round the integers at a set of candidate scales
-// around the max-based one and refit scale (and min) by weighted least squares at each, keeping the best.
+// quantizers search the scale instead: for each block they re-round the integers at the inverse scales around the
+// max-based one (every distinct rounding in a window for x ~ d * q; 41 candidates for x ~ d * q + m) and refit scale
+// (and min) by weighted least squares at each, keeping the best.
 #pragma once
 
 #include <cstdint>
