@@ -262,8 +262,11 @@ TEST(MlaAttention, MatchesReference) {
                            qr = random_floats(rng, n * heads * rope, 0.3f);
         std::vector<float> out(n * heads * latent, NAN), want(n * heads * latent);
         std::vector<int32_t> pos = positions, seq = token_seq, tab = tables;
-        AttentionBatch batch{Tensor(pos.data(), DType::kI32, {n}), Tensor(seq.data(), DType::kI32, {n}),
-                             Tensor(tab.data(), DType::kI32, {blocks_per_seq, 2}), static_cast<int>(block_size)};
+        AttentionBatch batch;
+        batch.positions = Tensor(pos.data(), DType::kI32, {n});
+        batch.token_seq = Tensor(seq.data(), DType::kI32, {n});
+        batch.block_tables = Tensor(tab.data(), DType::kI32, {blocks_per_seq, 2});
+        batch.block_size = static_cast<int>(block_size);
         AttentionParams params;
         params.scale = 0.2f;
         CpuBackend backend = make_backend(3);
