@@ -148,13 +148,14 @@ void read_common(FieldReader& r, GenerationParams* p) {
     }
 }
 
-std::variant<GenerationParams, ApiError> parse_body(const std::string& body, json* out) {
+// The body as a JSON object, or the error to answer with.
+std::optional<ApiError> parse_body(const std::string& body, json* out) {
     *out = json::parse(body, nullptr, /*allow_exceptions=*/false);
     if (out->is_discarded()) {
         return ApiError{400, "the request body is not valid JSON", "invalid_request_error", "", ""};
     }
     if (!out->is_object()) return ApiError{400, "the request body must be a JSON object", "invalid_request_error", "", ""};
-    return GenerationParams{};
+    return std::nullopt;
 }
 
 }  // namespace
@@ -169,8 +170,7 @@ json error_body(const ApiError& e) {
 
 std::variant<GenerationParams, ApiError> parse_completion_request(const std::string& text) {
     json body;
-    auto parsed = parse_body(text, &body);
-    if (std::holds_alternative<ApiError>(parsed)) return parsed;
+    if (std::optional<ApiError> e = parse_body(text, &body)) return *e;
     GenerationParams p;
     FieldReader r(body);
     read_common(r, &p);
@@ -219,8 +219,7 @@ std::variant<GenerationParams, ApiError> parse_completion_request(const std::str
 
 std::variant<GenerationParams, ApiError> parse_chat_request(const std::string& text) {
     json body;
-    auto parsed = parse_body(text, &body);
-    if (std::holds_alternative<ApiError>(parsed)) return parsed;
+    if (std::optional<ApiError> e = parse_body(text, &body)) return *e;
     GenerationParams p;
     FieldReader r(body);
     read_common(r, &p);
