@@ -113,6 +113,18 @@ inline __m256i legacy_nibbles(const uint8_t* qs) {
 }
 
 // Runs Kernel::run<R, T> for runtime R, T in [1, kMaxTile].
+// Prefetches the first `Lines` cache lines of the block at the same position in the row R rows down: in decode a
+// thread walks a chunk of consecutive R-row tiles, so that is the block the next tile reads. One tile ahead keeps
+// about R rows' worth of requests in flight (DRAM-resident weights reach 1.3-1.8x the bandwidth of the earlier
+// two-blocks-ahead prefetch on the Llama-3.2-1B output projection, docs/perf/cpu.md). Past the matrix end it fetches
+// nothing useful and cannot fault.
+template <int R, int Lines>
+inline void prefetch_next_tile(const uint8_t* wb, int64_t w_row_bytes) {
+    const char* p = reinterpret_cast<const char*>(wb + R * w_row_bytes);
+    #pragma GCC unroll 8
+    for (int i = 0; i < Lines; ++i) _mm_prefetch(p + 64 * i, _MM_HINT_T0);
+}
+
 template <typename Kernel, int... I>
 constexpr auto make_tile_table(std::integer_sequence<int, I...>) {
     using Fn = void (*)(int64_t, const uint8_t*, int64_t, const uint8_t*, int64_t, float*, int64_t);
@@ -231,7 +243,7 @@ struct LegacyKernel {
             #pragma GCC unroll 16
             for (int r = 0; r < R; ++r) {
                 const uint8_t* wb = w + r * w_row_bytes + b * F::kBytes;
-                if (b + 8 < num_blocks) _mm_prefetch(reinterpret_cast<const char*>(wb + 8 * F::kBytes), _MM_HINT_T0);
+                prefetch_next_tile<R, 1>(wb, w_row_bytes);
                 const __m256i q = F::levels(wb);
                 const float dw = f16(load_u16(wb));
                 const float mw = F::kHasMin ? F::min(wb) : 0.0f;
@@ -316,9 +328,7 @@ struct Q45KKernel {
             #pragma GCC unroll 16
             for (int r = 0; r < R; ++r) {
                 const uint8_t* wb = w + r * w_row_bytes + b * kBytes;
-                _mm_prefetch(reinterpret_cast<const char*>(wb + 2 * kBytes), _MM_HINT_T0);
-                _mm_prefetch(reinterpret_cast<const char*>(wb + 2 * kBytes + 64), _MM_HINT_T0);
-                _mm_prefetch(reinterpret_cast<const char*>(wb + 2 * kBytes + 128), _MM_HINT_T0);
+                prefetch_next_tile<R, 3>(wb, w_row_bytes);
                 uint64_t scales, mins;
                 k_scales_mins(wb + 4, &scales, &mins);
                 const __m256i scales_bcast = _mm256_set1_epi64x(static_cast<int64_t>(scales));
@@ -402,10 +412,7 @@ struct Q6KKernel {
             #pragma GCC unroll 16
             for (int r = 0; r < R; ++r) {
                 const uint8_t* wb = w + r * w_row_bytes + b * kBytes;
-                _mm_prefetch(reinterpret_cast<const char*>(wb + 2 * kBytes), _MM_HINT_T0);
-                _mm_prefetch(reinterpret_cast<const char*>(wb + 2 * kBytes + 64), _MM_HINT_T0);
-                _mm_prefetch(reinterpret_cast<const char*>(wb + 2 * kBytes + 128), _MM_HINT_T0);
-                _mm_prefetch(reinterpret_cast<const char*>(wb + 2 * kBytes + 192), _MM_HINT_T0);
+                prefetch_next_tile<R, 4>(wb, w_row_bytes);
                 const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(wb + 192));
                 const __m256i sc16_all = _mm256_cvtepi8_epi16(sc8);
                 const __m256 dw = _mm256_set1_ps(f16(load_u16(wb + 208)));
