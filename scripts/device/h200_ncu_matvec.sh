@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs on the lent H200 (device tool) with .devcarry/ carried: ncu's detailed sections (speed of light, memory
+# workload, warp states, scheduler, occupancy) for the decode matrix-vector kernels of a synthetic Llama-3-8B, one
+# kernel of each shape: the questions are what bounds them (DRAM, L1/LSU, issue, latency) and where warps stall.
+# Usage: h200_ncu_matvec.sh [TYPE ...] (default Q4_K)
+set -uo pipefail
+OUT=${OUT:-/tmp/out}
+mkdir -p "$OUT"
+root=$PWD
+cublas=$(python3 -c 'import nvidia.cublas, os; print(os.path.dirname(nvidia.cublas.__file__) + "/lib")' 2>/dev/null)
+export LD_LIBRARY_PATH=$root/.devcarry/lib:/usr/local/cuda/lib64:${cublas}:${LD_LIBRARY_PATH:-}
+F=$root/.devcarry/bin/frugal
+nvidia-smi --query-gpu=name,clocks.max.sm,clocks.max.mem --format=csv,noheader
+for t in "${@:-Q4_K}"; do
+    m=/tmp/llama3-8b-$t.gguf
+    [ -f $m ] || $F synth --shape llama3-8b --type $t --vocab "$root/.devcarry/vocab/ggml-vocab-llama-bpe.gguf" -o $m 2>&1 | tail -1
+    # Decode steps only (-p 0): skip the warm-up's launches, then one step's worth of matrix kernels (q/k/v, wo,
+    # gate+up, down of a layer, and the output projection once).
+    ncu --graph-profiling node --kernel-name regex:matvec --launch-skip 300 --launch-count 8 \
+        --section SpeedOfLight --section MemoryWorkloadAnalysis --section WarpStateStats --section SchedulerStats \
+        --section Occupancy --section LaunchStats \
+        --metrics smsp__inst_executed_pipe_lsu.sum,l1tex__data_pipe_lsu_wavefronts.sum,l1tex__t_requests_pipe_lsu_mem_global_op_ld.sum,l1tex__t_sectors_pipe_lsu_mem_global_op_ld.sum,dram__bytes_read.sum,smsp__inst_executed.sum,sm__inst_executed_pipe_lsu.avg.pct_of_peak_sustained_active,l1tex__data_pipe_lsu_wavefronts.avg.pct_of_peak_sustained_elapsed,smsp__average_warp_latency_issue_stalled_long_scoreboard.ratio \
+        $F bench -m $m --device cuda -p 0 -n 8 -r 1 --no-memory-bandwidth > "$OUT/ncu_matvec_$t.txt" 2>&1
+    grep -E "matvec|Duration|DRAM Throughput|Memory Throughput|L1/TEX Hit|Compute \(SM\)|Achieved Occupancy|Theoretical Occupancy|Registers Per|Block Limit|Stall|Issued Warp|No Eligible|Active Warps|Eligible Warps|lsu|wavefronts|sectors|requests|dram__bytes|inst_executed|Grid Size|Waves" "$OUT/ncu_matvec_$t.txt" | head -400 > "$OUT/ncu_matvec_${t}_summary.txt"
+done
