@@ -371,7 +371,9 @@ Result<int64_t> Model::forward_to_logits(const ForwardBatch& batch, KvStorage& k
     };
     if (n <= kMaxGraphTokens) {
         uint64_t key = std::hash<const void*>()(kv.k(0).data);
-        for (int64_t v : {n, num_logits, static_cast<int64_t>(batch.num_seqs), static_cast<int64_t>(width)}) {
+        // max_seq_tokens too: a backend may specialize kernels to batches of one token per sequence.
+        for (int64_t v : {n, num_logits, static_cast<int64_t>(batch.num_seqs), static_cast<int64_t>(width),
+                          attention_batch_.max_seq_tokens}) {
             key = key * 1000003u ^ static_cast<uint64_t>(v);
         }
         backend_.run_graph(key, issue);

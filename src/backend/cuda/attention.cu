@@ -9,6 +9,7 @@
 // length, so a decode step can be captured once in a CUDA graph and replayed as the sequence grows.
 #include <algorithm>
 #include <cfloat>
+#include <cstdint>
 
 #include "backend/cuda/cuda_kernels.cuh"
 
@@ -67,7 +68,6 @@ __device__ __forceinline__ int64_t head_element(int64_t D, int epl, int lane, in
 // products (and the shuffles reducing them) are independent and overlap instead of forming one long chain.
 template <int EPL, bool kF16>
 __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionLaunch a) {
-    begin_dependent_kernel();
     constexpr int kUnroll = EPL >= 8 ? 2 : 4;
     const int64_t t = blockIdx.x;
     const int64_t groups_per_kv = ceil_div(a.heads / a.kv_heads, kGroup);
@@ -87,6 +87,29 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionLaunch a) 
     const int64_t key_end = key_begin + per_split < pos + 1 ? key_begin + per_split : pos + 1;
     const int32_t* table = a.block_tables + static_cast<int64_t>(a.token_seq[t]) * a.max_blocks;
     const int64_t kv_row = a.kv_heads * D;
+    auto load_keys = [&](int64_t j0, float (&kr)[kUnroll][EPL], float (&vr)[kUnroll][EPL], int64_t below,
+                         int64_t from) {
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) {
+            const int64_t j = j0 + u < key_end ? j0 + u : key_end - 1;  // past the end: a valid key, masked below
+            if (j < from || j >= below) continue;
+            const int64_t block = table[j / a.block_size];
+            const int64_t base = (block * a.block_size + j % a.block_size) * kv_row + kvh * D;
+            load_head<EPL, kF16>(a.k_cache, base, D, lane, kr[u]);
+            load_head<EPL, kF16>(a.v_cache, base, D, lane, vr[u]);
+        }
+    };
+    // Everything above came from the step's inputs, which the host wrote before the step. With one token per
+    // sequence (a.early_keys), every key before pos was written by an earlier step too, so this warp's first keys
+    // are loaded before the wait, overlapping the kernel that writes the current token's K/V (RoPE + KV write):
+    // when this kernel starts, that kernel has passed its own wait, so everything before it is complete. The
+    // current token's row is loaded after the wait.
+    const int64_t j_first = key_begin + warp * kUnroll;
+    float kr[kUnroll][EPL], vr[kUnroll][EPL];
+    const bool early = a.early_keys && j_first < key_end;
+    if (early) load_keys(j_first, kr, vr, pos, 0);
+    begin_dependent_kernel();
+    if (early) load_keys(j_first, kr, vr, INT64_MAX, pos);
 
     float q[kGroup][EPL];
 #pragma unroll
@@ -106,16 +129,8 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionLaunch a) 
         for (int i = 0; i < EPL; ++i) acc[g][i] = 0.0f;
     }
 
-    for (int64_t j0 = key_begin + warp * kUnroll; j0 < key_end; j0 += kWarps * kUnroll) {
-        float kr[kUnroll][EPL], vr[kUnroll][EPL];
-#pragma unroll
-        for (int u = 0; u < kUnroll; ++u) {
-            const int64_t j = j0 + u < key_end ? j0 + u : key_end - 1;  // past the end: a valid key, masked below
-            const int64_t block = table[j / a.block_size];
-            const int64_t base = (block * a.block_size + j % a.block_size) * kv_row + kvh * D;
-            load_head<EPL, kF16>(a.k_cache, base, D, lane, kr[u]);
-            load_head<EPL, kF16>(a.v_cache, base, D, lane, vr[u]);
-        }
+    for (int64_t j0 = j_first; j0 < key_end; j0 += kWarps * kUnroll) {
+        if (!early || j0 != j_first) load_keys(j0, kr, vr, INT64_MAX, 0);
 #pragma unroll
         for (int g = 0; g < kGroup; ++g) {
             float sc[kUnroll];

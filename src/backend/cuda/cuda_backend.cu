@@ -392,6 +392,8 @@ public:
             a.seq_starts = batch.seq_starts.as<int32_t>();
             a.num_seqs = batch.seq_starts.num_elements() - 1;
             a.max_seq_tokens = batch.max_seq_tokens;
+            // max_seq_tokens is part of Model's graph key, so a replayed graph keeps this valid.
+            a.early_keys = batch.max_seq_tokens == 1;
         }
         if (a.n > cuda::kMaxMatvecTokens && cuda::flash_attention_supported(a.head_dim, a.cache_f16)) {
             cuda::launch_flash_attention(a, stream_);

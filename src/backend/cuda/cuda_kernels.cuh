@@ -79,6 +79,9 @@ struct AttentionLaunch {
     // most tokens one sequence has (each sequence gets that many tokens' worth of query tiles).
     const int32_t* seq_starts;
     int64_t num_seqs, max_seq_tokens;
+    // Split-KV kernel: every sequence has exactly one token in this batch (decode), so the keys before a token's
+    // position were all written by earlier steps and may be read before the kernel waits on its predecessor.
+    bool early_keys;
 };
 // Splits of the key range worth launching for n tokens over keys up to max_keys on a GPU with num_sms SMs.
 int attention_splits(int64_t n, int64_t heads, int64_t kv_heads, int64_t max_keys, int num_sms);
