@@ -133,10 +133,16 @@ __global__ void __launch_bounds__(kNormThreads) rms_norm_kernel(const float* x, 
 __global__ void __launch_bounds__(kNormThreads) rms_norm_quantize_kernel(const float* x, const float* weight, float eps,
                                                                          int64_t d, float* out, int8_t* q,
                                                                          float* qd, float* qsum) {
-    begin_dependent_kernel();
-    const float* xr = x + blockIdx.x * d;
     const int64_t base = static_cast<int64_t>(threadIdx.x) * 8;
     const bool active = base < d;
+    // The norm's weights are constant, so they are loaded before waiting on the kernel that writes x.
+    float w[8] = {};
+    if (active) {
+#pragma unroll
+        for (int k = 0; k < 8; ++k) w[k] = weight[base + k];
+    }
+    begin_dependent_kernel();
+    const float* xr = x + blockIdx.x * d;
     float v[8];
     if (active) {
         const float4 a = *reinterpret_cast<const float4*>(xr + base);
@@ -154,7 +160,7 @@ __global__ void __launch_bounds__(kNormThreads) rms_norm_quantize_kernel(const f
     if (active) {
 #pragma unroll
         for (int k = 0; k < 8; ++k) {
-            v[k] = v[k] * inv * weight[base + k];
+            v[k] = v[k] * inv * w[k];
             amax = fmaxf(amax, fabsf(v[k]));
         }
         float* yr = out + blockIdx.x * d + base;
@@ -239,23 +245,26 @@ __global__ void rope_store_kv_kernel(float* q, float* k, const float* v, int64_t
                                      int64_t head_dim, const int32_t* positions, RopeMode mode, int n_rot,
                                      float freq_base, float freq_scale, const float* factors, const int32_t* slots,
                                      bool cache_f16, void* k_cache, void* v_cache) {
-    begin_dependent_kernel();
     const int64_t pairs = head_dim / 2;
     const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
-    if (i >= n * (heads + kv_heads) * pairs) return;
+    const bool active = i < n * (heads + kv_heads) * pairs;
     const int64_t p = i % pairs;
     const int64_t slot_head = (i / pairs) % (heads + kv_heads);
     const int64_t t = i / pairs / (heads + kv_heads);
+    const int64_t half = n_rot / 2;
+    // The angle depends only on the step's positions (written by the host before the step) and the constant
+    // frequency factors, so it is computed before waiting on the kernel that writes q and k.
+    float cs = 1.0f, sn = 0.0f;
+    if (active && p < half) rope_cos_sin(positions[t], p, n_rot, freq_base, freq_scale, factors, &cs, &sn);
+    begin_dependent_kernel();
+    if (!active) return;
     const bool is_k = slot_head >= heads;
     const int64_t h = is_k ? slot_head - heads : slot_head;
     float* xh = is_k ? k + (t * kv_heads + h) * head_dim : q + (t * heads + h) * head_dim;
-    const int64_t half = n_rot / 2;
     int64_t i0, i1;
     if (p < half) {
         i0 = mode == RopeMode::kNormal ? 2 * p : p;
         i1 = mode == RopeMode::kNormal ? 2 * p + 1 : p + half;
-        float cs, sn;
-        rope_cos_sin(positions[t], p, n_rot, freq_base, freq_scale, factors, &cs, &sn);
         const float x0 = xh[i0], x1 = xh[i1];
         xh[i0] = x0 * cs - x1 * sn;
         xh[i1] = x0 * sn + x1 * cs;
