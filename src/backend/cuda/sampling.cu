@@ -8,6 +8,7 @@
 // the host Sampler (float exponentials, double sums) so both pick the same token from the same logits and uniform.
 #include <cfloat>
 #include <climits>
+#include <cstdint>
 
 #include "backend/cuda/cuda_kernels.cuh"
 
@@ -32,12 +33,34 @@ __device__ void argmax_row(const float* x, int64_t vocab, int32_t* id) {
     __shared__ int64_t s_idx[kThreads / kWarpSize];
     float best = -INFINITY;
     int64_t best_i = LLONG_MAX;
-    for (int64_t i = threadIdx.x; i < vocab; i += kThreads) {
-        const float v = x[i];
-        if (v > best || best_i == LLONG_MAX) {  // strided in increasing i: the first maximum of this thread
-            best = v;
-            best_i = i;
+    // Each thread takes 4 consecutive logits at a time (one 16-byte load when the row is 16-byte aligned), groups
+    // strided by the block, in increasing index: the first maximum of this thread. Four loads in flight per step
+    // rather than one keep the single block from waiting on L2 for each logit (Llama 3's 128,256 logits: 12.6 us
+    // per step with scalar loads on the H200).
+    const bool vec = reinterpret_cast<uintptr_t>(x) % 16 == 0;
+    const int64_t groups = vec ? vocab / 4 : 0;
+    constexpr int kUnroll = 4;
+    for (int64_t g0 = threadIdx.x; g0 < groups; g0 += kThreads * kUnroll) {
+        float4 v[kUnroll];
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) {
+            const int64_t g = g0 + static_cast<int64_t>(u) * kThreads;
+            v[u] = g < groups ? reinterpret_cast<const float4*>(x)[g] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
         }
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) {
+            const int64_t g = g0 + static_cast<int64_t>(u) * kThreads;
+            if (g >= groups) break;
+            const float e[4] = {v[u].x, v[u].y, v[u].z, v[u].w};
+#pragma unroll
+            for (int k = 0; k < 4; ++k) {
+                if (e[k] > best || best_i == LLONG_MAX) best = e[k], best_i = 4 * g + k;
+            }
+        }
+    }
+    for (int64_t i = 4 * groups + threadIdx.x; i < vocab; i += kThreads) {  // the tail, or every logit unaligned
+        const float v = x[i];
+        if (v > best || best_i == LLONG_MAX) best = v, best_i = i;
     }
     auto better = [](float v, int64_t i, float bv, int64_t bi) { return v > bv || (v == bv && i < bi); };
 #pragma unroll
