@@ -43,9 +43,8 @@ Spread summarize(std::vector<double> v) {
     return {v[v.size() / 2], v.front(), v.back()};
 }
 
-// Read bandwidth of this machine's memory with the engine's threads: sums a buffer far larger than the caches,
-// best of a few passes. The yardstick for decode, which streams every weight once per token.
-// The machine's read bandwidth, as the yardstick for decode's GB/s: 1 GiB (2 MiB-aligned, huge pages asked for, as
+// The machine's read bandwidth with the engine's threads, best of a few passes: the yardstick for decode's GB/s,
+// which streams every weight once per token. 1 GiB (2 MiB-aligned, huge pages asked for, as
 // the CPU backend places weights) read by every thread, each chunk as four streams with a software prefetch 4 KiB
 // ahead, eight independent sums. A single scalar stream is bound by its own loop, not by memory: on the 2-core dev
 // VM it measured 13-17 GB/s where this form measures 25-32 and the decode kernels reach 21-24 (docs/perf/cpu.md).

@@ -4,12 +4,7 @@
 # kernel of each shape: the questions are what bounds them (DRAM, L1/LSU, issue, latency) and where warps stall.
 # Usage: h200_ncu_matvec.sh [TYPE ...] (default Q4_K)
 set -uo pipefail
-OUT=${OUT:-/tmp/out}
-mkdir -p "$OUT"
-root=$PWD
-cublas=$(python3 -c 'import nvidia.cublas, os; print(os.path.dirname(nvidia.cublas.__file__) + "/lib")' 2>/dev/null)
-export LD_LIBRARY_PATH=$root/.devcarry/lib:/usr/local/cuda/lib64:${cublas}:${LD_LIBRARY_PATH:-}
-F=$root/.devcarry/bin/frugal
+. "$(dirname "$0")/env.sh"
 nvidia-smi --query-gpu=name,clocks.max.sm,clocks.max.mem --format=csv,noheader
 for t in "${@:-Q4_K}"; do
     m=/tmp/llama3-8b-$t.gguf

@@ -3,11 +3,7 @@
 # the shared data and the test fixtures at the absolute paths the binary was built with. Output goes to $OUT.
 # Usage: h200_tests.sh [gtest filter]
 set -uo pipefail
-OUT=${OUT:-/tmp/out}
-mkdir -p "$OUT"
-root=$PWD
-cublas=$(python3 -c 'import nvidia.cublas, os; print(os.path.dirname(nvidia.cublas.__file__) + "/lib")' 2>/dev/null)
-export LD_LIBRARY_PATH=$root/.devcarry/lib:/usr/local/cuda/lib64:${cublas}:${LD_LIBRARY_PATH:-}
+. "$(dirname "$0")/env.sh"
 mkdir -p /work && ln -sfn "$root/.devcarry/shared" /work/shared
 # The binary was built in /work/main: its fixture paths (tests/data) must resolve there too.
 if [ "$root" != /work/main ] && [ ! -e /work/main ]; then

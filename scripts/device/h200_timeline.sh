@@ -5,11 +5,7 @@
 # are traced one by one, as they really run. Prints, per decode step, wall time, time with a kernel running, and
 # each kernel's share. Usage: h200_timeline.sh [TYPE ...] (default Q4_K)
 set -uo pipefail
-OUT=${OUT:-/tmp/out}
-mkdir -p "$OUT"
-root=$PWD
-export LD_LIBRARY_PATH=$root/.devcarry/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
-F=$root/.devcarry/bin/frugal
+. "$(dirname "$0")/env.sh"
 for t in "${@:-Q4_K}"; do
     m=/tmp/llama3-8b-$t.gguf
     [ -f $m ] || $F synth --shape llama3-8b --type $t --vocab "$root/.devcarry/vocab/ggml-vocab-llama-bpe.gguf" -o $m > /dev/null 2>&1

@@ -33,6 +33,9 @@ __device__ void argmax_row(const float* x, int64_t vocab, int32_t* id) {
     __shared__ int64_t s_idx[kThreads / kWarpSize];
     float best = -INFINITY;
     int64_t best_i = LLONG_MAX;
+    auto consider = [&](float v, int64_t i) {  // in increasing i: the first maximum of this thread
+        if (v > best || best_i == LLONG_MAX) best = v, best_i = i;
+    };
     // Each thread takes 4 consecutive logits at a time (one 16-byte load when the row is 16-byte aligned), groups
     // strided by the block, in increasing index: the first maximum of this thread. Four loads in flight per step
     // rather than one keep the single block from waiting on L2 for each logit (Llama 3's 128,256 logits: 12.6 us
@@ -53,15 +56,10 @@ __device__ void argmax_row(const float* x, int64_t vocab, int32_t* id) {
             if (g >= groups) break;
             const float e[4] = {v[u].x, v[u].y, v[u].z, v[u].w};
 #pragma unroll
-            for (int k = 0; k < 4; ++k) {
-                if (e[k] > best || best_i == LLONG_MAX) best = e[k], best_i = 4 * g + k;
-            }
+            for (int k = 0; k < 4; ++k) consider(e[k], 4 * g + k);
         }
     }
-    for (int64_t i = 4 * groups + threadIdx.x; i < vocab; i += kThreads) {  // the tail, or every logit unaligned
-        const float v = x[i];
-        if (v > best || best_i == LLONG_MAX) best = v, best_i = i;
-    }
+    for (int64_t i = 4 * groups + threadIdx.x; i < vocab; i += kThreads) consider(x[i], i);  // tail, or unaligned
     auto better = [](float v, int64_t i, float bv, int64_t bi) { return v > bv || (v == bv && i < bi); };
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) {

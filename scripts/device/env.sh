@@ -1,0 +1,9 @@
+# Sourced by the scripts in scripts/device/ (run on the lent GPU machine from the repository root, with .devcarry/
+# carried): $OUT for results, $root, $F (the staged frugal), and the library path for the staged shared libraries,
+# the CUDA runtime and (when installed) pip's cuBLAS.
+OUT=${OUT:-/tmp/out}
+mkdir -p "$OUT"
+root=$PWD
+F=$root/.devcarry/bin/frugal
+cublas=$(python3 -c 'import nvidia.cublas, os; print(os.path.dirname(nvidia.cublas.__file__) + "/lib")' 2>/dev/null)
+export LD_LIBRARY_PATH=$root/.devcarry/lib:/usr/local/cuda/lib64:${cublas}:${LD_LIBRARY_PATH:-}
