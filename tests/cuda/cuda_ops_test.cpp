@@ -1057,6 +1057,21 @@ void check_attention(Backend& be, std::mt19937& rng, const AttentionSetup& a) {
     reference::attention(q.data(), kc.data(), vc.data(), positions.data(), token_seq.data(), tables.data(), rs, params,
                          0, n * a.heads, ref.data());
     ASSERT_TRUE(all_close(got, to_double(ref), uniform_tol(ref.size(), kAttentionRel * v_max), "reference::attention"));
+
+    // The output projection reads out next; whatever the backend hands it along with out (the split merge writes
+    // out's int8 copy), the product must follow out's contents, judged against them as read back.
+    const int64_t width = a.heads * a.head_dim;
+    if (width % 32 == 0) {
+        PlacedWeight wo;
+        place_random_weight(be, rng, DType::kQ8_0, width, 16, &wo);
+        if (::testing::Test::HasFatalFailure()) return;
+        GuardedBuffer y(be, n * 16 * 4);
+        be.matmul(wo.tensor, out.tensor(DType::kF32, {width, n}), y.tensor(DType::kF32, {16, n}));
+        std::vector<float> values(static_cast<size_t>(total));
+        std::memcpy(values.data(), got.body(), values.size() * 4);
+        SCOPED_TRACE("the product after attention, over its output");
+        verify_matmul(y.snapshot(), wo, values, n);
+    }
 }
 
 // gtest names allow only letters, digits and '_'.

@@ -216,7 +216,8 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionLaunch a) 
 // sums its head elements over the splits with independent loads.
 constexpr int kMaxSplits = 64;
 
-__global__ void attention_combine_kernel(AttentionLaunch a) {
+template <bool kQuant>
+__global__ void attention_combine_kernel(AttentionLaunch a, QuantizedOut qo) {
     begin_dependent_kernel();
     const int64_t th = blockIdx.x;  // token * heads + head
     const int64_t D = a.head_dim;
@@ -255,7 +256,22 @@ __global__ void attention_combine_kernel(AttentionLaunch a) {
         float vv = 0;
 #pragma unroll 8
         for (int s = 0; s < a.splits; ++s) vv += s_weight[s] * a.partial_acc[(th * a.splits + s) * D + e];
-        a.out[th * D + e] = vv * inv;
+        vv *= inv;
+        a.out[th * D + e] = vv;
+        if constexpr (kQuant) {
+            // D is a multiple of 32 and the block is whole warps, so each warp holds one whole 32-block of the row
+            // and quantizes it as launch_quantize_activations would.
+            const float amax = warp_max(fabsf(vv));
+            const float scale = amax / 127.0f;
+            const int qi = amax == 0.0f ? 0 : __float2int_rn(vv / scale);
+            qo.q[th * D + e] = static_cast<int8_t>(qi);
+            const float qsum = warp_sum(static_cast<float>(qi));
+            if (threadIdx.x % kWarpSize == 0) {
+                const int64_t b = (th * D + e) / 32;
+                qo.d[b] = scale;
+                qo.sum[b] = scale * qsum;
+            }
+        }
     }
 }
 
@@ -283,9 +299,9 @@ int attention_splits(int64_t n, int64_t heads, int64_t kv_heads, int64_t max_key
     return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>({want, useful, kMaxSplits})));
 }
 
-void launch_attention(const AttentionLaunch& a, cudaStream_t stream) {
+bool launch_attention(const AttentionLaunch& a, cudaStream_t stream, const QuantizedOut& out_q) {
     CHECK(attention_supported_head_dim(a.head_dim)) << "head_dim " << a.head_dim;
-    if (a.n == 0) return;
+    if (a.n == 0) return false;
     const dim3 grid(static_cast<unsigned>(a.n),
                     static_cast<unsigned>(a.kv_heads * ceil_div(a.heads / a.kv_heads, kGroup)),
                     static_cast<unsigned>(a.splits));
@@ -298,9 +314,14 @@ void launch_attention(const AttentionLaunch& a, cudaStream_t stream) {
     } else {
         launch_epl<8>(a, grid, stream);
     }
-    if (a.splits > 1) {
-        launch_kernel(attention_combine_kernel, static_cast<unsigned>(a.n * a.heads), 128, 0, stream, a);
+    if (a.splits <= 1) return false;
+    const auto blocks = static_cast<unsigned>(a.n * a.heads);
+    if (out_q.q != nullptr && a.head_dim % 32 == 0) {
+        launch_kernel(attention_combine_kernel<true>, blocks, 128, 0, stream, a, out_q);
+        return true;
     }
+    launch_kernel(attention_combine_kernel<false>, blocks, 128, 0, stream, a, QuantizedOut{});
+    return false;
 }
 
 }  // namespace frugal::cuda

@@ -407,7 +407,20 @@ public:
             a.partial_acc = static_cast<float*>(scratch(kScratchAttnAcc, static_cast<size_t>(slots * a.head_dim) * 4));
             a.partial_ml = static_cast<float*>(scratch(kScratchAttnMl, static_cast<size_t>(slots) * 8));
         }
-        cuda::launch_attention(a, stream_);
+        // The output projection's input, quantized in the split merge when a matrix-vector product will read it.
+        cuda::QuantizedOut qo;
+        const int64_t K = a.heads * a.head_dim;
+        if (a.splits > 1 && a.n <= std::min<int64_t>(options_.max_matvec_tokens, cuda::kMaxMatvecTokens) &&
+            a.head_dim % 32 == 0) {
+            qo.q = static_cast<int8_t*>(scratch(kScratchActQ, static_cast<size_t>(a.n * K)));
+            qo.d = static_cast<float*>(scratch(kScratchActD, static_cast<size_t>(a.n * K / 32) * 4));
+            qo.sum = static_cast<float*>(scratch(kScratchActSum, static_cast<size_t>(a.n * K / 32) * 4));
+        }
+        if (cuda::launch_attention(a, stream_, qo)) {
+            quantized_x_ = out.data;
+            quantized_n_ = a.n;
+            quantized_k_ = K;
+        }
     }
 
     // ---- mixture of experts and multi-head latent attention ----

@@ -86,7 +86,15 @@ struct AttentionLaunch {
 // Splits of the key range worth launching for n tokens over keys up to max_keys on a GPU with num_sms SMs.
 int attention_splits(int64_t n, int64_t heads, int64_t kv_heads, int64_t max_keys, int num_sms);
 bool attention_supported_head_dim(int64_t head_dim);
-void launch_attention(const AttentionLaunch& a, cudaStream_t stream);
+// With several splits and out_q set (head_dim a multiple of 32), the merge also writes out's int8 copy for the
+// matrix-vector kernels (QuantizedActivations: q [n][heads * head_dim], d and sum per 32), so the output projection
+// needs no quantization pass of its own. Returns whether it did.
+struct QuantizedOut {
+    int8_t* q = nullptr;
+    float* d = nullptr;
+    float* sum = nullptr;
+};
+bool launch_attention(const AttentionLaunch& a, cudaStream_t stream, const QuantizedOut& out_q = {});
 
 // ---- flash_attention.cu ----
 // The tensor-core kernel for prefill (many query tokens per sequence): F16 caches, head_dim 64, 128 or 256. It
