@@ -259,18 +259,9 @@ __global__ void attention_combine_kernel(AttentionLaunch a, QuantizedOut qo) {
         vv *= inv;
         a.out[th * D + e] = vv;
         if constexpr (kQuant) {
-            // D is a multiple of 32 and the block is whole warps, so each warp holds one whole 32-block of the row
-            // and quantizes it as launch_quantize_activations would.
-            const float amax = warp_max(fabsf(vv));
-            const float scale = amax / 127.0f;
-            const int qi = amax == 0.0f ? 0 : __float2int_rn(vv / scale);
-            qo.q[th * D + e] = static_cast<int8_t>(qi);
-            const float qsum = warp_sum(static_cast<float>(qi));
-            if (threadIdx.x % kWarpSize == 0) {
-                const int64_t b = (th * D + e) / 32;
-                qo.d[b] = scale;
-                qo.sum[b] = scale * qsum;
-            }
+            // D is a multiple of 32 and the block is whole warps, so each warp holds one whole 32-block of the row.
+            const int64_t b = (th * D + e) / 32;
+            quantize_block32_warp(vv, qo.q + th * D + e, qo.d + b, qo.sum + b);
         }
     }
 }

@@ -407,11 +407,11 @@ public:
             a.partial_acc = static_cast<float*>(scratch(kScratchAttnAcc, static_cast<size_t>(slots * a.head_dim) * 4));
             a.partial_ml = static_cast<float*>(scratch(kScratchAttnMl, static_cast<size_t>(slots) * 8));
         }
-        // The output projection's input, quantized in the split merge when a matrix-vector product will read it.
+        // The output projection's input, quantized in the split merge (when there is one) for the matrix-vector
+        // product that reads it next.
         cuda::QuantizedOut qo;
         const int64_t K = a.heads * a.head_dim;
-        if (a.splits > 1 && a.n <= std::min<int64_t>(options_.max_matvec_tokens, cuda::kMaxMatvecTokens) &&
-            a.head_dim % 32 == 0) {
+        if (a.n <= std::min<int64_t>(options_.max_matvec_tokens, cuda::kMaxMatvecTokens)) {
             qo.q = static_cast<int8_t*>(scratch(kScratchActQ, static_cast<size_t>(a.n * K)));
             qo.d = static_cast<float*>(scratch(kScratchActD, static_cast<size_t>(a.n * K / 32) * 4));
             qo.sum = static_cast<float*>(scratch(kScratchActSum, static_cast<size_t>(a.n * K / 32) * 4));

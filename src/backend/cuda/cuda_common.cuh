@@ -114,6 +114,20 @@ __device__ __forceinline__ float warp_max(float v) {
     return v;
 }
 
+// One warp quantizes one block of 32 activations, a value per lane, into QuantizedActivations' layout: each lane
+// writes its int8 at *q, lane 0 the block's scale at *d and d * sum(q) at *sum.
+__device__ __forceinline__ void quantize_block32_warp(float v, int8_t* q, float* d, float* sum) {
+    const float amax = warp_max(fabsf(v));
+    const float scale = amax / 127.0f;
+    const int qi = amax == 0.0f ? 0 : __float2int_rn(v / scale);
+    *q = static_cast<int8_t>(qi);
+    const float qsum = warp_sum(static_cast<float>(qi));
+    if (threadIdx.x % kWarpSize == 0) {
+        *d = scale;
+        *sum = scale * qsum;
+    }
+}
+
 __device__ __forceinline__ int dot4(int a, int b, int c) { return __dp4a(a, b, c); }
 
 // Sum of 16 int8 products of two 16-byte vectors.

@@ -331,16 +331,7 @@ __global__ void quantize_activations_kernel(const float* x, int64_t num_blocks, 
     const int64_t b = (blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x) / kWarpSize;
     if (b >= num_blocks) return;
     const int lane = threadIdx.x % kWarpSize;
-    const float v = x[b * 32 + lane];
-    const float amax = warp_max(fabsf(v));
-    const float scale = amax / 127.0f;
-    const int qi = amax == 0.0f ? 0 : __float2int_rn(v / scale);
-    q[b * 32 + lane] = static_cast<int8_t>(qi);
-    const float qsum = warp_sum(static_cast<float>(qi));
-    if (lane == 0) {
-        d[b] = scale;
-        sum[b] = scale * qsum;
-    }
+    quantize_block32_warp(x[b * 32 + lane], q + b * 32 + lane, d + b, sum + b);
 }
 
 // 32 consecutive elements [32 * chunk, 32 * chunk + 32) of row r, with vector loads of the block they share.
