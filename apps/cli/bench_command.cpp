@@ -102,9 +102,11 @@ Result<double> timed_request(Engine& engine, const std::vector<int32_t>& prompt,
     r.sampling.temperature = 0;
     RETURN_IF_ERROR(engine.add_request(r));
     *steps = 0;
-    if (skip_prefill) {
-        Result<std::vector<RequestOutput>> first = engine.step();
-        if (!first.ok()) return first.status();
+    // The prompt may take several steps (chunks of max_batch_tokens): all of them are prefill, untimed, until the
+    // step that returns the first token.
+    for (bool first = false; skip_prefill && !first && engine.has_unfinished();) {
+        ASSIGN_OR_RETURN(std::vector<RequestOutput> out, engine.step());
+        for (const RequestOutput& o : out) first = first || o.token_id >= 0;
     }
     const auto start = std::chrono::steady_clock::now();
     while (engine.has_unfinished()) {
