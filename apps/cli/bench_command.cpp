@@ -198,6 +198,7 @@ int bench(const BenchOptions& o) {
         return 1;
     }
     std::vector<double> pp, tg;
+    int64_t tg_steps = 0;  // decode steps the last tg run timed (n_gen when the prompt's prefill stayed untimed)
     const std::string depth_label = o.depth > 0 ? fmt::format(" @ d{}", o.depth) : "";
     for (int r = 0; r < o.repetitions; ++r) {
         if (o.n_prompt > 0) {
@@ -210,6 +211,7 @@ int bench(const BenchOptions& o) {
             Result<double> t = timed_request(engine, tg_prompt, o.n_gen + (o.depth > 0 ? 1 : 0), &steps, o.depth > 0);
             if (!t.ok()) return fmt::print(stderr, "error: {}\n", t.status().message()), 1;
             tg.push_back(static_cast<double>(steps) / t.value());
+            tg_steps = steps;
             fmt::print(stderr, "  tg{}{} run {}/{}: {:.1f} tok/s\n", o.n_gen, depth_label, r + 1, o.repetitions,
                        tg.back());
         }
@@ -261,7 +263,7 @@ int bench(const BenchOptions& o) {
         {"pp_tokens", o.n_prompt}, {"pp_tok_s", pps.median}, {"pp_tok_s_min", pps.min}, {"pp_tok_s_max", pps.max},
         {"tg_tokens", o.n_gen}, {"tg_tok_s", tgs.median}, {"tg_tok_s_min", tgs.min}, {"tg_tok_s_max", tgs.max},
         {"bytes_per_token", bytes_per_token}, {"gb_s", gb_s}, {"repetitions", o.repetitions},
-        {"tg_depth", o.depth}, {"pp_tflops", pp_tflops},
+        {"tg_depth", o.depth}, {"tg_steps", tg_steps}, {"pp_tflops", pp_tflops},
     };
     if (usd_per_mtok > 0) j["usd_per_mtok"] = usd_per_mtok;
     if (!parallel.empty()) {

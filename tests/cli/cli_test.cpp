@@ -144,6 +144,19 @@ TEST(CliTest, PromptIdsNeedNoTokenizerAndGiveTheSameIds) {
     EXPECT_EQ(parse_ids(r.out), expected_generation(g, 12)) << r.out;
 }
 
+// tg @ depth times generation only: a depth prompt longer than --batch-size takes several prefill steps, none of
+// them counted (each repetition times exactly -n decode steps).
+TEST(CliTest, BenchDepthAboveBatchSizeTimesOnlyDecodeSteps) {
+    const RunResult r = run_frugal({"bench", "-m", kModelDir + "/stories260K.bin", "--tokenizer",
+                                    kModelDir + "/tok512.bin", "-p", "0", "-n", "8", "-d", "100", "-b", "16", "-r",
+                                    "2", "--json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const nlohmann::json j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j.at("tg_depth").get<int64_t>(), 100);
+    EXPECT_EQ(j.at("tg_steps").get<int64_t>(), 8);
+    EXPECT_GT(j.at("tg_tok_s").get<double>(), 0.0);
+}
+
 TEST(CliTest, MissingModelIsAnError) {
     const RunResult r = run_frugal({"run", "-m", "/nonexistent/model.gguf", "-p", "hi", "-n", "2"});
     EXPECT_NE(r.exit_code, 0);
