@@ -89,8 +89,14 @@ Status Engine::validate(const Request& r) const {
         }
     }
     if (static_cast<int64_t>(r.prompt_ids.size()) >= context_length_) {
-        return Status::errorf("the prompt has {} tokens but the context holds {} (raise -c or shorten the prompt)",
-                              r.prompt_ids.size(), context_length_);
+        // Name the limit that binds: the KV cache, the model's trained context, or the -c the engine was given.
+        const char* hint = context_length_ < std::min<int64_t>(options_.context_length, c.context_length)
+                               ? "the KV cache holds no more: give it more memory or shorten the prompt"
+                           : options_.context_length > c.context_length
+                               ? "the model's trained context: shorten the prompt"
+                               : "raise -c or shorten the prompt";
+        return Status::errorf("the prompt has {} tokens but the context holds {} ({})", r.prompt_ids.size(),
+                              context_length_, hint);
     }
     if (r.num_logprobs > kMaxLogprobs) {
         return Status::errorf("at most {} log-probabilities per token, not {}", kMaxLogprobs, r.num_logprobs);

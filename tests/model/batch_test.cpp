@@ -67,12 +67,25 @@ TEST(EngineLimits, PromptLongerThanContextIsRejected) {
     r.prompt_ids.assign(40, 300);
     const Status s = t.engine->add_request(r);
     EXPECT_FALSE(s.ok());
-    EXPECT_NE(s.message().find("context"), std::string::npos) << s.message();
+    EXPECT_NE(s.message().find("raise -c"), std::string::npos) << s.message();  // -c (32) is the limit
     r.prompt_ids = {1, 999};
     EXPECT_FALSE(t.engine->add_request(r).ok()) << "id outside the vocabulary";
     r.prompt_ids = {};
     EXPECT_FALSE(t.engine->add_request(r).ok()) << "empty prompt";
     EXPECT_FALSE(t.engine->has_unfinished());
+}
+
+TEST(EngineLimits, PromptLongerThanTheTrainedContextNamesThatLimit) {
+    // -c above the model's trained context (stories260K: 512) is capped there; raising it further cannot help.
+    auto t = make_engine(kModel, kTokenizer, DType::kF32, 1, 512, detect_cpu_isa(), /*context=*/4096);
+    ASSERT_NE(t.engine, nullptr);
+    ASSERT_EQ(t.engine->context_length(), t.engine->config().context_length);
+    Request r;
+    r.prompt_ids.assign(static_cast<size_t>(t.engine->context_length()) + 10, 300);
+    const Status s = t.engine->add_request(r);
+    EXPECT_FALSE(s.ok());
+    EXPECT_NE(s.message().find("trained context"), std::string::npos) << s.message();
+    EXPECT_EQ(s.message().find("raise -c"), std::string::npos) << s.message();
 }
 
 TEST(EngineLimits, GenerationStopsAtContextEnd) {
