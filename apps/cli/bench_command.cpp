@@ -90,8 +90,21 @@ double measure_read_gb_s(int threads) {
     return sink.load() > 0 ? best : 0;
 }
 
+// Steps the engine until each of the num_requests requests added has its first token: their prompts' prefill, which
+// may take several steps (chunks of max_batch_tokens). The steps after it are pure decode.
+Status prefill_until_first_tokens(Engine& engine, int num_requests) {
+    std::set<int64_t> started;
+    while (static_cast<int>(started.size()) < num_requests && engine.has_unfinished()) {
+        ASSIGN_OR_RETURN(std::vector<RequestOutput> out, engine.step());
+        for (const RequestOutput& o : out) {
+            if (o.token_id >= 0) started.insert(o.request_id);
+        }
+    }
+    return ok_status();
+}
+
 // Runs one request to completion and returns the seconds it took; with skip_prefill, only the decode steps after
-// the first step (which processes the prompt) are timed and counted in *steps.
+// its prefill are timed and counted in *steps.
 Result<double> timed_request(Engine& engine, const std::vector<int32_t>& prompt, int64_t max_new, int64_t* steps,
                              bool skip_prefill = false) {
     Request r;
@@ -102,12 +115,7 @@ Result<double> timed_request(Engine& engine, const std::vector<int32_t>& prompt,
     r.sampling.temperature = 0;
     RETURN_IF_ERROR(engine.add_request(r));
     *steps = 0;
-    // The prompt may take several steps (chunks of max_batch_tokens): all of them are prefill, untimed, until the
-    // step that returns the first token.
-    for (bool first = false; skip_prefill && !first && engine.has_unfinished();) {
-        ASSIGN_OR_RETURN(std::vector<RequestOutput> out, engine.step());
-        for (const RequestOutput& o : out) first = first || o.token_id >= 0;
-    }
+    if (skip_prefill) RETURN_IF_ERROR(prefill_until_first_tokens(engine, 1));
     const auto start = std::chrono::steady_clock::now();
     while (engine.has_unfinished()) {
         Result<std::vector<RequestOutput>> out = engine.step();
@@ -137,14 +145,7 @@ Result<ParallelResult> parallel_decode(Engine& engine, int num_seqs, int64_t dep
         r.sampling.temperature = 0;
         RETURN_IF_ERROR(engine.add_request(r));
     }
-    // Prefill until every sequence has its first token, so the timed steps are pure decode.
-    std::set<int64_t> started;
-    while (static_cast<int>(started.size()) < num_seqs && engine.has_unfinished()) {
-        ASSIGN_OR_RETURN(std::vector<RequestOutput> out, engine.step());
-        for (const RequestOutput& o : out) {
-            if (o.token_id >= 0) started.insert(o.request_id);
-        }
-    }
+    RETURN_IF_ERROR(prefill_until_first_tokens(engine, num_seqs));
     const auto start = std::chrono::steady_clock::now();
     int64_t tokens = 0, steps = 0;
     while (engine.has_unfinished()) {

@@ -45,7 +45,8 @@ chmod +x "$d/llama-bench"
 EOF
 commit=$(git -C "$src" rev-parse --short HEAD 2>/dev/null || echo "vendored by llama-cpp-python $version")
 {
-    echo "llama-bench from llama.cpp $commit (llama-cpp-python $version sdist), built $(date -u +%F) by scripts/device/build_peer.sh"
+    echo "llama-bench from llama.cpp $commit (llama-cpp-python $version sdist)," \
+         "built $(date -u +%F) by scripts/device/build_peer.sh"
     echo "cmake -S <llama.cpp> -B build ${cmake_args[*]}"
     echo "ninja -C build llama-bench"
 } > .peer/README.txt

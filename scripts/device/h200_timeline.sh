@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs on the lent H200 (device tool) with .devcarry/ carried: the kernel timeline of frugal's batch-1 decode on a
-# synthetic Llama-3-8B at depth $DEPTH (512), taken by the CUPTI injection library .devcarry/lib/libcupti_trace.so (built from
-# scripts/device/cupti_trace.cpp; the lent machine has no Nsight Systems). Kernels inside the captured decode graphs
-# are traced one by one, as they really run. Prints, per decode step, wall time, time with a kernel running, and
-# each kernel's share. Usage: [DEPTH=512] h200_timeline.sh [TYPE ...] (default Q4_K)
+# synthetic Llama-3-8B at depth $DEPTH (default 512), taken by the CUPTI injection library
+# .devcarry/lib/libcupti_trace.so (built from scripts/device/cupti_trace.cpp; the lent machine has no Nsight Systems).
+# Kernels inside the captured decode graphs are traced one by one, as they really run. Prints, per decode step, wall
+# time, time with a kernel running, and each kernel's share.
+# Usage: [DEPTH=512] h200_timeline.sh [TYPE ...] (default Q4_K)
 set -uo pipefail
 . "$(dirname "$0")/env.sh"
 for t in "${@:-Q4_K}"; do
