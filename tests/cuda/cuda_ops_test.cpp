@@ -1290,6 +1290,28 @@ std::vector<OpCase> build_cases() {
                 }
             }
         }
+        // The engine's decode batches: one token per sequence, each sequence's tokens contiguous, so the kernel
+        // reads the keys before each token's position ahead of its wait (early_keys). Block size 12 is not a power
+        // of two (block ids by division, not shift).
+        for (auto [heads, kv_heads, head_dim] :
+             {std::tuple<int64_t, int64_t, int64_t>{32, 8, 128}, {8, 2, 64}, {7, 1, 256}, {4, 4, 8}, {4, 2, 32},
+              {8, 8, 16}, {4, 2, 96}}) {
+            for (int bs : {16, 12}) {
+                AttentionSetup a;
+                a.heads = heads;
+                a.kv_heads = kv_heads;
+                a.head_dim = head_dim;
+                a.block_size = bs;
+                a.cache_dtype = t;
+                a.contiguous = true;
+                a.seqs = kLongDecode;
+                a.seqs.push_back({0, 0});
+                a.seqs.push_back({17, 17});
+                add(fmt::format("attention_{}_long_decode_contiguous_h{}_kvh{}_hd{}_bs{}", dt, heads, kv_heads,
+                                head_dim, bs),
+                    [=](Backend& be, std::mt19937& rng) { check_attention(be, rng, a); });
+            }
+        }
         // Prefill-sized batches (the tensor-core kernel when the cache is F16 and head_dim 64, 128 or 256).
         for (auto [heads, kv_heads, head_dim] :
              {std::tuple<int64_t, int64_t, int64_t>{32, 8, 128}, {8, 1, 256}, {4, 2, 64}, {4, 4, 8}}) {

@@ -402,6 +402,7 @@ public:
         int64_t max_keys = a.max_blocks * a.block_size;
         if (a.sliding_window > 0) max_keys = std::min<int64_t>(max_keys, a.sliding_window);
         a.splits = cuda::attention_splits(a.n, a.heads, a.kv_heads, max_keys, props_.multiProcessorCount);
+        a.min_split_keys = cuda::kAttentionMinSplitKeys;
         if (a.splits > 1) {
             const int64_t slots = a.n * a.heads * a.splits;
             a.partial_acc = static_cast<float*>(scratch(kScratchAttnAcc, static_cast<size_t>(slots * a.head_dim) * 4));

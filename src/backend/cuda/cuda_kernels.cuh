@@ -72,7 +72,10 @@ struct AttentionLaunch {
     int sliding_window;
     float* out;                // [n, heads, head_dim]
     // Split-KV scratch: partial results of `splits` key ranges per (token, head), combined by a second kernel.
+    // Each split takes at least min_split_keys keys (splits past the context's end then see none), so a short
+    // context uses fewer blocks and the launch shape still does not depend on the context length.
     int splits;
+    int min_split_keys;
     float* partial_acc;        // [n, heads, splits, head_dim]
     float* partial_ml;         // [n, heads, splits, 2]: running max and normalizer
     // Flash kernel only: [num_seqs + 1] first token of each sequence (contiguous batches; else nullptr), and the
@@ -83,6 +86,8 @@ struct AttentionLaunch {
     // position were all written by earlier steps and may be read before the kernel waits on its predecessor.
     bool early_keys;
 };
+// The fewest keys a split of the key range takes (AttentionLaunch::min_split_keys).
+constexpr int kAttentionMinSplitKeys = 32;
 // Splits of the key range worth launching for n tokens over keys up to max_keys on a GPU with num_sms SMs.
 int attention_splits(int64_t n, int64_t heads, int64_t kv_heads, int64_t max_keys, int num_sms);
 bool attention_supported_head_dim(int64_t head_dim);
