@@ -466,6 +466,9 @@ TEST_F(CudaMoeMlaTest, MlaAttentionMatchesReference) {
         {4, 64, 16, DType::kF32, true, 0, 30.0f},                                      // softcap
         {4, 64, 16, DType::kF16, true, 40},  // a window in decode (its keys in a few slices)
         {1, 1024, 0, DType::kF32, true},     // the largest latent, no rope part
+        {3, 1024, 0, DType::kF16, true},     // the same in F16 (two key groups per fold)
+        {3, 8, 8, DType::kF16, false},       // the narrowest F16 rows (one 16-byte vector each)
+        {4, 256, 32, DType::kF16, true, 0, 30.0f},  // softcap with F16 caches
     };
     const int block_size = 16;
     const std::vector<int64_t> seq_lens = {1, 17, 70, 200};  // past several chunks of keys
