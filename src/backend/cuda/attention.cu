@@ -68,6 +68,40 @@ __device__ __forceinline__ int64_t head_element(int64_t D, int epl, int lane, in
     return D == 32 * epl ? static_cast<int64_t>(lane) * epl + i : lane + 32 * i;
 }
 
+// The end of both split-KV kernels: merges the block's warps' running states of query heads h0 .. h0 + gq - 1
+// (s_ml: each warp's max and normalizer; s_acc: its unnormalized sums, head element e at [e]) and writes the
+// normalized output (one split) or this split's partial state for the merge kernel.
+template <int kWidth>
+__device__ __forceinline__ void store_block_result(const AttentionLaunch& a, const float (&s_ml)[kWarps][kGroup][2],
+                                                   const float (&s_acc)[kWarps][kGroup][kWidth], int64_t t,
+                                                   int64_t h0, int gq, int split, int D) {
+    for (int idx = threadIdx.x; idx < gq * D; idx += kThreads) {
+        const int g = idx / D, e = idx % D;
+        float mm = -FLT_MAX;
+        for (int w = 0; w < kWarps; ++w) {
+            if (s_ml[w][g][1] > 0) mm = fmaxf(mm, s_ml[w][g][0]);
+        }
+        float ll = 0, vv = 0;
+        for (int w = 0; w < kWarps; ++w) {
+            if (s_ml[w][g][1] == 0.0f) continue;  // a warp that saw no key
+            const float f = __expf(s_ml[w][g][0] - mm);
+            ll += s_ml[w][g][1] * f;
+            vv += s_acc[w][g][e] * f;
+        }
+        const int64_t head = h0 + g;
+        if (a.splits == 1) {
+            a.out[(t * a.heads + head) * D + e] = ll > 0 ? vv / ll : 0.0f;
+        } else {
+            const int64_t slot = (t * a.heads + head) * a.splits + split;
+            a.partial_acc[slot * D + e] = vv;
+            if (e == 0) {
+                a.partial_ml[slot * 2] = mm;
+                a.partial_ml[slot * 2 + 1] = ll;
+            }
+        }
+    }
+}
+
 // EPL: head elements per lane (head_dim <= 32 * EPL). Each warp takes kUnroll keys at a time, so their dot
 // products (and the shuffles reducing them) are independent and overlap instead of forming one long chain.
 template <int EPL, bool kF16>
@@ -189,30 +223,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionLaunch a) 
         }
     }
     __syncthreads();
-    for (int64_t idx = threadIdx.x; idx < static_cast<int64_t>(gq) * D; idx += kThreads) {
-        const int g = static_cast<int>(idx / D);
-        const int64_t e = idx % D;
-        float mm = -FLT_MAX;
-        for (int w = 0; w < kWarps; ++w) mm = fmaxf(mm, s_ml[w][g][0]);
-        float ll = 0, vv = 0;
-        for (int w = 0; w < kWarps; ++w) {
-            if (s_ml[w][g][1] == 0.0f) continue;  // a warp that saw no key
-            const float f = __expf(s_ml[w][g][0] - mm);
-            ll += s_ml[w][g][1] * f;
-            vv += s_acc[w][g][e] * f;
-        }
-        const int64_t head = h0 + g;
-        if (a.splits == 1) {
-            a.out[(t * a.heads + head) * D + e] = ll > 0 ? vv / ll : 0.0f;
-        } else {
-            const int64_t slot = (t * a.heads + head) * a.splits + split;
-            a.partial_acc[slot * D + e] = vv;
-            if (e == 0) {
-                a.partial_ml[slot * 2] = mm;
-                a.partial_ml[slot * 2 + 1] = ll;
-            }
-        }
-    }
+    store_block_result(a, s_ml, s_acc, t, h0, gq, split, static_cast<int>(D));
 }
 
 // The split-KV kernel for F16 caches whose head_dim is a power of two from 8 to 256 (every model frugal runs but
@@ -250,8 +261,10 @@ __global__ void __launch_bounds__(kThreads) attention_f16_kernel(AttentionLaunch
     const __half* k_cache = static_cast<const __half*>(a.k_cache) + kvh * kD + part * 8;
     const __half* v_cache = static_cast<const __half*>(a.v_cache) + kvh * kD + part * 8;
 
-    // Key u of this lane in the pass starting at j0; past the end, the last key (a valid row, masked below).
-    auto key = [&](int j0, int u) { return min(j0 + warp * kWarpKeys + u * kSlots + slot, key_end - 1); };
+    // Key u of this lane in the pass starting at j0; key() clamps past the end to the last key (a valid row, masked
+    // below).
+    auto key_unclamped = [&](int j0, int u) { return j0 + warp * kWarpKeys + u * kSlots + slot; };
+    auto key = [&](int j0, int u) { return min(key_unclamped(j0, u), key_end - 1); };
     auto block_of = [&](int j) { return block_shift >= 0 ? j >> block_shift : j / bs; };
     auto in_block = [&](int j) { return block_shift >= 0 ? j & (bs - 1) : j % bs; };
     auto load_entries = [&](int j0, int (&entry)[kUnroll]) {
@@ -321,7 +334,7 @@ __global__ void __launch_bounds__(kThreads) attention_f16_kernel(AttentionLaunch
         bool valid[kUnroll];
 #pragma unroll
         for (int u = 0; u < kUnroll; ++u) {
-            valid[u] = j0 + warp * kWarpKeys + u * kSlots + slot < key_end;
+            valid[u] = key_unclamped(j0, u) < key_end;
             const __half2* kh = reinterpret_cast<const __half2*>(&kr[u]);
             const __half2* vh = reinterpret_cast<const __half2*>(&vr[u]);
 #pragma unroll
@@ -409,31 +422,7 @@ __global__ void __launch_bounds__(kThreads) attention_f16_kernel(AttentionLaunch
         }
     }
     __syncthreads();
-    for (int idx = threadIdx.x; idx < gq * kD; idx += kThreads) {
-        const int g = idx / kD, e = idx % kD;
-        float mm = -FLT_MAX;
-        for (int w = 0; w < kWarps; ++w) {
-            if (s_ml[w][g][1] > 0) mm = fmaxf(mm, s_ml[w][g][0]);
-        }
-        float ll = 0, vv = 0;
-        for (int w = 0; w < kWarps; ++w) {
-            if (s_ml[w][g][1] == 0.0f) continue;  // a warp that saw no key
-            const float f = __expf(s_ml[w][g][0] - mm);
-            ll += s_ml[w][g][1] * f;
-            vv += s_acc[w][g][e] * f;
-        }
-        const int64_t head = h0 + g;
-        if (a.splits == 1) {
-            a.out[(t * a.heads + head) * kD + e] = ll > 0 ? vv / ll : 0.0f;
-        } else {
-            const int64_t out_slot = (t * a.heads + head) * a.splits + split;
-            a.partial_acc[out_slot * kD + e] = vv;
-            if (e == 0) {
-                a.partial_ml[out_slot * 2] = mm;
-                a.partial_ml[out_slot * 2 + 1] = ll;
-            }
-        }
-    }
+    store_block_result(a, s_ml, s_acc, t, h0, gq, split, kD);
 }
 
 // One block per (token, head): merges the splits' partial states. Each thread first issues the loads of its first

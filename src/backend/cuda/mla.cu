@@ -54,6 +54,23 @@ __device__ __forceinline__ float dot_cached(const float* q, const void* cache, i
     return s;
 }
 
+// One chunk's step of the online softmax, shared by both kernels and the same in every thread of the block: moves
+// the running max m over scores[0, count). Unless every score so far is -inf (then it returns false: nothing to
+// fold), it writes probs[k] = exp(scores[k] - m) for the chunk, synchronizes the block, and sets correction, the
+// factor exp(old m - new m) that rescales what was accumulated before (0 while the old m was -inf).
+__device__ __forceinline__ bool chunk_softmax(const float* scores, float* probs, int count, float& m,
+                                              float& correction) {
+    float chunk_max = -INFINITY;
+    for (int k = 0; k < count; ++k) chunk_max = fmaxf(chunk_max, scores[k]);
+    const float m_new = fmaxf(m, chunk_max);
+    if (!(m_new > -INFINITY)) return false;
+    if (threadIdx.x < count) probs[threadIdx.x] = expf(scores[threadIdx.x] - m_new);  // exp(-inf) = 0
+    __syncthreads();
+    correction = expf(m - m_new);
+    m = m_new;
+    return true;
+}
+
 template <bool kF16>
 __global__ void __launch_bounds__(kThreads) mla_attention_kernel(MlaLaunch a) {
     extern __shared__ float q_smem[];  // q_latent [L], then q_rope [R]
@@ -101,14 +118,9 @@ __global__ void __launch_bounds__(kThreads) mla_attention_kernel(MlaLaunch a) {
             if (lane == 0) scores[k] = s;
         }
         __syncthreads();
-        float chunk_max = -INFINITY;
-        for (int k = 0; k < count; ++k) chunk_max = fmaxf(chunk_max, scores[k]);
-        const float m_new = fmaxf(m, chunk_max);
-        // Every thread computed the same m_new, so the branch is uniform across the block.
-        if (m_new > -INFINITY) {
-            if (threadIdx.x < count) probs[threadIdx.x] = expf(scores[threadIdx.x] - m_new);  // exp(-inf) = 0
-            __syncthreads();
-            const float correction = expf(m - m_new);  // 0 while m is still -inf
+        // Every thread gets the same result, so the branch is uniform across the block.
+        float correction;
+        if (chunk_softmax(scores, probs, count, m, correction)) {
             l *= correction;
 #pragma unroll
             for (int e = 0; e < kLatentPerThread; ++e) acc[e] *= correction;
@@ -123,7 +135,6 @@ __global__ void __launch_bounds__(kThreads) mla_attention_kernel(MlaLaunch a) {
                     if (i < L) acc[e] += p * cache_load<kF16>(a.latent_cache, row + i);
                 }
             }
-            m = m_new;
         }
         __syncthreads();  // the next chunk overwrites scores, probs and slots
     }
@@ -240,14 +251,9 @@ __global__ void __launch_bounds__(kThreads) mla_attention_f16_kernel(MlaLaunch a
             }
         }
         __syncthreads();
-        float chunk_max = -INFINITY;
-        for (int k = 0; k < count; ++k) chunk_max = fmaxf(chunk_max, scores[k]);
-        const float m_new = fmaxf(m, chunk_max);
-        // Every thread computed the same m_new, so the branch is uniform across the block.
-        if (m_new > -INFINITY) {
-            if (threadIdx.x < count) probs[threadIdx.x] = expf(scores[threadIdx.x] - m_new);  // exp(-inf) = 0
-            __syncthreads();
-            const float correction = expf(m - m_new);  // 0 while m is still -inf
+        // Every thread gets the same result, so the branch is uniform across the block.
+        float correction;
+        if (chunk_softmax(scores, probs, count, m, correction)) {
             float chunk_sum = 0.0f;
             for (int k = 0; k < count; ++k) chunk_sum += probs[k];
             l = l * correction + chunk_sum;
@@ -269,7 +275,6 @@ __global__ void __launch_bounds__(kThreads) mla_attention_f16_kernel(MlaLaunch a
                     }
                 }
             }
-            m = m_new;
         }
         __syncthreads();  // the next chunk overwrites scores, probs and slots
     }
