@@ -92,7 +92,7 @@ Status Engine::validate(const Request& r) const {
         // Name the limit that binds: the KV cache, the model's trained context, or the -c the engine was given.
         const char* hint = context_length_ < std::min<int64_t>(options_.context_length, c.context_length)
                                ? "the KV cache holds no more: give it more memory or shorten the prompt"
-                           : options_.context_length > c.context_length
+                           : options_.context_length >= c.context_length
                                ? "the model's trained context: shorten the prompt"
                                : "raise -c or shorten the prompt";
         return Status::errorf("the prompt has {} tokens but the context holds {} ({})", r.prompt_ids.size(),
