@@ -487,8 +487,6 @@ __global__ void attention_combine_kernel(AttentionLaunch a, QuantizedOut qo) {
     }
 }
 
-bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
-
 template <int EPL>
 void launch_epl(const AttentionLaunch& a, dim3 grid, cudaStream_t stream) {
     if (a.cache_f16) {

@@ -164,4 +164,7 @@ __device__ __forceinline__ float glu_activation(GluKind kind, float g) {
 
 __host__ __device__ inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+// Whether p may be read with 16-byte vector loads.
+__host__ __device__ inline bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
 }  // namespace frugal::cuda

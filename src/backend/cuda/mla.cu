@@ -360,7 +360,6 @@ void launch_mla_attention(const MlaLaunch& a, cudaStream_t stream) {
     if (a.n * a.heads == 0) return;
     const size_t smem = static_cast<size_t>(a.latent_dim + a.rope_dim) * sizeof(float);
     const dim3 grid(static_cast<unsigned>(a.n * a.heads), static_cast<unsigned>(a.splits));
-    const auto aligned16 = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
     if (a.cache_f16 && a.latent_dim % 8 == 0 && a.rope_dim % 8 == 0 && aligned16(a.latent_cache) &&
         aligned16(a.rope_cache)) {
         launch_kernel(mla_attention_f16_kernel, grid, kThreads, smem, stream, a);

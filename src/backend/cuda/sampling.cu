@@ -40,7 +40,7 @@ __device__ void argmax_row(const float* x, int64_t vocab, int32_t* id) {
     // strided by the block, in increasing index: the first maximum of this thread. Four loads in flight per step
     // rather than one keep the single block from waiting on L2 for each logit (Llama 3's 128,256 logits: 12.6 us
     // per step with scalar loads on the H200).
-    const bool vec = reinterpret_cast<uintptr_t>(x) % 16 == 0;
+    const bool vec = aligned16(x);
     const int64_t groups = vec ? vocab / 4 : 0;
     constexpr int kUnroll = 4;
     for (int64_t g0 = threadIdx.x; g0 < groups; g0 += kThreads * kUnroll) {
