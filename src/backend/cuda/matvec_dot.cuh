@@ -22,8 +22,8 @@ __device__ __forceinline__ int dot4_us(uint32_t a, int b, int c) {
 }
 
 // The float of an int with |x| < 2^22, exactly, through a full-rate integer add and float add: the integer-to-float
-// conversion instruction issues to a narrower pipe than FP32 arithmetic, and the dot products below convert every
-// sub-block's integer sum (and the K-quants every 6-bit scale and min), so the conversions queue on that pipe.
+// conversion instruction issues to a narrower pipe than FP32 arithmetic, and dot_q4k_lean converts every sub-block's
+// integer sum, scale and min. (The same in dot_k, dot_q8, dot_q4_0 and dot_q6k measured neutral to slightly slower.)
 __device__ __forceinline__ float small_int_to_float(int x) {
     return __int_as_float(x + 0x4B400000) - 12582912.0f;
 }
@@ -187,7 +187,7 @@ __device__ __forceinline__ void dot_k(const uint8_t* const (&wr)[R], int64_t K, 
 // split in four (shorter dependent latency) measured slower: gate+up 21.9 us.
 template <int R>
 __device__ __forceinline__ void dot_q4k_lean(const uint8_t* const (&wr)[R], int64_t K, const QuantizedActivations& xq,
-                                             float (&acc)[R]) {
+                                             float (&acc)[R][1]) {
     const int lane = threadIdx.x % kWarpSize;
     const int c = lane % 4;
     const int nb = static_cast<int>(K / 256);
@@ -234,7 +234,7 @@ __device__ __forceinline__ void dot_q4k_lean(const uint8_t* const (&wr)[R], int6
             const float s1 = dm.x * (1.0f / 16.0f) * xd.y * small_int_to_float(static_cast<int>(sc >> 8));
             const float m = dm.y * (small_int_to_float(static_cast<int>(mn & 0xFF)) * xs.x +
                                     small_int_to_float(static_cast<int>(mn >> 8)) * xs.y);
-            acc[r] += s0 * small_int_to_float(dl) + s1 * small_int_to_float(dh) - m;
+            acc[r][0] += s0 * small_int_to_float(dl) + s1 * small_int_to_float(dh) - m;
         }
     }
 }
@@ -395,12 +395,7 @@ __device__ __forceinline__ void rows_dot(const WeightView (&ws)[R], const int64_
 #pragma unroll
         for (int r = 0; r < R; ++r) wr[r] = ws[r].data + row[r] * (K / 256) * (F == WeightFormat::kQ4K ? 144 : 176);
         if constexpr (kLean && NT == 1 && F == WeightFormat::kQ4K) {
-            float a[R];
-#pragma unroll
-            for (int r = 0; r < R; ++r) a[r] = acc[r][0];
-            dot_q4k_lean<R>(wr, K, xq, a);
-#pragma unroll
-            for (int r = 0; r < R; ++r) acc[r][0] = a[r];
+            dot_q4k_lean<R>(wr, K, xq, acc);
         } else {
             dot_k<NT, F == WeightFormat::kQ5K, R>(wr, K, xq, n, acc);
         }
