@@ -47,6 +47,13 @@ __device__ __forceinline__ void prefetch_l2(const void* p, uint32_t bytes) {
 #endif
 }
 
+// Asks L2 to fetch the 128-byte line holding p (any alignment), ahead of the loads that will read it.
+__device__ __forceinline__ void prefetch_line_l2(const void* p) {
+#if defined(__CUDA_ARCH__)
+    asm volatile("prefetch.global.L2 [%0];\n" ::"l"(p));
+#endif
+}
+
 inline bool programmatic_launch_available() {
     static const bool available = [] {
         int device = 0, major = 0;

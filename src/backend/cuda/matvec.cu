@@ -95,7 +95,7 @@ __global__ void __launch_bounds__(kThreads) matvec_kernel(MatvecJob job, Quantiz
         float acc[1][NT] = {};
         const WeightView ws[1] = {w};
         const int64_t rows1[1] = {r};
-        rows_dot<NT, F, 1, true>(ws, rows1, xq, xf, n, acc);
+        rows_dot<NT, F, 1, true, true>(ws, rows1, xq, xf, n, acc);
 #pragma unroll
         for (int t = 0; t < NT; ++t) {
             const float v = warp_sum(acc[0][t]);
@@ -136,14 +136,14 @@ __global__ void __launch_bounds__(kThreads) matvec_kernel(MatvecJob job, Quantiz
             WeightView ws[R];
 #pragma unroll
             for (int i = 0; i < R; ++i) ws[i] = view(m[0]);
-            rows_dot<NT, F, R, true>(ws, r, xq, xf, n, acc);
+            rows_dot<NT, F, R, true, true>(ws, r, xq, xf, n, acc);
         } else {
 #pragma unroll
             for (int i = 0; i < R; ++i) {
                 if (first + i >= end2) break;
                 const WeightView ws[1] = {view(m[i])};
                 const int64_t one[1] = {r[i]};
-                rows_dot<NT, F, 1, true>(ws, one, xq, xf, n, *reinterpret_cast<float (*)[1][NT]>(&acc[i]));
+                rows_dot<NT, F, 1, true, true>(ws, one, xq, xf, n, *reinterpret_cast<float (*)[1][NT]>(&acc[i]));
             }
         }
 #pragma unroll

@@ -185,7 +185,14 @@ __device__ __forceinline__ void dot_k(const uint8_t* const (&wr)[R], int64_t K, 
 // 21.6 -> 20.2 us, while the stacked products, which run ~16 warps per SM, lost a little (down 14.9 -> 16.0 us);
 // in the decode step, all Q4_K products on it: tg128 @ d512 494.5 -> 506 tok/s (two runs each). The dp4a chains
 // split in four (shorter dependent latency) measured slower: gate+up 21.9 us.
-template <int R>
+//
+// kPrefetchNext: each step first asks L2 for the rows' super-blocks of the next step (the 4 lanes' offsets 0, 48, 96
+// and 143 touch every 128-byte line of the 144 bytes), so that step's loads wait on L2 rather than DRAM. At the SM's
+// real clock these kernels are bound by load latency, not issue (ncu at 1.96 GHz on the H200: 23-39% issue, most
+// stalls on the long scoreboard). Measured on an H100 (tg128 @ d512, two A/B runs): the stacked products with it,
+// 444.7 -> 454.0 and 442.7 -> 450.1 tok/s (d4096 399.9 -> 406.2); two steps ahead was neutral. The GLU product lost
+// with it (443 -> 428; it already runs at 87% of the H100's copy bandwidth), so it stays off there.
+template <int R, bool kPrefetchNext = false>
 __device__ __forceinline__ void dot_q4k_lean(const uint8_t* const (&wr)[R], int64_t K, const QuantizedActivations& xq,
                                              float (&acc)[R][1]) {
     const int lane = threadIdx.x % kWarpSize;
@@ -198,6 +205,14 @@ __device__ __forceinline__ void dot_q4k_lean(const uint8_t* const (&wr)[R], int6
     const int shift_m = lo ? s16 : s16 + 4;
 #pragma unroll 1
     for (int sb = lane / 4; sb < nb; sb += kWarpSize / 4) {
+        if constexpr (kPrefetchNext) {
+            if (sb + kWarpSize / 4 < nb) {
+#pragma unroll
+                for (int r = 0; r < R; ++r) {
+                    prefetch_line_l2(wr[r] + (sb + kWarpSize / 4) * 144 + (c == 3 ? 143 : 48 * c));
+                }
+            }
+        }
         const int8_t* xt = xq.q + sb * 256 + 64 * c;
         const int4 x0 = *reinterpret_cast<const int4*>(xt), x1 = *reinterpret_cast<const int4*>(xt + 16);
         const int4 x2 = *reinterpret_cast<const int4*>(xt + 32), x3 = *reinterpret_cast<const int4*>(xt + 48);
@@ -376,8 +391,9 @@ __device__ __forceinline__ void dot_float_scalar(const WeightView& w, int64_t ro
 
 // Accumulates R rows of one format and width against the tokens' activations into each lane's partial sums: row
 // row[r] of ws[r] into acc[r]. Formats with an R-row kernel read the rows together; the others one after the other.
-// kLean: Q4_K with one token takes dot_q4k_lean (the dense matrix-vector kernels, where it was measured).
-template <int NT, WeightFormat F, int R, bool kLean = false>
+// kLean: Q4_K with one token takes dot_q4k_lean (the dense matrix-vector kernels, where it was measured), with
+// kPrefetchNext passed on.
+template <int NT, WeightFormat F, int R, bool kLean = false, bool kPrefetchNext = false>
 __device__ __forceinline__ void rows_dot(const WeightView (&ws)[R], const int64_t (&row)[R],
                                          const QuantizedActivations& xq, const float* xf, int n, float (&acc)[R][NT]) {
     const int64_t K = ws[0].cols;
@@ -395,7 +411,7 @@ __device__ __forceinline__ void rows_dot(const WeightView (&ws)[R], const int64_
 #pragma unroll
         for (int r = 0; r < R; ++r) wr[r] = ws[r].data + row[r] * (K / 256) * (F == WeightFormat::kQ4K ? 144 : 176);
         if constexpr (kLean && NT == 1 && F == WeightFormat::kQ4K) {
-            dot_q4k_lean<R>(wr, K, xq, acc);
+            dot_q4k_lean<R, kPrefetchNext>(wr, K, xq, acc);
         } else {
             dot_k<NT, F == WeightFormat::kQ5K, R>(wr, K, xq, n, acc);
         }
