@@ -2,8 +2,13 @@
 # A/B runs on the lent H200 (device tool, .devcarry/ carried): the stories260K id checks and frugal_cuda_tests once,
 # then batch-1 decode (tg128 after a 512-token depth, no prefill test) of each type under each environment setting.
 # Usage: TYPES="Q4_K Q8_0 BF16" h200_ab.sh "TAG [VAR=a ...]" ...: each variant runs .devcarry/bin/frugal_TAG (TAG
-# "-" for .devcarry/bin/frugal) with the given environment.
+# "-" for .devcarry/bin/frugal) with the given environment. REQUIRE_H200=1: on any other card, print its name and
+# exit at once (a call that lands on an H100 then costs its start, ~30 s of device time, not the whole run).
 set -uo pipefail
+if [ -n "${REQUIRE_H200:-}" ] && ! nvidia-smi --query-gpu=name --format=csv,noheader | grep -q H200; then
+    echo "REQUIRE_H200: this card is $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1); nothing run"
+    exit 0
+fi
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
 root=$PWD
