@@ -5,8 +5,9 @@
 # "-" for .devcarry/bin/frugal) with the given environment. REQUIRE_H200=1: on any other card, print its name and
 # exit at once (a call that lands on an H100 then costs its start, ~30 s of device time, not the whole run).
 set -uo pipefail
-if [ -n "${REQUIRE_H200:-}" ] && ! nvidia-smi --query-gpu=name --format=csv,noheader | grep -q H200; then
-    echo "REQUIRE_H200: this card is $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1); nothing run"
+card=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
+if [ -n "${REQUIRE_H200:-}" ] && [[ "$card" != *H200* ]]; then
+    echo "REQUIRE_H200: this card is $card; nothing run"
     exit 0
 fi
 OUT=${OUT:-/tmp/out}

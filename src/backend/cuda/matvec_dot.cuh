@@ -189,9 +189,9 @@ __device__ __forceinline__ void dot_k(const uint8_t* const (&wr)[R], int64_t K, 
 // kPrefetchNext: each step first asks L2 for the rows' super-blocks of the next step (the 4 lanes' offsets 0, 48, 96
 // and 143 touch every 128-byte line of the 144 bytes), so that step's loads wait on L2 rather than DRAM. At the SM's
 // real clock these kernels are bound by load latency, not issue (ncu at 1.96 GHz on the H200: 23-39% issue, most
-// stalls on the long scoreboard). Measured on an H100 (tg128 @ d512, two A/B runs): the stacked products with it,
-// 444.7 -> 454.0 and 442.7 -> 450.1 tok/s (d4096 399.9 -> 406.2); two steps ahead was neutral. The GLU product lost
-// with it (443 -> 428; it already runs at 87% of the H100's copy bandwidth), so it stays off there.
+// stalls on the long scoreboard). Measured on an H100 (tg128 @ d512, three A/B calls, two runs each): the stacked
+// products with it, 443-447 -> 449-457 tok/s (d4096 399.9 -> 406.2); two steps ahead was neutral. The GLU product
+// lost with it (443 -> 428; it already runs at 87% of the H100's copy bandwidth), so it stays off there.
 template <int R, bool kPrefetchNext = false>
 __device__ __forceinline__ void dot_q4k_lean(const uint8_t* const (&wr)[R], int64_t K, const QuantizedActivations& xq,
                                              float (&acc)[R][1]) {
