@@ -215,13 +215,11 @@ bool Model::ensure_workspace(int64_t n, int64_t num_logits, int64_t table_size) 
         ws.mla.k_rope = make(DType::kF32, c.qk_rope_dim, cap);
         ws.mla.o_latent = make(DType::kF32, c.num_heads * c.kv_lora_rank, cap);
     }
-    ws.token_ids = make(DType::kI32, cap, 1);
-    ws.positions = make(DType::kI32, cap, 1);
-    ws.token_seq = make(DType::kI32, cap, 1);
-    ws.seq_starts = make(DType::kI32, cap + 1, 1);
-    ws.slots = make(DType::kI32, cap, 1);
-    ws.block_tables = make(DType::kI32, ws.capacity_tables, 1);
-    ws.logits_indices = make(DType::kI32, ws.capacity_logits, 1);
+    // Token ids, positions, sequences, slots and sequence starts (cap + 1), the block tables and the logits
+    // indices, each padded to a whole number of kBatchIntsAlign.
+    ws.capacity_batch_ints = 5 * cap + 1 + ws.capacity_tables + ws.capacity_logits + 7 * kBatchIntsAlign;
+    ws.batch_ints = make(DType::kI32, ws.capacity_batch_ints, 1);
+    ws.batch_host.assign(static_cast<size_t>(ws.capacity_batch_ints), 0);
     ws.logits_hidden = make(DType::kF32, c.dim, ws.capacity_logits);
     ws.logits = make(DType::kF32, c.vocab_size, ws.capacity_logits);
     ws.sampled_ids = make(DType::kI32, 1, ws.capacity_logits);
@@ -315,15 +313,22 @@ Result<int64_t> Model::forward_to_logits(const ForwardBatch& batch, KvStorage& k
         backend_.clear_graphs();
     }
     Workspace& ws = ws_;
-    auto upload = [&](const Tensor& dst, const std::vector<int32_t>& src) {
-        if (!src.empty()) backend_.copy_to_device(dst, src.data(), src.size() * sizeof(int32_t));
+    // The step's integer arrays are packed into ws.batch_host and reach the device in one copy (a copy per array
+    // costs each its own API call and DMA). The offsets depend only on the step's shape (n, logits rows,
+    // sequences, table width), which is part of the graph key below, so a replayed graph finds its inputs where
+    // it recorded them.
+    int64_t packed = 0;
+    auto place = [&](Tensor* dst, const int32_t* src, int64_t count) {
+        std::copy_n(src, count, ws.batch_host.begin() + packed);
+        *dst = Tensor(static_cast<int32_t*>(ws.batch_ints.data) + packed, DType::kI32, {count});
+        packed += (count + kBatchIntsAlign - 1) / kBatchIntsAlign * kBatchIntsAlign;
     };
-    upload(ws.token_ids, batch.token_ids);
-    upload(ws.positions, batch.positions);
-    upload(ws.token_seq, batch.token_seq);
-    upload(ws.slots, batch.slot_mapping);
-    upload(ws.block_tables, tables);
-    upload(ws.logits_indices, batch.logits_indices);
+    place(&ws.token_ids, batch.token_ids.data(), n);
+    place(&ws.positions, batch.positions.data(), n);
+    place(&ws.token_seq, batch.token_seq.data(), n);
+    place(&ws.slots, batch.slot_mapping.data(), n);
+    place(&ws.block_tables, tables.data(), static_cast<int64_t>(tables.size()));
+    place(&ws.logits_indices, batch.logits_indices.data(), num_logits);
     attention_batch_.positions = Tensor(ws.positions.data, DType::kI32, {n});
     attention_batch_.token_seq = Tensor(ws.token_seq.data, DType::kI32, {n});
     attention_batch_.block_tables = Tensor(ws.block_tables.data, DType::kI32, {width, batch.num_seqs});
@@ -346,13 +351,14 @@ Result<int64_t> Model::forward_to_logits(const ForwardBatch& batch, KvStorage& k
     contiguous = contiguous && n > 0 && batch.token_seq.back() == batch.num_seqs - 1;
     if (contiguous) {
         seq_starts.back() = static_cast<int32_t>(n);
-        upload(ws.seq_starts, seq_starts);
+        place(&ws.seq_starts, seq_starts.data(), batch.num_seqs + 1);
         attention_batch_.seq_starts = Tensor(ws.seq_starts.data, DType::kI32, {batch.num_seqs + 1});
         attention_batch_.max_seq_tokens = max_seq_tokens;
     } else {
         attention_batch_.seq_starts = Tensor();
         attention_batch_.max_seq_tokens = 0;
     }
+    backend_.copy_to_device(ws.batch_ints, ws.batch_host.data(), static_cast<size_t>(packed) * sizeof(int32_t));
 
     const Tensor x = ws.x.rows_view(0, n);
     const Tensor hidden = ws.logits_hidden.rows_view(0, std::max<int64_t>(num_logits, 1));

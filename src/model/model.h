@@ -45,6 +45,8 @@ private:
     bool ensure_workspace(int64_t num_tokens, int64_t num_logits, int64_t block_table_size);
     // Steps of at most this many tokens are issued through Backend::run_graph (recorded once per shape).
     static constexpr int64_t kMaxGraphTokens = 16;
+    // Each array of the packed batch description starts on a multiple of this many I32 (64 bytes).
+    static constexpr int64_t kBatchIntsAlign = 16;
     void layer_forward(int64_t layer, int64_t n, KvStorage& kv);
     // Runs the batch up to the logits, left in ws_.logits (on the backend). Returns the number of logits rows.
     Result<int64_t> forward_to_logits(const ForwardBatch& batch, KvStorage& kv);
@@ -57,7 +59,12 @@ private:
         Tensor x, xn, q, k, v, attn, proj, gate, up;  // activations, [capacity, width]
         MoeScratch moe;                               // MoE models only
         MlaScratch mla;                               // MLA models only (attn above is shared)
-        Tensor token_ids, positions, token_seq, seq_starts, slots, block_tables, logits_indices;  // I32 batch description
+        // The step's I32 batch description: views into `batch_ints`, placed by forward_to_logits each step so the
+        // arrays reach the device in one copy (from `batch_host`, laid out the same way).
+        Tensor token_ids, positions, token_seq, seq_starts, slots, block_tables, logits_indices;
+        Tensor batch_ints;                   // I32 [capacity_batch_ints]
+        std::vector<int32_t> batch_host;     // host image of batch_ints
+        int64_t capacity_batch_ints = 0;
         Tensor logits_hidden, logits;                                                  // [capacity_logits, ...]
         Tensor sampled_ids;                                                            // I32 [capacity_logits]
     };
