@@ -196,6 +196,19 @@ public:
         store_kv(k, v, slot_mapping, k_cache, v_cache);
     }
 
+    // The q/k/v projections of one layer (ws: wq, wk, wv over the input x [n, dim]) into q [n, heads, head_dim],
+    // k [n, kv_heads, head_dim] and v [n, kv_heads, head_dim_v], then rope_store_kv: for layers without projection
+    // biases or q/k norms. A backend may rotate and store in the products' epilogue, saving a pass over q and k.
+    virtual void matmul_qkv_rope_store_kv(const Tensor* ws, const Tensor& x, const Tensor& q, const Tensor& k,
+                                          const Tensor& v, const Tensor& positions, const RopeParams& params,
+                                          const Tensor& slot_mapping, const Tensor& k_cache, const Tensor& v_cache) {
+        const int64_t n = x.rows();
+        const Tensor ys[3] = {q.reshaped({q.num_elements() / n, n}), k.reshaped({k.num_elements() / n, n}),
+                              v.reshaped({v.num_elements() / n, n})};
+        matmul_shared_input(ws, ys, 3, x);
+        rope_store_kv(q, k, v, positions, params, slot_mapping, k_cache, v_cache);
+    }
+
     // ---- sampling on the device (optional) ----
     // Whether sample() takes this row (backends without device sampling take none; the caller then copies the
     // logits to the host and samples there).

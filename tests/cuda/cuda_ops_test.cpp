@@ -892,6 +892,77 @@ void check_rope_store_kv(Backend& be, std::mt19937& rng, RopeMode mode, DType ca
     }
 }
 
+// matmul_qkv_rope_store_kv (on the GPU, one token of Q4_K or Q5_K weights: the rotation and the cache write in the
+// q/k/v products' epilogue) must produce exactly what its composition produces: matmul_shared_input, then
+// rope_store_kv (each checked against the references above). Other formats, NeoX rotation and several tokens take
+// the composition on both sides.
+void check_matmul_qkv_rope_store_kv(Backend& be, std::mt19937& rng, DType dtype, RopeMode mode, DType cache_dtype,
+                                    int64_t heads, int64_t kv_heads, int64_t head_dim, int n_rot, bool factors,
+                                    int64_t n) {
+    constexpr int64_t kIn = 512, kSlots = 40;
+    PlacedWeight w[3];
+    const int64_t outs[3] = {heads * head_dim, kv_heads * head_dim, kv_heads * head_dim};
+    for (int i = 0; i < 3; ++i) {
+        place_random_weight(be, rng, dtype, kIn, outs[i], &w[i]);
+        if (::testing::Test::HasFatalFailure()) return;
+    }
+    const Tensor ws[3] = {w[0].tensor, w[1].tensor, w[2].tensor};
+    const std::vector<float> x = product_activations(rng, kIn, n);
+    std::vector<int32_t> pos(static_cast<size_t>(n)), slots(static_cast<size_t>(kSlots));
+    std::uniform_int_distribution<int32_t> pick(0, 8191);
+    for (int32_t& p : pos) p = pick(rng);
+    std::iota(slots.begin(), slots.end(), 0);
+    std::shuffle(slots.begin(), slots.end(), rng);
+    slots.resize(static_cast<size_t>(n));
+    std::vector<float> freq(static_cast<size_t>(n_rot / 2));
+    std::uniform_real_distribution<float> divisor(1.0f, 8.0f);
+    for (float& f : freq) f = divisor(rng);
+    const int64_t elem = cache_dtype == DType::kF32 ? 4 : 2;
+    std::vector<Snapshot> results[2];
+    for (int fused = 0; fused < 2; ++fused) {
+        auto xb = upload_new(be, x);
+        auto pb = upload_new(be, pos);
+        auto sb = upload_new(be, slots);
+        auto fb = upload_new(be, freq);
+        GuardedBuffer q(be, n * outs[0] * 4), k(be, n * outs[1] * 4), v(be, n * outs[2] * 4);
+        GuardedBuffer kc(be, kSlots * outs[1] * elem), vc(be, kSlots * outs[2] * elem);
+        const Tensor ft = fb->tensor(DType::kF32, {n_rot / 2});
+        RopeParams p;
+        p.mode = mode;
+        p.n_rot = n_rot;
+        p.freq_base = 500000.0f;
+        p.freq_scale = 0.5f;
+        p.freq_factors = factors ? &ft : nullptr;
+        const Tensor args[] = {xb->tensor(DType::kF32, {kIn, n}),
+                               q.tensor(DType::kF32, {head_dim, heads, n}),
+                               k.tensor(DType::kF32, {head_dim, kv_heads, n}),
+                               v.tensor(DType::kF32, {head_dim, kv_heads, n}),
+                               pb->tensor(DType::kI32, {n}),
+                               sb->tensor(DType::kI32, {n}),
+                               kc.tensor(cache_dtype, {head_dim, kv_heads, kSlots}),
+                               vc.tensor(cache_dtype, {head_dim, kv_heads, kSlots})};
+        if (fused) {
+            be.matmul_qkv_rope_store_kv(ws, args[0], args[1], args[2], args[3], args[4], p, args[5], args[6], args[7]);
+        } else {
+            be.Backend::matmul_qkv_rope_store_kv(ws, args[0], args[1], args[2], args[3], args[4], p, args[5], args[6],
+                                                 args[7]);
+        }
+        results[fused] = {q.snapshot(), k.snapshot(), v.snapshot(), kc.snapshot(), vc.snapshot()};
+    }
+    const char* names[5] = {"q", "k", "v", "k cache", "v cache"};
+    for (int b = 0; b < 5; ++b) {
+        ASSERT_TRUE(results[1][b].guards_intact()) << names[b];
+        ASSERT_EQ(results[0][b].bytes, results[1][b].bytes);
+        ASSERT_EQ(std::memcmp(results[0][b].body(), results[1][b].body(), static_cast<size_t>(results[0][b].bytes)), 0)
+            << names[b] << " differs between matmul_qkv_rope_store_kv and its composition";
+    }
+    for (int b = 0; b < 3; ++b) {
+        for (int64_t i = 0; i < results[1][b].bytes / 4; ++i) {
+            ASSERT_FALSE(results[1][b].f32_is_poison(i)) << names[b] << " element " << i << " was not written";
+        }
+    }
+}
+
 // Sequences in an attention batch: tokens at positions [first, last] are queried; keys [0, last] are cached.
 struct SeqChunk {
     int first;
@@ -1238,6 +1309,29 @@ std::vector<OpCase> build_cases() {
             }
         }
     }
+
+    // The fused q/k/v epilogue (Q4_K, Q5_K, one token, adjacent pairs) and the cases that take the composition.
+    for (DType w : {DType::kQ4_K, DType::kQ5_K, DType::kQ8_0}) {
+        for (DType t : {DType::kF32, DType::kF16}) {
+            for (auto [heads, kv_heads, head_dim, n_rot, factors] :
+                 {std::tuple<int64_t, int64_t, int64_t, int, bool>{32, 8, 128, 128, true},
+                  {8, 2, 64, 32, false},
+                  {6, 3, 8, 8, false},
+                  {4, 4, 256, 256, true}}) {
+                for (int64_t n : {1, 3}) {
+                    add(fmt::format("matmul_qkv_rope_store_kv_{}_{}_h{}_kvh{}_hd{}_rot{}{}_n{}", dtype_name(w),
+                                    dtype_name(t), heads, kv_heads, head_dim, n_rot, factors ? "_factors" : "", n),
+                        [=](Backend& be, std::mt19937& rng) {
+                            check_matmul_qkv_rope_store_kv(be, rng, w, RopeMode::kNormal, t, heads, kv_heads, head_dim,
+                                                           n_rot, factors, n);
+                        });
+                }
+            }
+        }
+    }
+    add("matmul_qkv_rope_store_kv_Q4_K_neox", [](Backend& be, std::mt19937& rng) {
+        check_matmul_qkv_rope_store_kv(be, rng, DType::kQ4_K, RopeMode::kNeox, DType::kF16, 8, 2, 128, 128, false, 1);
+    });
 
     for (DType t : {DType::kF32, DType::kF16}) {
         for (auto [kv_heads, head_dim, slots, n] : {std::tuple<int64_t, int64_t, int64_t, int64_t>{1, 8, 4, 1},

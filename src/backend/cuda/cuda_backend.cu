@@ -367,6 +367,42 @@ public:
                                    v_cache.data, stream_);
     }
 
+    void matmul_qkv_rope_store_kv(const Tensor* ws, const Tensor& x, const Tensor& q, const Tensor& k,
+                                  const Tensor& v, const Tensor& positions, const RopeParams& params,
+                                  const Tensor& slot_mapping, const Tensor& k_cache, const Tensor& v_cache) override {
+        // One token with weights whose products take two rows per warp: rotate and store in their epilogue.
+        const int64_t head_dim = q.shape[0];
+        const bool fused = x.rows() == 1 && use_matvec(ws, 3, x) &&
+                           cuda::matvec_rope_epilogue_supported(view_of(ws[0]).format) &&
+                           params.mode == RopeMode::kNormal && params.n_rot % 2 == 0 && head_dim % 2 == 0 &&
+                           k.shape[0] == head_dim && v.shape[0] == head_dim && v.shape[1] == k.shape[1] &&
+                           k_cache.dtype == v_cache.dtype &&
+                           (k_cache.dtype == DType::kF16 || k_cache.dtype == DType::kF32);
+        if (!fused) {
+            return Backend::matmul_qkv_rope_store_kv(ws, x, q, k, v, positions, params, slot_mapping, k_cache,
+                                                     v_cache);
+        }
+        cuda::MatvecJob job;
+        job.count = 3;
+        const Tensor* ys[3] = {&q, &k, &v};
+        for (int i = 0; i < 3; ++i) {
+            job.w[i] = view_of(ws[i]);
+            job.y[i] = ys[i]->as<float>();
+        }
+        cuda::RopeEpilogue rope{};
+        rope.positions = positions.as<int32_t>();
+        rope.slots = slot_mapping.as<int32_t>();
+        rope.factors = params.freq_factors != nullptr ? params.freq_factors->as<float>() : nullptr;
+        rope.head_dim = static_cast<int>(head_dim);
+        rope.n_rot = params.n_rot;
+        rope.freq_base = params.freq_base;
+        rope.freq_scale = params.freq_scale;
+        rope.cache_f16 = k_cache.dtype == DType::kF16;
+        rope.k_cache = k_cache.data;
+        rope.v_cache = v_cache.data;
+        run_matvec(job, x, &rope);
+    }
+
     void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const AttentionBatch& batch,
                    const AttentionParams& params, const Tensor& out) override {
         quantized_x_ = nullptr;
@@ -744,11 +780,11 @@ private:
         if (wb < cb + quantized_n_ * quantized_k_ * 4 && cb < wb + written.size_bytes()) quantized_x_ = nullptr;
     }
 
-    void run_matvec(const cuda::MatvecJob& job, const Tensor& x) {
+    void run_matvec(const cuda::MatvecJob& job, const Tensor& x, const cuda::RopeEpilogue* rope = nullptr) {
         const int64_t n = x.rows(), K = x.cols();
         CHECK_EQ(job.w[0].cols, K);
         const cuda::QuantizedActivations xq = quantized(x.data, n, K, job.w[0].format);
-        cuda::launch_matvec(job, x.as<float>(), xq, n, stream_);
+        cuda::launch_matvec(job, x.as<float>(), xq, n, stream_, rope);
         // An output written over the buffer whose quantized copy is cached makes the copy stale.
         if (quantized_x_ != nullptr) {
             const auto* cb = static_cast<const uint8_t*>(quantized_x_);

@@ -40,6 +40,26 @@ __device__ __forceinline__ void begin_dependent_kernel() {
 #endif
 }
 
+// cos and sin of rotary pair p's angle at position pos. The angle is computed in double, as the CPU reference does,
+// so every kernel that rotates (rope, rope + KV write, the q/k/v products' epilogue) uses the same float cos/sin.
+__device__ __forceinline__ void rope_cos_sin(int32_t pos, int64_t p, int n_rot, float freq_base, float freq_scale,
+                                             const float* factors, float* cs, float* sn) {
+    double theta = static_cast<double>(pos) * freq_scale *
+                   exp2(-2.0 * static_cast<double>(p) / n_rot * log2(static_cast<double>(freq_base)));
+    if (factors != nullptr) theta /= factors[p];
+    constexpr double kTwoPi = 6.283185307179586476925;
+    const double reduced = theta - kTwoPi * rint(theta / kTwoPi);
+    sincosf(static_cast<float>(reduced), sn, cs);
+}
+
+// Rotates the pair (x0, x1) in place by the angle of (cs, sn). Spelled with explicit roundings so that every kernel
+// that rotates gets the same bits, whatever contractions the compiler would choose in each.
+__device__ __forceinline__ void rope_rotate(float cs, float sn, float* x0, float* x1) {
+    const float a = *x0, b = *x1;
+    *x0 = __fmaf_rn(a, cs, -__fmul_rn(b, sn));
+    *x1 = __fmaf_rn(a, sn, __fmul_rn(b, cs));
+}
+
 // Asks L2 to fetch [p, p + bytes) (p and bytes multiples of 16) ahead of the loads that will read it (sm_90+).
 __device__ __forceinline__ void prefetch_l2(const void* p, uint32_t bytes) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900

@@ -55,8 +55,24 @@ struct MatvecJob {
     bool glu = false;
     GluKind glu_kind = GluKind::kSilu;
 };
+// The q/k/v products' epilogue that launch_rope_store_kv would otherwise run (job: w = wq, wk, wv; y = q, k, v):
+// adjacent-pair rotation (RopeMode::kNormal) of q's and k's first n_rot elements of every head, and k and v written
+// into the caches at slots[t].
+struct RopeEpilogue {
+    const int32_t* positions;  // [n]
+    const int32_t* slots;      // [n]
+    const float* factors;      // [n_rot / 2] or null
+    int head_dim;
+    int n_rot;
+    float freq_base, freq_scale;
+    bool cache_f16;
+    void* k_cache;  // [slots, kv rows of wk]
+    void* v_cache;  // [slots, rows of wv]
+};
+// Whether launch_matvec takes a RopeEpilogue for weights of this format.
+bool matvec_rope_epilogue_supported(WeightFormat format);
 void launch_matvec(const MatvecJob& job, const float* x, const QuantizedActivations& xq, int64_t n,
-                   cudaStream_t stream);
+                   cudaStream_t stream, const RopeEpilogue* rope = nullptr);
 
 // ---- attention.cu ----
 struct AttentionLaunch {

@@ -207,16 +207,6 @@ __global__ void scale_kernel(float* x, int64_t n, float s) {
 // cos and sin of pair p's angle at position pos. The angle is formed in double, as the CPU reference does, and
 // reduced to [-pi, pi] in double; float sincosf of the reduced angle then matches the reference's double cos/sin
 // rounded to float within an ulp, at a fraction of the cost of double transcendentals.
-__device__ __forceinline__ void rope_cos_sin(int32_t pos, int64_t p, int n_rot, float freq_base, float freq_scale,
-                                             const float* factors, float* cs, float* sn) {
-    double theta = static_cast<double>(pos) * freq_scale *
-                   exp2(-2.0 * static_cast<double>(p) / n_rot * log2(static_cast<double>(freq_base)));
-    if (factors != nullptr) theta /= factors[p];
-    constexpr double kTwoPi = 6.283185307179586476925;
-    const double reduced = theta - kTwoPi * rint(theta / kTwoPi);
-    sincosf(static_cast<float>(reduced), sn, cs);
-}
-
 // One thread per rotated pair. The angle is computed in double, as the CPU reference does, so both backends
 // rotate by the same float cos/sin.
 __global__ void rope_kernel(float* x, int64_t n, int64_t heads, int64_t head_dim, const int32_t* positions,
@@ -233,9 +223,7 @@ __global__ void rope_kernel(float* x, int64_t n, int64_t heads, int64_t head_dim
     float* xh = x + th * head_dim;
     const int64_t i0 = mode == RopeMode::kNormal ? 2 * p : p;
     const int64_t i1 = mode == RopeMode::kNormal ? 2 * p + 1 : p + half;
-    const float x0 = xh[i0], x1 = xh[i1];
-    xh[i0] = x0 * cs - x1 * sn;
-    xh[i1] = x0 * sn + x1 * cs;
+    rope_rotate(cs, sn, &xh[i0], &xh[i1]);
 }
 
 // rope(q); rope(k); store_kv(k, v) in one launch: one thread per pair of head elements, over the query heads and
@@ -265,9 +253,7 @@ __global__ void rope_store_kv_kernel(float* q, float* k, const float* v, int64_t
     if (p < half) {
         i0 = mode == RopeMode::kNormal ? 2 * p : p;
         i1 = mode == RopeMode::kNormal ? 2 * p + 1 : p + half;
-        const float x0 = xh[i0], x1 = xh[i1];
-        xh[i0] = x0 * cs - x1 * sn;
-        xh[i1] = x0 * sn + x1 * cs;
+        rope_rotate(cs, sn, &xh[i0], &xh[i1]);
     } else {
         i0 = n_rot + 2 * (p - half);
         i1 = i0 + 1;

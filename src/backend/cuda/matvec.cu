@@ -55,9 +55,11 @@ constexpr int kStackedRows = F == WeightFormat::kQ4K || F == WeightFormat::kQ5K 
 
 // kGlu is a template parameter so the stacked products keep the smaller register footprint (higher occupancy) of
 // the one-row path; the GLU path reads its two rows together.
-template <int NT, WeightFormat F, bool kGlu>
+// kRope (one token, two rows per warp): the q/k/v products with launch_rope_store_kv's work in the epilogue. A warp's
+// two rows are an adjacent pair of one head, so lane 0 rotates them (q, k) and writes k and v into the caches.
+template <int NT, WeightFormat F, bool kGlu, bool kRope = false>
 __global__ void __launch_bounds__(kThreads) matvec_kernel(MatvecJob job, QuantizedActivations xq, const float* xf,
-                                                          int n) {
+                                                          int n, RopeEpilogue rope) {
     const int64_t row = blockIdx.x * static_cast<int64_t>(kRowsPerBlock) + threadIdx.x / kWarpSize;
     const int lane = threadIdx.x % kWarpSize;
     if constexpr (kGlu) {
@@ -129,6 +131,17 @@ __global__ void __launch_bounds__(kThreads) matvec_kernel(MatvecJob job, Quantiz
                 if (first + i < end2) prefetch_row<F>(view(m[i]), r[i]);
             }
         }
+        // The pair's angle depends only on the step's position (written before the step) and the constant
+        // frequency factors, so it is computed before the wait.
+        float rope_cs = 1.0f, rope_sn = 0.0f;
+        if constexpr (kRope) {
+            static_assert(NT == 1 && R == 2, "the rope epilogue takes one token and row pairs");
+            const int e = static_cast<int>(r[0] % rope.head_dim);
+            if (lane == 0 && first < end2 && m[0] < 2 && e < rope.n_rot) {
+                rope_cos_sin(rope.positions[0], e / 2, rope.n_rot, rope.freq_base, rope.freq_scale, rope.factors,
+                             &rope_cs, &rope_sn);
+            }
+        }
         begin_dependent_kernel();
         if (first >= end2) return;
         float acc[R][NT] = {};
@@ -146,17 +159,38 @@ __global__ void __launch_bounds__(kThreads) matvec_kernel(MatvecJob job, Quantiz
                 rows_dot<NT, F, 1, true, true>(ws, one, xq, xf, n, *reinterpret_cast<float (*)[1][NT]>(&acc[i]));
             }
         }
+        if constexpr (kRope) {
+            // The launcher guarantees even row counts, so both rows are in matrix m[0] (same is true).
+            float a = warp_sum(acc[0][0]), b = warp_sum(acc[1][0]);
+            if (lane == 0) {
+                const int mat = m[0];
+                if (mat < 2) rope_rotate(rope_cs, rope_sn, &a, &b);
+                float* y = mat == 0 ? job.y[0] : mat == 1 ? job.y[1] : job.y[2];
+                y[r[0]] = a;
+                y[r[0] + 1] = b;
+                if (mat > 0) {
+                    const int64_t dst = static_cast<int64_t>(rope.slots[0]) * view(mat).rows + r[0];
+                    void* cache = mat == 1 ? rope.k_cache : rope.v_cache;
+                    if (rope.cache_f16) {
+                        *reinterpret_cast<__half2*>(static_cast<__half*>(cache) + dst) = __floats2half2_rn(a, b);
+                    } else {
+                        *reinterpret_cast<float2*>(static_cast<float*>(cache) + dst) = make_float2(a, b);
+                    }
+                }
+            }
+        } else {
 #pragma unroll
-        for (int i = 0; i < R; ++i) {
-            if (first + i >= end2) break;
-            float* y = m[i] == 0 ? job.y[0] : m[i] == 1 ? job.y[1] : job.y[2];
-            const int64_t rows = view(m[i]).rows;
+            for (int i = 0; i < R; ++i) {
+                if (first + i >= end2) break;
+                float* y = m[i] == 0 ? job.y[0] : m[i] == 1 ? job.y[1] : job.y[2];
+                const int64_t rows = view(m[i]).rows;
 #pragma unroll
-            for (int t = 0; t < NT; ++t) {
-                const float v = warp_sum(acc[i][t]);
-                if (lane == 0 && t < n) {
-                    float* dst = y + t * rows + r[i];
-                    *dst = job.accumulate ? *dst + v : v;
+                for (int t = 0; t < NT; ++t) {
+                    const float v = warp_sum(acc[i][t]);
+                    if (lane == 0 && t < n) {
+                        float* dst = y + t * rows + r[i];
+                        *dst = job.accumulate ? *dst + v : v;
+                    }
                 }
             }
         }
@@ -425,7 +459,16 @@ bool launch_bulk(const MatvecJob& job, const QuantizedActivations& xq, const flo
 
 template <int NT, WeightFormat F>
 void launch_format(const MatvecJob& job, const QuantizedActivations& xq, const float* xf, int n,
-                   cudaStream_t stream) {
+                   cudaStream_t stream, const RopeEpilogue* rope) {
+    if (rope != nullptr) {
+        if constexpr (NT == 1 && kStackedRows<F> == 2) {
+            const int64_t rows = job.w[0].rows + job.w[1].rows + job.w[2].rows;
+            const auto blocks = static_cast<unsigned>(ceil_div(rows, 2 * kRowsPerBlock));
+            launch_kernel(matvec_kernel<1, F, false, true>, blocks, kThreads, 0, stream, job, xq, xf, n, *rope);
+            return;
+        }
+        CHECK(false) << "no rope epilogue for this product";
+    }
     if (NT == 1 && launch_bulk<F>(job, xq, xf, stream)) return;
     int64_t rows = job.w[0].rows;
     if (!job.glu) {
@@ -433,33 +476,33 @@ void launch_format(const MatvecJob& job, const QuantizedActivations& xq, const f
     }
     if (job.glu) {
         const auto blocks = static_cast<unsigned>(ceil_div(rows, kRowsPerBlock));
-        launch_kernel(matvec_kernel<NT, F, true>, blocks, kThreads, 0, stream, job, xq, xf, n);
+        launch_kernel(matvec_kernel<NT, F, true>, blocks, kThreads, 0, stream, job, xq, xf, n, RopeEpilogue{});
     } else {
         const auto blocks = static_cast<unsigned>(ceil_div(rows, kStackedRows<F> * kRowsPerBlock));
-        launch_kernel(matvec_kernel<NT, F, false>, blocks, kThreads, 0, stream, job, xq, xf, n);
+        launch_kernel(matvec_kernel<NT, F, false>, blocks, kThreads, 0, stream, job, xq, xf, n, RopeEpilogue{});
     }
 }
 
 template <int NT>
 void launch_for_tokens(const MatvecJob& job, const QuantizedActivations& xq, const float* xf, int n,
-                       cudaStream_t stream) {
+                       cudaStream_t stream, const RopeEpilogue* rope) {
     switch (job.w[0].format) {
         case WeightFormat::kQ8:
-            return launch_format<NT, WeightFormat::kQ8>(job, xq, xf, n, stream);
+            return launch_format<NT, WeightFormat::kQ8>(job, xq, xf, n, stream, rope);
         case WeightFormat::kQ4_0:
-            return launch_format<NT, WeightFormat::kQ4_0>(job, xq, xf, n, stream);
+            return launch_format<NT, WeightFormat::kQ4_0>(job, xq, xf, n, stream, rope);
         case WeightFormat::kQ4K:
-            return launch_format<NT, WeightFormat::kQ4K>(job, xq, xf, n, stream);
+            return launch_format<NT, WeightFormat::kQ4K>(job, xq, xf, n, stream, rope);
         case WeightFormat::kQ5K:
-            return launch_format<NT, WeightFormat::kQ5K>(job, xq, xf, n, stream);
+            return launch_format<NT, WeightFormat::kQ5K>(job, xq, xf, n, stream, rope);
         case WeightFormat::kQ6K:
-            return launch_format<NT, WeightFormat::kQ6K>(job, xq, xf, n, stream);
+            return launch_format<NT, WeightFormat::kQ6K>(job, xq, xf, n, stream, rope);
         case WeightFormat::kF32:
-            return launch_format<NT, WeightFormat::kF32>(job, xq, xf, n, stream);
+            return launch_format<NT, WeightFormat::kF32>(job, xq, xf, n, stream, rope);
         case WeightFormat::kF16:
-            return launch_format<NT, WeightFormat::kF16>(job, xq, xf, n, stream);
+            return launch_format<NT, WeightFormat::kF16>(job, xq, xf, n, stream, rope);
         case WeightFormat::kBF16:
-            return launch_format<NT, WeightFormat::kBF16>(job, xq, xf, n, stream);
+            return launch_format<NT, WeightFormat::kBF16>(job, xq, xf, n, stream, rope);
     }
 }
 }  // namespace
@@ -468,24 +511,32 @@ bool matvec_uses_quantized_activations(WeightFormat format) {
     return format != WeightFormat::kF32 && format != WeightFormat::kF16 && format != WeightFormat::kBF16;
 }
 
+bool matvec_rope_epilogue_supported(WeightFormat format) {
+    return format == WeightFormat::kQ4K || format == WeightFormat::kQ5K;
+}
+
 void launch_matvec(const MatvecJob& job, const float* x, const QuantizedActivations& xq, int64_t n,
-                   cudaStream_t stream) {
+                   cudaStream_t stream, const RopeEpilogue* rope) {
     CHECK(n >= 1 && n <= kMaxMatvecTokens) << "matvec takes 1.." << kMaxMatvecTokens << " tokens, got " << n;
     CHECK(job.count >= 1 && job.count <= 3 && (!job.glu || job.count == 2));
     for (int i = 1; i < job.count; ++i) {
         CHECK(job.w[i].format == job.w[0].format && job.w[i].cols == job.w[0].cols);
     }
+    if (rope != nullptr) {
+        CHECK(n == 1 && !job.glu && job.count == 3 && matvec_rope_epilogue_supported(job.w[0].format));
+        CHECK(job.w[0].rows % 2 == 0 && job.w[1].rows % 2 == 0 && job.w[2].rows % 2 == 0 && rope->head_dim % 2 == 0);
+    }
     const int nt = static_cast<int>(n);
     if (nt == 1) {
-        launch_for_tokens<1>(job, xq, x, nt, stream);
+        launch_for_tokens<1>(job, xq, x, nt, stream, rope);
     } else if (nt == 2) {
-        launch_for_tokens<2>(job, xq, x, nt, stream);
+        launch_for_tokens<2>(job, xq, x, nt, stream, rope);
     } else if (nt <= 4) {
-        launch_for_tokens<4>(job, xq, x, nt, stream);
+        launch_for_tokens<4>(job, xq, x, nt, stream, rope);
     } else if (nt <= 8) {
-        launch_for_tokens<8>(job, xq, x, nt, stream);
+        launch_for_tokens<8>(job, xq, x, nt, stream, rope);
     } else {
-        launch_for_tokens<16>(job, xq, x, nt, stream);
+        launch_for_tokens<16>(job, xq, x, nt, stream, rope);
     }
 }
 

@@ -10,17 +10,9 @@ void attention_layer(Backend& backend, const ModelConfig& c, const LayerWeights&
                      const Tensor& residual) {
     const int64_t n = xn.rows();
     const Tensor qkv_weights[3] = {w.wq, w.wk, w.wv};
-    const Tensor qkv[3] = {s.q, s.k, s.v};
-    backend.matmul_shared_input(qkv_weights, qkv, 3, xn);
-    if (w.bq.data != nullptr) backend.add(s.q, w.bq, s.q);
-    if (w.bk.data != nullptr) backend.add(s.k, w.bk, s.k);
-    if (w.bv.data != nullptr) backend.add(s.v, w.bv, s.v);
-
     const Tensor q_heads = s.q.reshaped({c.head_dim, c.num_heads, n});
     const Tensor k_heads = s.k.reshaped({c.head_dim, c.num_kv_heads, n});
-    if (w.q_norm.data != nullptr) backend.rms_norm(q_heads, w.q_norm, c.norm_eps, q_heads);
-    if (w.k_norm.data != nullptr) backend.rms_norm(k_heads, w.k_norm, c.norm_eps, k_heads);
-
+    const Tensor v_heads = s.v.reshaped({c.head_dim_v, c.num_kv_heads, n});
     const bool swa = c.layer_swa(layer);
     RopeParams rope;
     rope.mode = c.rope_mode;
@@ -28,8 +20,21 @@ void attention_layer(Backend& backend, const ModelConfig& c, const LayerWeights&
     rope.freq_base = swa ? c.rope_freq_base_swa : c.rope_freq_base;
     rope.freq_scale = swa ? c.rope_freq_scale_swa : c.rope_freq_scale;
     rope.freq_factors = rope_freqs;
-    backend.rope_store_kv(q_heads, k_heads, s.v.reshaped({c.head_dim_v, c.num_kv_heads, n}), batch.positions, rope,
-                          slots, k_cache, v_cache);
+    const bool plain = w.bq.data == nullptr && w.bk.data == nullptr && w.bv.data == nullptr &&
+                       w.q_norm.data == nullptr && w.k_norm.data == nullptr;
+    if (plain) {
+        backend.matmul_qkv_rope_store_kv(qkv_weights, xn, q_heads, k_heads, v_heads, batch.positions, rope, slots,
+                                         k_cache, v_cache);
+    } else {
+        const Tensor qkv[3] = {s.q, s.k, s.v};
+        backend.matmul_shared_input(qkv_weights, qkv, 3, xn);
+        if (w.bq.data != nullptr) backend.add(s.q, w.bq, s.q);
+        if (w.bk.data != nullptr) backend.add(s.k, w.bk, s.k);
+        if (w.bv.data != nullptr) backend.add(s.v, w.bv, s.v);
+        if (w.q_norm.data != nullptr) backend.rms_norm(q_heads, w.q_norm, c.norm_eps, q_heads);
+        if (w.k_norm.data != nullptr) backend.rms_norm(k_heads, w.k_norm, c.norm_eps, k_heads);
+        backend.rope_store_kv(q_heads, k_heads, v_heads, batch.positions, rope, slots, k_cache, v_cache);
+    }
 
     AttentionParams params;
     params.scale = c.attention_scale > 0 ? c.attention_scale : 1.0f / std::sqrt(static_cast<float>(c.head_dim));
