@@ -892,10 +892,10 @@ void check_rope_store_kv(Backend& be, std::mt19937& rng, RopeMode mode, DType ca
     }
 }
 
-// matmul_qkv_rope_store_kv (on the GPU, one token of Q4_K or Q5_K weights: the rotation and the cache write in the
-// q/k/v products' epilogue) must produce exactly what its composition produces: matmul_shared_input, then
-// rope_store_kv (each checked against the references above). Other formats, NeoX rotation and several tokens take
-// the composition on both sides.
+// matmul_qkv_rope_store_kv (on the GPU, for one token of Q4_K, Q5_K or Q8_0 weights: the rotation and the cache
+// write in the epilogue of the two-row or bulk-copy product kernel) must produce exactly what its composition
+// produces: matmul_shared_input, then rope_store_kv (each checked against the references above). Other formats,
+// NeoX rotation and several tokens take the composition on both sides.
 void check_matmul_qkv_rope_store_kv(Backend& be, std::mt19937& rng, DType dtype, RopeMode mode, DType cache_dtype,
                                     int64_t heads, int64_t kv_heads, int64_t head_dim, int n_rot, bool factors,
                                     int64_t n) {
@@ -1310,8 +1310,9 @@ std::vector<OpCase> build_cases() {
         }
     }
 
-    // The fused q/k/v epilogue (Q4_K, Q5_K, one token, adjacent pairs) and the cases that take the composition.
-    for (DType w : {DType::kQ4_K, DType::kQ5_K, DType::kQ8_0}) {
+    // The fused q/k/v epilogue (one token, adjacent pairs), and the cases that take the composition (other formats,
+    // n = 3, NeoX).
+    for (DType w : {DType::kQ4_K, DType::kQ5_K, DType::kQ8_0, DType::kBF16}) {
         for (DType t : {DType::kF32, DType::kF16}) {
             for (auto [heads, kv_heads, head_dim, n_rot, factors] :
                  {std::tuple<int64_t, int64_t, int64_t, int, bool>{32, 8, 128, 128, true},

@@ -101,6 +101,49 @@ TEST(CudaSampleTest, MatchesHostSampler) {
     }
 }
 
+// Rows that are all greedy take a many-block argmax: it must return each row's first maximum for any vocabulary size
+// (one logit, sizes around its chunk of 4096, Llama 3's, one past 256K) with ties across chunks.
+TEST(CudaSampleTest, GreedyRowsTakeTheFirstMaximum) {
+    std::string why;
+    if (!cuda_device_available(&why)) GTEST_SKIP() << why;
+    Result<std::unique_ptr<Backend>> be = create_cuda_backend(CudaBackendOptions{});
+    ASSERT_TRUE(be.ok()) << be.status().message();
+    std::mt19937 rng(99);
+    std::normal_distribution<float> dist(0.0f, 3.0f);
+    for (int64_t vocab : {1, 7, 4095, 4096, 4097, 50257, 128256, 262145}) {
+        for (int64_t n : {1, 3}) {
+            std::vector<float> logits(static_cast<size_t>(n * vocab));
+            for (float& v : logits) v = dist(rng);
+            std::vector<int32_t> expected;
+            for (int64_t r = 0; r < n; ++r) {
+                float* row = logits.data() + r * vocab;
+                std::uniform_int_distribution<int64_t> pick(0, vocab - 1);
+                const int64_t a = pick(rng), b = pick(rng);
+                // Row 1 ties two positions at the top (likely in different chunks); row 2 is all -inf but one.
+                if (r == 1) row[a] = row[b] = 100.0f;
+                if (r == 2) {
+                    std::fill(row, row + vocab, -INFINITY);
+                    row[b] = -1e30f;
+                }
+                expected.push_back(static_cast<int32_t>(std::max_element(row, row + vocab) - row));
+            }
+            auto lbuf = (*be)->allocate(logits.size() * 4);
+            auto ibuf = (*be)->allocate(static_cast<size_t>(n) * 4);
+            const Tensor lt(lbuf->data(), DType::kF32, {vocab, n});
+            const Tensor it(ibuf->data(), DType::kI32, {n});
+            (*be)->copy_to_device(lt, logits.data(), logits.size() * 4);
+            SamplingParams greedy;
+            greedy.temperature = 0.0f;
+            const std::vector<SamplingRow> rows(static_cast<size_t>(n), *Sampler(greedy).device_row());
+            ASSERT_LE(rows[0].temperature, 0.0f);
+            (*be)->sample(lt, rows.data(), n, 0.0f, it);
+            std::vector<int32_t> got(static_cast<size_t>(n));
+            (*be)->copy_to_host(got.data(), it, got.size() * 4);
+            EXPECT_EQ(got, expected) << "vocab " << vocab << ", " << n << " rows";
+        }
+    }
+}
+
 TEST(CudaSampleTest, DeclinesChainsItCannotRun) {
     std::string why;
     if (!cuda_device_available(&why)) GTEST_SKIP() << why;

@@ -370,10 +370,10 @@ public:
     void matmul_qkv_rope_store_kv(const Tensor* ws, const Tensor& x, const Tensor& q, const Tensor& k,
                                   const Tensor& v, const Tensor& positions, const RopeParams& params,
                                   const Tensor& slot_mapping, const Tensor& k_cache, const Tensor& v_cache) override {
-        // One token with weights whose products take two rows per warp: rotate and store in their epilogue.
+        // One token, with products whose kernel pairs adjacent rows: rotate and store in their epilogue.
         const int64_t head_dim = q.shape[0];
         const bool fused = x.rows() == 1 && use_matvec(ws, 3, x) &&
-                           cuda::matvec_rope_epilogue_supported(view_of(ws[0]).format) &&
+                           cuda::matvec_rope_epilogue_supported(view_of(ws[0]).format, x.cols()) &&
                            params.mode == RopeMode::kNormal && params.n_rot % 2 == 0 && head_dim % 2 == 0 &&
                            k.shape[0] == head_dim && v.shape[0] == head_dim && v.shape[1] == k.shape[1] &&
                            k_cache.dtype == v_cache.dtype &&
@@ -678,6 +678,15 @@ public:
         CHECK(logits.dtype == DType::kF32 && ids.dtype == DType::kI32 && logits.rows() == n && ids.num_elements() == n);
         for (int64_t r = 0; r < n; ++r) CHECK(can_sample(rows[r]));
         if (n == 0) return;
+        // Greedy rows need neither their parameters on the device nor one block per row (softcap is monotonic: the
+        // maximum stays where it is).
+        if (std::all_of(rows, rows + n, [](const SamplingRow& r) { return r.temperature <= 0; })) {
+            const int64_t vocab = logits.shape[0];
+            void* partial = scratch(kScratchSampling, static_cast<size_t>(cuda::argmax_scratch_bytes(n, vocab)));
+            quantized_x_ = nullptr;
+            cuda::launch_argmax(logits.as<float>(), n, vocab, partial, ids.as<int32_t>(), stream_);
+            return;
+        }
         const size_t bytes = static_cast<size_t>(n) * sizeof(SamplingRow);
         void* device_rows = scratch(kScratchSampling, bytes);
         copy_to_device(Tensor(device_rows, DType::kI8, {static_cast<int64_t>(bytes)}), rows, bytes);

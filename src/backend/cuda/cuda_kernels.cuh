@@ -55,7 +55,8 @@ struct MatvecJob {
     bool glu = false;
     GluKind glu_kind = GluKind::kSilu;
 };
-// The q/k/v products' epilogue that launch_rope_store_kv would otherwise run (job: w = wq, wk, wv; y = q, k, v):
+// The q/k/v products' epilogue that launch_rope_store_kv would otherwise run (one token; job: w = wq, wk, wv with
+// even row counts; y = q, k, v):
 // adjacent-pair rotation (RopeMode::kNormal) of q's and k's first n_rot elements of every head, and k and v written
 // into the caches at slots[t].
 struct RopeEpilogue {
@@ -69,8 +70,8 @@ struct RopeEpilogue {
     void* k_cache;  // [slots, kv rows of wk]
     void* v_cache;  // [slots, rows of wv]
 };
-// Whether launch_matvec takes a RopeEpilogue for weights of this format.
-bool matvec_rope_epilogue_supported(WeightFormat format);
+// Whether launch_matvec takes a RopeEpilogue for q/k/v weights of this format and width.
+bool matvec_rope_epilogue_supported(WeightFormat format, int64_t K);
 void launch_matvec(const MatvecJob& job, const float* x, const QuantizedActivations& xq, int64_t n,
                    cudaStream_t stream, const RopeEpilogue* rope = nullptr);
 
@@ -225,5 +226,9 @@ constexpr int kMaxTopK = 1024;
 // ids[r] = the token row r of logits [n][vocab] draws under rows[r] (device memory), as Backend::sample.
 void launch_sample(const float* logits, int64_t n, int64_t vocab, const SamplingRow* rows, float softcap,
                    int32_t* ids, cudaStream_t stream);
+// ids[r] = the first maximum of logits row r, for rows that are all greedy: over many blocks, with `scratch` of
+// argmax_scratch_bytes(n, vocab) bytes for the blocks' partial results.
+int64_t argmax_scratch_bytes(int64_t n, int64_t vocab);
+void launch_argmax(const float* logits, int64_t n, int64_t vocab, void* scratch, int32_t* ids, cudaStream_t stream);
 
 }  // namespace frugal::cuda

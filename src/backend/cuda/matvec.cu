@@ -53,10 +53,40 @@ __device__ __forceinline__ void prefetch_row(const WeightView& w, int64_t row) {
 template <WeightFormat F>
 constexpr int kStackedRows = F == WeightFormat::kQ4K || F == WeightFormat::kQ5K ? 2 : 1;
 
+// The rope epilogue's angle for the pair whose first row is r (even) of matrix mat (0 q, 1 k, 2 v): (1, 0) where
+// nothing rotates. It depends only on the step's position (written before the step) and the constant frequency
+// factors, so the kernels compute it before waiting on their input.
+__device__ __forceinline__ float2 rope_pair_angle(const RopeEpilogue& rope, int mat, int64_t r) {
+    float cs = 1.0f, sn = 0.0f;
+    const int e = static_cast<int>(r % rope.head_dim);
+    if (mat < 2 && e < rope.n_rot) {
+        rope_cos_sin(rope.positions[0], e / 2, rope.n_rot, rope.freq_base, rope.freq_scale, rope.factors, &cs, &sn);
+    }
+    return make_float2(cs, sn);
+}
+
+// Writes rows r, r + 1 (r even) of matrix mat as launch_rope_store_kv leaves them: q and k rotated by `angle` (their
+// first n_rot elements of each head), k and v also into the caches at the token's slot.
+__device__ __forceinline__ void rope_pair_store(const RopeEpilogue& rope, const MatvecJob& job, int mat, int64_t r,
+                                                float a, float b, float2 angle) {
+    if (mat < 2 && r % rope.head_dim < rope.n_rot) rope_rotate(angle.x, angle.y, &a, &b);
+    float* y = mat == 0 ? job.y[0] : mat == 1 ? job.y[1] : job.y[2];
+    y[r] = a;
+    y[r + 1] = b;
+    if (mat == 0) return;
+    const int64_t dst = static_cast<int64_t>(rope.slots[0]) * (mat == 1 ? job.w[1].rows : job.w[2].rows) + r;
+    void* cache = mat == 1 ? rope.k_cache : rope.v_cache;
+    if (rope.cache_f16) {
+        *reinterpret_cast<__half2*>(static_cast<__half*>(cache) + dst) = __floats2half2_rn(a, b);
+    } else {
+        *reinterpret_cast<float2*>(static_cast<float*>(cache) + dst) = make_float2(a, b);
+    }
+}
+
 // kGlu is a template parameter so the stacked products keep the smaller register footprint (higher occupancy) of
 // the one-row path; the GLU path reads its two rows together.
 // kRope (one token, two rows per warp): the q/k/v products with launch_rope_store_kv's work in the epilogue. A warp's
-// two rows are an adjacent pair of one head, so lane 0 rotates them (q, k) and writes k and v into the caches.
+// rows 2i and 2i + 1 are an adjacent pair of one head (every row count is even): lane 0 rotates and stores them.
 template <int NT, WeightFormat F, bool kGlu, bool kRope = false>
 __global__ void __launch_bounds__(kThreads) matvec_kernel(MatvecJob job, QuantizedActivations xq, const float* xf,
                                                           int n, RopeEpilogue rope) {
@@ -131,16 +161,10 @@ __global__ void __launch_bounds__(kThreads) matvec_kernel(MatvecJob job, Quantiz
                 if (first + i < end2) prefetch_row<F>(view(m[i]), r[i]);
             }
         }
-        // The pair's angle depends only on the step's position (written before the step) and the constant
-        // frequency factors, so it is computed before the wait.
-        float rope_cs = 1.0f, rope_sn = 0.0f;
+        float2 angle = make_float2(1.0f, 0.0f);
         if constexpr (kRope) {
             static_assert(NT == 1 && R == 2, "the rope epilogue takes one token and row pairs");
-            const int e = static_cast<int>(r[0] % rope.head_dim);
-            if (lane == 0 && first < end2 && m[0] < 2 && e < rope.n_rot) {
-                rope_cos_sin(rope.positions[0], e / 2, rope.n_rot, rope.freq_base, rope.freq_scale, rope.factors,
-                             &rope_cs, &rope_sn);
-            }
+            if (lane == 0 && first < end2) angle = rope_pair_angle(rope, m[0], r[0]);
         }
         begin_dependent_kernel();
         if (first >= end2) return;
@@ -160,24 +184,9 @@ __global__ void __launch_bounds__(kThreads) matvec_kernel(MatvecJob job, Quantiz
             }
         }
         if constexpr (kRope) {
-            // The launcher guarantees even row counts, so both rows are in matrix m[0] (same is true).
-            float a = warp_sum(acc[0][0]), b = warp_sum(acc[1][0]);
-            if (lane == 0) {
-                const int mat = m[0];
-                if (mat < 2) rope_rotate(rope_cs, rope_sn, &a, &b);
-                float* y = mat == 0 ? job.y[0] : mat == 1 ? job.y[1] : job.y[2];
-                y[r[0]] = a;
-                y[r[0] + 1] = b;
-                if (mat > 0) {
-                    const int64_t dst = static_cast<int64_t>(rope.slots[0]) * view(mat).rows + r[0];
-                    void* cache = mat == 1 ? rope.k_cache : rope.v_cache;
-                    if (rope.cache_f16) {
-                        *reinterpret_cast<__half2*>(static_cast<__half*>(cache) + dst) = __floats2half2_rn(a, b);
-                    } else {
-                        *reinterpret_cast<float2*>(static_cast<float*>(cache) + dst) = make_float2(a, b);
-                    }
-                }
-            }
+            // Even row counts: both rows are in matrix m[0] (same is true).
+            const float a = warp_sum(acc[0][0]), b = warp_sum(acc[1][0]);
+            if (lane == 0) rope_pair_store(rope, job, m[0], r[0], a, b, angle);
         } else {
 #pragma unroll
             for (int i = 0; i < R; ++i) {
@@ -292,12 +301,15 @@ __device__ __forceinline__ void tile_dot(const uint8_t* const (&main)[R], const 
     }
 }
 
-template <WeightFormat F, bool kGlu>
+// kRope: the q/k/v products with the rope epilogue (rows per block even): the block's rows meet in shared memory and
+// thread i stores pair i.
+template <WeightFormat F, bool kGlu, bool kRope = false>
 __global__ void __launch_bounds__(kBulkThreads) matvec_bulk_kernel(MatvecJob job, QuantizedActivations xq,
-                                                                   const float* xf, BulkPlan plan) {
+                                                                   const float* xf, BulkPlan plan, RopeEpilogue rope) {
     extern __shared__ __align__(128) uint8_t tile[];
     __shared__ uint64_t bar;
     __shared__ float partial[2][kBulkWarps];
+    __shared__ float rope_rows[kRope ? 32 : 1];
     constexpr int kMats = kGlu ? 2 : 1;
     int64_t b = blockIdx.x;
     int m = 0;
@@ -332,6 +344,10 @@ __global__ void __launch_bounds__(kBulkThreads) matvec_bulk_kernel(MatvecJob job
             }
         }
     }
+    float2 angle = make_float2(1.0f, 0.0f);
+    if constexpr (kRope) {
+        if (2 * static_cast<int>(threadIdx.x) < rows) angle = rope_pair_angle(rope, m, row0 + 2 * threadIdx.x);
+    }
     // The barrier's initialization must be visible to every thread before any waits on it.
     __syncthreads();
     begin_dependent_kernel();
@@ -343,7 +359,9 @@ __global__ void __launch_bounds__(kBulkThreads) matvec_bulk_kernel(MatvecJob job
         return tile + i * mat_tile + main_tile + r * static_cast<int64_t>(plan.aux_row_bytes);
     };
     auto finish = [&](int r, const float (&acc)[kMats][1]) {
-        if constexpr (kGlu) {
+        if constexpr (kRope) {
+            rope_rows[r] = acc[0][0];
+        } else if constexpr (kGlu) {
             job.y[0][row0 + r] = glu_activation(job.glu_kind, acc[0][0]) * acc[1][0];
         } else {
             float* dst = y + row0 + r;
@@ -394,6 +412,13 @@ __global__ void __launch_bounds__(kBulkThreads) matvec_bulk_kernel(MatvecJob job
             finish(threadIdx.x, sum);
         }
     }
+    if constexpr (kRope) {
+        __syncthreads();
+        if (2 * static_cast<int>(threadIdx.x) < rows) {
+            const int i = 2 * static_cast<int>(threadIdx.x);
+            rope_pair_store(rope, job, m, row0 + i, rope_rows[i], rope_rows[i + 1], angle);
+        }
+    }
 }
 
 // Tile bytes a block asks for, per format and for the GLU (gate and up rows together) or not; 0: the register
@@ -409,30 +434,47 @@ constexpr int64_t bulk_tile_bytes(bool glu) {
     return 0;
 }
 
-// Launches the bulk-copy kernel when the job suits it (one token, sm_90, a layout it reads, a tile that fits).
+// Rows per block of the bulk-copy kernel for one product of width K (both matrices of a GLU when glu), or 0 when that
+// kernel does not take the product (sm_90, a layout it reads, a tile that fits).
 template <WeightFormat F>
-bool launch_bulk(const MatvecJob& job, const QuantizedActivations& xq, const float* xf, cudaStream_t stream) {
+int64_t bulk_rows_per_block(int64_t K, bool glu) {
     constexpr bool kSupported = F == WeightFormat::kQ8 || F == WeightFormat::kQ4K || F == WeightFormat::kQ5K ||
                                 F == WeightFormat::kF32 || F == WeightFormat::kF16 || F == WeightFormat::kBF16;
     if constexpr (!kSupported) {
-        return false;
+        return 0;
     } else {
-        const int64_t target = bulk_tile_bytes<F>(job.glu);
-        if (target <= 0 || !programmatic_launch_available()) return false;
-        const int64_t K = job.w[0].cols;
+        const int64_t target = bulk_tile_bytes<F>(glu);
+        if (target <= 0 || !programmatic_launch_available()) return 0;
         const bool is_float = F == WeightFormat::kF32 || F == WeightFormat::kF16 || F == WeightFormat::kBF16;
         // Row starts of both planes must be 16-byte aligned: whole 16-byte vectors per row, and for the Q8 scale
         // plane (K / 16 bytes per row) K a multiple of 256.
-        if (is_float ? K % 8 != 0 : K % 256 != 0) return false;
+        if (is_float ? K % 8 != 0 : K % 256 != 0) return 0;
+        const int64_t row_total = (glu ? 2 : 1) * (bulk_row_bytes<F>(K) + (F == WeightFormat::kQ8 ? K / 16 : 0));
+        if (row_total > kBulkMaxTileBytes) return 0;
+        const int64_t rb = std::max<int64_t>(1, std::min(target, kBulkMaxTileBytes) / row_total);
+        // A power of two up to 32 rows.
+        return std::min<int64_t>(int64_t{1} << (63 - __builtin_clzll(static_cast<uint64_t>(rb))), 32);
+    }
+}
+
+// Launches the bulk-copy kernel when the job suits it (one token, bulk_rows_per_block > 0).
+template <WeightFormat F>
+bool launch_bulk(const MatvecJob& job, const QuantizedActivations& xq, const float* xf, cudaStream_t stream,
+                 const RopeEpilogue* rope) {
+    constexpr bool kSupported = F == WeightFormat::kQ8 || F == WeightFormat::kQ4K || F == WeightFormat::kQ5K ||
+                                F == WeightFormat::kF32 || F == WeightFormat::kF16 || F == WeightFormat::kBF16;
+    const int64_t K = job.w[0].cols;
+    const int64_t rb = bulk_rows_per_block<F>(K, job.glu);
+    if constexpr (!kSupported) {
+        return false;
+    } else {
+        if (rb == 0) return false;
+        const bool is_float = F == WeightFormat::kF32 || F == WeightFormat::kF16 || F == WeightFormat::kBF16;
         const int mats = job.glu ? 2 : 1;
         BulkPlan plan{};
         plan.row_bytes = static_cast<uint32_t>(bulk_row_bytes<F>(K));
         plan.aux_row_bytes = F == WeightFormat::kQ8 ? static_cast<uint32_t>(K / 16) : 0;
         const int64_t row_total = mats * static_cast<int64_t>(plan.row_bytes + plan.aux_row_bytes);
-        if (row_total > kBulkMaxTileBytes) return false;
-        int64_t rb = std::max<int64_t>(1, std::min(target, kBulkMaxTileBytes) / row_total);
-        // A power of two up to 32 rows.
-        rb = std::min<int64_t>(int64_t{1} << (63 - __builtin_clzll(static_cast<uint64_t>(rb))), 32);
         plan.rows_per_block = static_cast<int>(rb);
         plan.splits = 1;
         if (rb < kBulkWarps) {
@@ -446,12 +488,21 @@ bool launch_bulk(const MatvecJob& job, const QuantizedActivations& xq, const flo
             blocks += plan.blocks[i];
         }
         const size_t smem = static_cast<size_t>(rb * row_total);
-        if (job.glu) {
+        if (rope != nullptr) {
+            // Only Q8's stacked products take this kernel (bulk_tile_bytes); matvec_rope_epilogue_supported agrees.
+            if constexpr (F == WeightFormat::kQ8) {
+                CHECK(rb >= 2 && !job.glu) << "the rope epilogue pairs rows within a block";
+                launch_kernel(matvec_bulk_kernel<F, false, true>, static_cast<unsigned>(blocks), kBulkThreads, smem,
+                              stream, job, xq, xf, plan, *rope);
+            } else {
+                CHECK(false) << "no bulk rope epilogue for this format";
+            }
+        } else if (job.glu) {
             launch_kernel(matvec_bulk_kernel<F, true>, static_cast<unsigned>(blocks), kBulkThreads, smem, stream, job,
-                          xq, xf, plan);
+                          xq, xf, plan, RopeEpilogue{});
         } else {
             launch_kernel(matvec_bulk_kernel<F, false>, static_cast<unsigned>(blocks), kBulkThreads, smem, stream,
-                          job, xq, xf, plan);
+                          job, xq, xf, plan, RopeEpilogue{});
         }
         return true;
     }
@@ -461,15 +512,18 @@ template <int NT, WeightFormat F>
 void launch_format(const MatvecJob& job, const QuantizedActivations& xq, const float* xf, int n,
                    cudaStream_t stream, const RopeEpilogue* rope) {
     if (rope != nullptr) {
-        if constexpr (NT == 1 && kStackedRows<F> == 2) {
-            const int64_t rows = job.w[0].rows + job.w[1].rows + job.w[2].rows;
-            const auto blocks = static_cast<unsigned>(ceil_div(rows, 2 * kRowsPerBlock));
-            launch_kernel(matvec_kernel<1, F, false, true>, blocks, kThreads, 0, stream, job, xq, xf, n, *rope);
-            return;
+        if constexpr (NT == 1) {
+            if (launch_bulk<F>(job, xq, xf, stream, rope)) return;
+            if constexpr (kStackedRows<F> == 2) {
+                const int64_t rows = job.w[0].rows + job.w[1].rows + job.w[2].rows;
+                const auto blocks = static_cast<unsigned>(ceil_div(rows, 2 * kRowsPerBlock));
+                launch_kernel(matvec_kernel<1, F, false, true>, blocks, kThreads, 0, stream, job, xq, xf, n, *rope);
+                return;
+            }
         }
-        CHECK(false) << "no rope epilogue for this product";
+        CHECK(false) << "no rope epilogue for this product (matvec_rope_epilogue_supported)";
     }
-    if (NT == 1 && launch_bulk<F>(job, xq, xf, stream)) return;
+    if (NT == 1 && launch_bulk<F>(job, xq, xf, stream, nullptr)) return;
     int64_t rows = job.w[0].rows;
     if (!job.glu) {
         for (int i = 1; i < job.count; ++i) rows += job.w[i].rows;
@@ -507,12 +561,23 @@ void launch_for_tokens(const MatvecJob& job, const QuantizedActivations& xq, con
 }
 }  // namespace
 
-bool matvec_uses_quantized_activations(WeightFormat format) {
-    return format != WeightFormat::kF32 && format != WeightFormat::kF16 && format != WeightFormat::kBF16;
+bool matvec_rope_epilogue_supported(WeightFormat format, int64_t K) {
+    // The two-row kernel (Q4_K, Q5_K) and Q8's bulk-copy kernel. The one-row kernel's form of the epilogue (the
+    // pair's two warps meeting at a named barrier) was correct but slower: BF16 tg128 @ d512 on an H100 175.8 ->
+    // 169.5 tok/s (docs/perf/h200.md, sixteenth session).
+    switch (format) {
+        case WeightFormat::kQ4K:
+        case WeightFormat::kQ5K:
+            return true;
+        case WeightFormat::kQ8:
+            return bulk_rows_per_block<WeightFormat::kQ8>(K, false) >= 2;
+        default:
+            return false;
+    }
 }
 
-bool matvec_rope_epilogue_supported(WeightFormat format) {
-    return format == WeightFormat::kQ4K || format == WeightFormat::kQ5K;
+bool matvec_uses_quantized_activations(WeightFormat format) {
+    return format != WeightFormat::kF32 && format != WeightFormat::kF16 && format != WeightFormat::kBF16;
 }
 
 void launch_matvec(const MatvecJob& job, const float* x, const QuantizedActivations& xq, int64_t n,
@@ -523,7 +588,7 @@ void launch_matvec(const MatvecJob& job, const float* x, const QuantizedActivati
         CHECK(job.w[i].format == job.w[0].format && job.w[i].cols == job.w[0].cols);
     }
     if (rope != nullptr) {
-        CHECK(n == 1 && !job.glu && job.count == 3 && matvec_rope_epilogue_supported(job.w[0].format));
+        CHECK(n == 1 && !job.glu && job.count == 3 && matvec_rope_epilogue_supported(job.w[0].format, job.w[0].cols));
         CHECK(job.w[0].rows % 2 == 0 && job.w[1].rows % 2 == 0 && job.w[2].rows % 2 == 0 && rope->head_dim % 2 == 0);
     }
     const int nt = static_cast<int>(n);
