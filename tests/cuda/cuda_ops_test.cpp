@@ -842,6 +842,29 @@ void check_store_kv(Backend& be, std::mt19937& rng, DType cache_dtype, int64_t k
     }
 }
 
+// Random positions below max_position for n tokens, and n distinct slots of num_slots in random order.
+void random_positions_and_slots(std::mt19937& rng, int64_t n, int64_t num_slots, int32_t max_position,
+                                std::vector<int32_t>* pos, std::vector<int32_t>* slots) {
+    pos->resize(static_cast<size_t>(n));
+    std::uniform_int_distribution<int32_t> pick(0, max_position - 1);
+    for (int32_t& p : *pos) p = pick(rng);
+    slots->resize(static_cast<size_t>(num_slots));
+    std::iota(slots->begin(), slots->end(), 0);
+    std::shuffle(slots->begin(), slots->end(), rng);
+    slots->resize(static_cast<size_t>(n));
+}
+
+// Asserts that a fused op left each buffer exactly as its composition did (and its guards intact).
+void expect_same_buffers(const std::vector<Snapshot>& composed, const std::vector<Snapshot>& fused,
+                         const std::vector<const char*>& names, const char* what) {
+    for (size_t b = 0; b < names.size(); ++b) {
+        ASSERT_TRUE(fused[b].guards_intact()) << names[b];
+        ASSERT_EQ(composed[b].bytes, fused[b].bytes);
+        ASSERT_EQ(std::memcmp(composed[b].body(), fused[b].body(), static_cast<size_t>(composed[b].bytes)), 0)
+            << names[b] << " differs between " << what;
+    }
+}
+
 // rope_store_kv (one fused launch on the GPU) must produce exactly what its three ops produce one by one (each
 // checked against the references above): q and k rotated, k and v written into the caches at the slots.
 void check_rope_store_kv(Backend& be, std::mt19937& rng, RopeMode mode, DType cache_dtype, int64_t heads,
@@ -849,12 +872,8 @@ void check_rope_store_kv(Backend& be, std::mt19937& rng, RopeMode mode, DType ca
     const std::vector<float> q = normal_floats(rng, n * heads * head_dim, 1.0f);
     const std::vector<float> k = normal_floats(rng, n * kv_heads * head_dim, 1.0f);
     const std::vector<float> v = normal_floats(rng, n * kv_heads * head_dim, 1.0f);
-    std::vector<int32_t> pos(static_cast<size_t>(n)), slots(static_cast<size_t>(num_slots));
-    std::uniform_int_distribution<int32_t> pick(0, 4095);
-    for (int32_t& p : pos) p = pick(rng);
-    std::iota(slots.begin(), slots.end(), 0);
-    std::shuffle(slots.begin(), slots.end(), rng);
-    slots.resize(static_cast<size_t>(n));
+    std::vector<int32_t> pos, slots;
+    random_positions_and_slots(rng, n, num_slots, 4096, &pos, &slots);
     const int64_t elem = cache_dtype == DType::kF32 ? 4 : 2;
     const int64_t row = kv_heads * head_dim;
     RopeParams p;
@@ -883,13 +902,8 @@ void check_rope_store_kv(Backend& be, std::mt19937& rng, RopeMode mode, DType ca
         }
         results[fused] = {qb->snapshot(), kb->snapshot(), kc.snapshot(), vc.snapshot()};
     }
-    const char* names[4] = {"q", "k", "k cache", "v cache"};
-    for (int b = 0; b < 4; ++b) {
-        ASSERT_TRUE(results[1][b].guards_intact()) << names[b];
-        ASSERT_EQ(results[0][b].bytes, results[1][b].bytes);
-        ASSERT_EQ(std::memcmp(results[0][b].body(), results[1][b].body(), static_cast<size_t>(results[0][b].bytes)), 0)
-            << names[b] << " differs between the fused launch and rope + rope + store_kv";
-    }
+    expect_same_buffers(results[0], results[1], {"q", "k", "k cache", "v cache"},
+                        "the fused launch and rope + rope + store_kv");
 }
 
 // matmul_qkv_rope_store_kv (on the GPU, for one token of Q4_K, Q5_K or Q8_0 weights: the rotation and the cache
@@ -908,12 +922,8 @@ void check_matmul_qkv_rope_store_kv(Backend& be, std::mt19937& rng, DType dtype,
     }
     const Tensor ws[3] = {w[0].tensor, w[1].tensor, w[2].tensor};
     const std::vector<float> x = product_activations(rng, kIn, n);
-    std::vector<int32_t> pos(static_cast<size_t>(n)), slots(static_cast<size_t>(kSlots));
-    std::uniform_int_distribution<int32_t> pick(0, 8191);
-    for (int32_t& p : pos) p = pick(rng);
-    std::iota(slots.begin(), slots.end(), 0);
-    std::shuffle(slots.begin(), slots.end(), rng);
-    slots.resize(static_cast<size_t>(n));
+    std::vector<int32_t> pos, slots;
+    random_positions_and_slots(rng, n, kSlots, 8192, &pos, &slots);
     std::vector<float> freq(static_cast<size_t>(n_rot / 2));
     std::uniform_real_distribution<float> divisor(1.0f, 8.0f);
     for (float& f : freq) f = divisor(rng);
@@ -949,13 +959,9 @@ void check_matmul_qkv_rope_store_kv(Backend& be, std::mt19937& rng, DType dtype,
         }
         results[fused] = {q.snapshot(), k.snapshot(), v.snapshot(), kc.snapshot(), vc.snapshot()};
     }
-    const char* names[5] = {"q", "k", "v", "k cache", "v cache"};
-    for (int b = 0; b < 5; ++b) {
-        ASSERT_TRUE(results[1][b].guards_intact()) << names[b];
-        ASSERT_EQ(results[0][b].bytes, results[1][b].bytes);
-        ASSERT_EQ(std::memcmp(results[0][b].body(), results[1][b].body(), static_cast<size_t>(results[0][b].bytes)), 0)
-            << names[b] << " differs between matmul_qkv_rope_store_kv and its composition";
-    }
+    const std::vector<const char*> names = {"q", "k", "v", "k cache", "v cache"};
+    expect_same_buffers(results[0], results[1], names, "matmul_qkv_rope_store_kv and its composition");
+    if (::testing::Test::HasFatalFailure()) return;
     for (int b = 0; b < 3; ++b) {
         for (int64_t i = 0; i < results[1][b].bytes / 4; ++i) {
             ASSERT_FALSE(results[1][b].f32_is_poison(i)) << names[b] << " element " << i << " was not written";
