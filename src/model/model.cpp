@@ -217,9 +217,9 @@ bool Model::ensure_workspace(int64_t n, int64_t num_logits, int64_t table_size) 
     }
     // Token ids, positions, sequences, slots and sequence starts (cap + 1), the block tables and the logits
     // indices, each padded to a whole number of kBatchIntsAlign.
-    ws.capacity_batch_ints = 5 * cap + 1 + ws.capacity_tables + ws.capacity_logits + 7 * kBatchIntsAlign;
-    ws.batch_ints = make(DType::kI32, ws.capacity_batch_ints, 1);
-    ws.batch_host.assign(static_cast<size_t>(ws.capacity_batch_ints), 0);
+    const int64_t batch_ints = 5 * cap + 1 + ws.capacity_tables + ws.capacity_logits + 7 * kBatchIntsAlign;
+    ws.batch_ints = make(DType::kI32, batch_ints, 1);
+    ws.batch_host.assign(static_cast<size_t>(batch_ints), 0);
     ws.logits_hidden = make(DType::kF32, c.dim, ws.capacity_logits);
     ws.logits = make(DType::kF32, c.vocab_size, ws.capacity_logits);
     ws.sampled_ids = make(DType::kI32, 1, ws.capacity_logits);
@@ -329,8 +329,8 @@ Result<int64_t> Model::forward_to_logits(const ForwardBatch& batch, KvStorage& k
     place(&ws.slots, batch.slot_mapping.data(), n);
     place(&ws.block_tables, tables.data(), static_cast<int64_t>(tables.size()));
     place(&ws.logits_indices, batch.logits_indices.data(), num_logits);
-    attention_batch_.positions = Tensor(ws.positions.data, DType::kI32, {n});
-    attention_batch_.token_seq = Tensor(ws.token_seq.data, DType::kI32, {n});
+    attention_batch_.positions = ws.positions;
+    attention_batch_.token_seq = ws.token_seq;
     attention_batch_.block_tables = Tensor(ws.block_tables.data, DType::kI32, {width, batch.num_seqs});
     attention_batch_.block_size = kv.block_size();
     // Per-sequence token ranges, when each sequence's tokens are contiguous and in sequence order.
@@ -352,7 +352,7 @@ Result<int64_t> Model::forward_to_logits(const ForwardBatch& batch, KvStorage& k
     if (contiguous) {
         seq_starts.back() = static_cast<int32_t>(n);
         place(&ws.seq_starts, seq_starts.data(), batch.num_seqs + 1);
-        attention_batch_.seq_starts = Tensor(ws.seq_starts.data, DType::kI32, {batch.num_seqs + 1});
+        attention_batch_.seq_starts = ws.seq_starts;
         attention_batch_.max_seq_tokens = max_seq_tokens;
     } else {
         attention_batch_.seq_starts = Tensor();

@@ -62,9 +62,8 @@ private:
         // The step's I32 batch description: views into `batch_ints`, placed by forward_to_logits each step so the
         // arrays reach the device in one copy (from `batch_host`, laid out the same way).
         Tensor token_ids, positions, token_seq, seq_starts, slots, block_tables, logits_indices;
-        Tensor batch_ints;                   // I32 [capacity_batch_ints]
-        std::vector<int32_t> batch_host;     // host image of batch_ints
-        int64_t capacity_batch_ints = 0;
+        Tensor batch_ints;                // I32, as many as batch_host holds
+        std::vector<int32_t> batch_host;  // host image of batch_ints
         Tensor logits_hidden, logits;                                                  // [capacity_logits, ...]
         Tensor sampled_ids;                                                            // I32 [capacity_logits]
     };
