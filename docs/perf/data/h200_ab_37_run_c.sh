@@ -3,7 +3,9 @@ sh .devcarry/unpack.sh
 sh .devcarry/peer/unpack.sh
 cd .devcarry/bin && mv frugal frugal_x && cp frugal_head frugal && cp frugal_cuda_tests_head frugal_cuda_tests && cd ../..
 OUT=${OUT:-/tmp/out}
-timeout 390 bash scripts/device/h200_run.sh Q4_K Q8_0 BF16 > $OUT/run.txt 2>&1; tail -45 $OUT/run.txt
+card=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1); echo "card: $card"
+if [[ "$card" == *H200* ]]; then timeout 330 bash scripts/device/h200_run.sh Q4_K Q8_0 BF16 > $OUT/run.txt 2>&1; tail -45 $OUT/run.txt
+else . scripts/device/env.sh; .devcarry/bin/frugal synth --shape llama3-8b --type Q4_K --vocab .devcarry/vocab/ggml-vocab-llama-bpe.gguf -o /tmp/llama3-8b-Q4_K.gguf 2>&1 | tail -1; fi
 F=.devcarry/bin/frugal; m=/tmp/llama3-8b-Q4_K.gguf
 for v in "- 0" "x 0" "x 2" "x 3"; do
   set -- $v; b=$F; [ $1 != - ] && b=${F}_$1
