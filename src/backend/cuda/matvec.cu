@@ -224,9 +224,11 @@ struct BulkPlan {
     uint32_t aux_row_bytes;  // bytes per row of the scale plane (Q8), else 0
 };
 
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900  // only the sm_90 copies below use it
 __device__ __forceinline__ uint32_t smem_addr(const void* p) {
     return static_cast<uint32_t>(__cvta_generic_to_shared(p));
 }
+#endif
 
 __device__ __forceinline__ void bulk_copy_to_smem(void* dst, const void* src, uint32_t bytes, uint64_t* bar) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
