@@ -9,7 +9,7 @@ build=${1:?build dir configured with -DFRUGAL_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES
 grep -qx '/.devcarry/' .git/info/exclude 2>/dev/null || echo '/.devcarry/' >> .git/info/exclude
 rm -rf .devcarry && mkdir -p .devcarry/bin .devcarry/lib .devcarry/shared/models .devcarry/vocab
 cp "$build/bin/frugal" .devcarry/bin/
-for t in "$build"/tests/frugal_cuda_tests "$build"/bench/frugal_cuda_matvec_bench; do [ -x "$t" ] && cp "$t" .devcarry/bin/; done
+for t in "$build"/tests/frugal_cuda_tests "$build"/bench/frugal_cuda_matvec_bench "$build"/bench/frugal_cuda_sync_bench; do [ -x "$t" ] && cp "$t" .devcarry/bin/; done
 strip .devcarry/bin/*
 for lib in libfmt.so.9 libpcre2-8.so.0 libutf8proc.so.2 libcpp-httplib.so.0.11 libbrotlidec.so.1 libbrotlienc.so.1 \
            libbrotlicommon.so.1 libssl.so.3 libcrypto.so.3; do
