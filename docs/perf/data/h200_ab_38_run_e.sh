@@ -1,6 +1,6 @@
 # The device command staged at the end of the eighteenth session (copy to .devcarry/run_e.sh; run as
 # `bash .devcarry/run_e.sh`). .devcarry/bin holds, xz-packed: frugal (e747c04 + h200_ab_37_glu_quantize.patch),
-# frugal_head and frugal_cuda_tests_head (e747c04, the engine code of HEAD), frugal_cuda_sync_bench (the commit after f28b379);
+# frugal_head and frugal_cuda_tests_head (e747c04, the engine code of HEAD), frugal_cuda_sync_bench (HEAD of the eighteenth session);
 # .devcarry/peer the llama.cpp build of build_peer.sh. On any card: the stage-boundary bench. On an H200 also:
 # the full h200_run.sh of HEAD with the peer, then the GLU prefetch variants against HEAD (AB=0 skips them).
 set -u
