@@ -7,8 +7,8 @@
 //   kernels:      one kernel per stage, in stream order, recorded in a CUDA graph;
 //   kernels+PDL:  the same with programmatic dependent launch (the engine's launch_kernel and
 //                 begin_dependent_kernel), so a kernel is resident while the one before it drains;
-//   persistent:   one cooperative kernel of one block per SM that runs every stage, the stages separated by a grid
-//                 barrier (a release-add on a counter in global memory, then polling it with acquire loads).
+//   persistent:   one cooperative kernel (one block per SM, then four) that runs every stage, the stages separated by
+//                 a grid barrier (a release-add on a counter in global memory, then polling it with acquire loads).
 // The question it answers: whether a persistent decode kernel (docs/perf/h200.md, eighteenth session) pays less per
 // stage than the kernel boundaries it would replace, and whether it keeps the weight stream closer to the copy
 // bandwidth. The values are integers with wrap-around, so every variant must give the CPU's bits; a broken barrier
@@ -369,7 +369,12 @@ int run(int argc, char** argv) {
                 if (programmatic_launch_available()) row("kernels+PDL", blocks, bench.kernels(blocks, true, prefetch));
             }
             if (cooperative != 0 && per_sm >= 1) {
-                row("persistent, grid barrier", sms, bench.persistent(sms, prefetch));
+                // One block per SM, and as many as the kernel rows' larger grid where they fit in one wave: the
+                // weight stream needs the warps, the barrier pays for every block it waits on.
+                for (int blocks : {sms, 4 * sms}) {
+                    if (blocks > per_sm * sms) continue;
+                    row("persistent, grid barrier", blocks, bench.persistent(blocks, prefetch));
+                }
             } else {
                 fmt::print("(no cooperative launch on this device: the persistent rows are skipped)\n");
             }
