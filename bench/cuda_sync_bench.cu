@@ -8,11 +8,13 @@
 //   kernels+PDL:  the same with programmatic dependent launch (the engine's launch_kernel and
 //                 begin_dependent_kernel), so a kernel is resident while the one before it drains;
 //   persistent:   one cooperative kernel (one block per SM, then four) that runs every stage, the stages separated by
-//                 a grid barrier (a release-add on a counter in global memory, then polling it with acquire loads).
+//                 a grid barrier (a release-add on a counter in global memory, then polling it with acquire loads),
+//                 with and without a __threadfence on either side.
 // The question it answers: whether a persistent decode kernel (docs/perf/h200.md, eighteenth session) pays less per
 // stage than the kernel boundaries it would replace, and whether it keeps the weight stream closer to the copy
 // bandwidth. The values are integers with wrap-around, so every variant must give the CPU's bits; a broken barrier
-// shows as a mismatch, which fails the run. Prints a markdown table.
+// shows as a mismatch, which fails the run. One more row runs the persistent kernel with no barrier at all: the
+// stages' own time, a floor for the others (its result is undefined and not checked). Prints a markdown table.
 // Usage: frugal_cuda_sync_bench [--stages 256] [--replays 20] [--n 4096] [--weight-mb 16]
 #include <fmt/format.h>
 
@@ -123,10 +125,14 @@ __global__ void __launch_bounds__(kThreads) stage_kernel(const uint32_t* in, uin
 }
 
 // Every block arrives once per stage; the barrier of stage p is passed once the counter reaches (p + 1) * blocks.
+// kFenced adds a __threadfence on each side of the release-add and the acquire polling, as grid barriers written
+// for older GPUs do; without it, the barrier is cooperative_groups' own on sm_70 and later (the release orders the
+// block's writes, which __syncthreads made visible to thread 0, and the acquire orders what the block reads next).
+template <bool kFenced>
 __device__ void grid_barrier(unsigned* counter, unsigned target) {
     __syncthreads();
     if (threadIdx.x == 0) {
-        __threadfence();
+        if (kFenced) __threadfence();
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 700
         asm volatile("red.release.gpu.global.add.u32 [%0], 1;\n" ::"l"(counter) : "memory");
         unsigned seen = 0;
@@ -134,11 +140,13 @@ __device__ void grid_barrier(unsigned* counter, unsigned target) {
             asm volatile("ld.acquire.gpu.global.u32 %0, [%1];\n" : "=r"(seen) : "l"(counter) : "memory");
         } while (seen < target);
 #endif
-        __threadfence();
+        if (kFenced) __threadfence();
     }
     __syncthreads();
 }
 
+// kBarrier: 0 none (the stages' work alone, a floor; the result is then undefined), 1 the barrier, 2 the fenced one.
+template <int kBarrier>
 __global__ void __launch_bounds__(kThreads) persistent_kernel(uint32_t* a, uint32_t* b, int n, int stages, Weights w,
                                                               unsigned* counter) {
     const int block = static_cast<int>(blockIdx.x), blocks = static_cast<int>(gridDim.x);
@@ -148,7 +156,7 @@ __global__ void __launch_bounds__(kThreads) persistent_kernel(uint32_t* a, uint3
         uint32_t* out = p % 2 == 0 ? b : a;
         stage(in, out, n, w, p, block, blocks);
         if (p + 1 < stages) prefetch_share(w, p + 1, block, blocks);  // the next share, before the barrier
-        grid_barrier(counter, static_cast<unsigned>(p + 1) * gridDim.x);
+        if constexpr (kBarrier > 0) grid_barrier<kBarrier == 2>(counter, static_cast<unsigned>(p + 1) * gridDim.x);
     }
 }
 
@@ -173,6 +181,7 @@ double median(std::vector<double> v) {
 struct Result {
     double us_per_stage = 0;
     bool exact = false;
+    bool checked = true;  // false where the variant has no dependency, so no defined result
 };
 
 class Bench {
@@ -233,15 +242,20 @@ public:
     }
 
     // The same stages in one cooperative kernel of `blocks` blocks (at most one wave), with a grid barrier each.
-    Result persistent(int blocks, bool prefetch) {
+    // barrier: as persistent_kernel's kBarrier.
+    Result persistent(int blocks, bool prefetch, int barrier) {
         Weights w = w_;
         w.prefetch = prefetch;
         int n = o_.n, stages = o_.stages;
         void* args[] = {&a_, &b_, &n, &stages, &w, &counter_};
-        return time(blocks, [&] {
-            CUDA_CHECK(cudaLaunchCooperativeKernel(reinterpret_cast<void*>(persistent_kernel), dim3(blocks),
-                                                   dim3(kThreads), args, 0, stream_));
+        void* kernel = barrier == 0   ? reinterpret_cast<void*>(persistent_kernel<0>)
+                       : barrier == 1 ? reinterpret_cast<void*>(persistent_kernel<1>)
+                                      : reinterpret_cast<void*>(persistent_kernel<2>);
+        Result r = time(blocks, [&] {
+            CUDA_CHECK(cudaLaunchCooperativeKernel(kernel, dim3(blocks), dim3(kThreads), args, 0, stream_));
         });
+        if (barrier == 0) r = {r.us_per_stage, true, false};
+        return r;
     }
 
 private:
@@ -345,7 +359,7 @@ int run(int argc, char** argv) {
     CUDA_CHECK(cudaGetDevice(&device));
     CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
     CUDA_CHECK(cudaDeviceGetAttribute(&cooperative, cudaDevAttrCooperativeLaunch, device));
-    CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, persistent_kernel, kThreads, 0));
+    CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, persistent_kernel<2>, kThreads, 0));
     cudaDeviceProp prop = {};
     CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
     fmt::print("{} ({} SMs): {} stages over a vector of {} values, median of {} replays\n\n", prop.name, sms, o.stages,
@@ -361,7 +375,8 @@ int run(int argc, char** argv) {
                 const double bytes = static_cast<double>(bench.weight_bytes());
                 const double gbs = r.us_per_stage > 0 ? bytes / r.us_per_stage / 1e3 : 0;
                 fmt::print("| {} | {} | {} MB | {} | {:.2f} | {} | {} |\n", name, blocks, mb, prefetch ? "yes" : "no",
-                           r.us_per_stage, mb > 0 ? fmt::format("{:.0f}", gbs) : "", r.exact ? "yes" : "NO");
+                           r.us_per_stage, mb > 0 ? fmt::format("{:.0f}", gbs) : "",
+                           !r.checked ? "n/a" : r.exact ? "yes" : "NO");
                 all_exact = all_exact && r.exact;
             };
             for (int blocks : {sms, 4 * sms}) {
@@ -373,7 +388,9 @@ int run(int argc, char** argv) {
                 // weight stream needs the warps, the barrier pays for every block it waits on.
                 for (int blocks : {sms, 4 * sms}) {
                     if (blocks > per_sm * sms) continue;
-                    row("persistent, grid barrier", blocks, bench.persistent(blocks, prefetch));
+                    row("persistent, barrier", blocks, bench.persistent(blocks, prefetch, 1));
+                    row("persistent, fenced barrier", blocks, bench.persistent(blocks, prefetch, 2));
+                    row("persistent, no barrier (floor)", blocks, bench.persistent(blocks, prefetch, 0));
                 }
             } else {
                 fmt::print("(no cooperative launch on this device: the persistent rows are skipped)\n");
