@@ -3,11 +3,12 @@
 # frugal_cuda_sync_bench; .devcarry/model a 2-layer slice of Gemma 3 270M Q4_K_M (scripts/reference/slice_gguf.py
 # --layers 2 --vocab 4096 --sliding-window-period 2); .devcarry/peer the llama.cpp build of build_peer.sh.
 # On any card: the real-model GPU test, the stage-boundary bench, and (not an H200) the whole CUDA test binary.
-# On an H200: h200_run.sh Q4_K Q8_0 BF16 with the peer (it runs the whole test binary), then tg128 @ d4096.
+# ONLY_H200=1: nothing at all on another card. On an H200: h200_run.sh Q4_K Q8_0 BF16 with the peer (it runs the whole test binary), then tg128 @ d4096.
 set -u
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
 card=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1); echo "card: $card"
+if [[ "$card" != *H200* && -n "${ONLY_H200:-}" ]]; then echo "not an H200: nothing run"; exit 0; fi
 sh .devcarry/unpack.sh
 . scripts/device/env.sh
 mkdir -p /work && ln -sfn "$root/.devcarry/shared" /work/shared
