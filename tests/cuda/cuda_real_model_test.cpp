@@ -1,18 +1,18 @@
 // A real quantized GGUF on the GPU against the CPU engine: $FRUGAL_GPU_TEST_MODEL if set, else Gemma 3 270M Q4_K_M
-// where scripts/setup.sh installs it. Its real weights reach the GPU's kernels for every type the file mixes
+// where scripts/install_deps.sh installs it. Its real weights reach the GPU's kernels for every type the file mixes
 // (Gemma 3 270M: Q8_0 embedding and output, Q5_0, Q4_K, Q6_K), with Gemma's sliding-window and global layers, q/k
 // norms, sandwich norms and GeGLU. The GPU machine gets a slice of that file (scripts/reference/slice_gguf.py: its
-// first layers and tokens, real weights byte for byte), since the whole one is too big to send there. Without a model or a GPU the tests report
-// themselves skipped.
+// first layers and tokens, real weights byte for byte), since the whole one is too big to send there. Without a
+// model or a GPU the test reports itself skipped.
 //
 // The sequence is longer than the model's sliding window, so the window masks keys in both attention kernels. The
 // two backends quantize activations differently (the CPU per 256 values for K-quant weights, the GPU per 32) and
-// the GPU keeps an F16 cache, so their logits differ: the mean KL divergence must stay small, and the argmax must
-// agree wherever the CPU's top-2 margin exceeds 0.5. The bounds come from the CPU against itself on this sequence.
-// On a 6-layer slice its decode steps against its prefill differ by a mean KL of 3.8e-3 and flip the argmax at
-// margins up to 0.30; an F16 cache against an F32 one, 5.2e-3 and 0.30; with the window ignored, the mean KL past it
-// is 0.73. On the 2-layer slice the GPU machine gets (every second layer global): 3.8e-4 and 1.5e-3, flips up to
-// 0.29, and 0.074 past the window when it is ignored.
+// the GPU keeps an F16 cache, so their logits differ; how much depends on the model's depth and weights. So the test
+// first measures the CPU with an F16 cache against itself with an F32 one, and bounds the GPU by that: its mean KL
+// divergence (overall and past the window) below 4x the floor's (at least 0.01), and the same argmax wherever the
+// CPU's top-2 margin exceeds twice the largest margin at which the floor's argmax differed (at least 0.5). Measured
+// on slices of Gemma 3 270M with this sequence: the floor is 1.5e-3 (2 layers) and 5.2e-3 (6 layers), flipping the
+// argmax at margins up to 0.30; with the window ignored, the mean KL past it is 0.074 and 0.73.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -29,8 +29,10 @@
 namespace frugal {
 namespace {
 
-constexpr double kMarginForArgmax = 0.5;
-constexpr double kMaxMeanKl = 0.02;
+// The bounds scale with how sensitive the model is to rounding, measured in the test itself (see above).
+constexpr double kMinMarginForArgmax = 0.5;
+constexpr double kMinMeanKlBound = 0.01;
+constexpr double kNoiseFactor = 4;
 constexpr int64_t kTokensPastWindow = 128;
 constexpr int64_t kGeneratedTokens = 24;
 
@@ -48,6 +50,7 @@ struct Agreement {
     int argmax_checked = 0;
     int argmax_differs = 0;
     int64_t first_differing = -1;
+    double max_differing_margin = 0;  // the largest CPU margin at which the argmax differs, checked or not
 };
 
 // KL(p || q) of the softmaxes of two logit rows.
@@ -78,7 +81,9 @@ std::pair<int64_t, double> top1(const float* l, int64_t vocab) {
     return {best, l[best] - second};
 }
 
-Agreement compare(const std::vector<float>& cpu, const std::vector<float>& gpu, int64_t vocab, int64_t window) {
+// Argmax agreement is checked where the CPU's margin exceeds `margin`.
+Agreement compare(const std::vector<float>& cpu, const std::vector<float>& gpu, int64_t vocab, int64_t window,
+                  double margin_for_argmax) {
     Agreement a;
     const auto positions = static_cast<int64_t>(cpu.size()) / vocab;
     int64_t past = 0;
@@ -97,9 +102,11 @@ Agreement compare(const std::vector<float>& cpu, const std::vector<float>& gpu, 
             a.max_abs_logit_diff = std::max(a.max_abs_logit_diff, d);
         }
         const auto [cpu_best, margin] = top1(c, vocab);
-        if (margin <= kMarginForArgmax) continue;
+        const bool differs = top1(g, vocab).first != cpu_best;
+        if (differs) a.max_differing_margin = std::max(a.max_differing_margin, margin);
+        if (margin <= margin_for_argmax) continue;
         ++a.argmax_checked;
-        if (top1(g, vocab).first != cpu_best) {
+        if (differs) {
             ++a.argmax_differs;
             if (a.first_differing < 0) a.first_differing = p;
         }
@@ -162,6 +169,21 @@ TEST_F(CudaRealModel, TeacherForcedLogitsAndGreedyMatchTheCpu) {
     Result<std::vector<float>> want = cpu.engine->evaluate(ids);
     ASSERT_TRUE(want.ok()) << want.status().message();
 
+    // The rounding noise floor: the CPU with the GPU's F16 cache against itself with an F32 one.
+    Result<std::vector<float>> f16 = [&]() -> Result<std::vector<float>> {
+        auto cpu16 = testing::make_engine(path_, "", DType::kF16, threads, 512, detect_cpu_isa(), context);
+        if (cpu16.engine == nullptr) return Status::error("no CPU engine with an F16 cache");
+        return cpu16.engine->evaluate(ids);
+    }();
+    ASSERT_TRUE(f16.ok()) << f16.status().message();
+    const Agreement floor = compare(want.value(), f16.value(), vocab, window, 0);
+    const double max_mean_kl =
+        std::max(kMinMeanKlBound, kNoiseFactor * std::max(floor.mean_kl, floor.mean_kl_past_window));
+    const double margin_for_argmax = std::max(kMinMarginForArgmax, 2 * floor.max_differing_margin);
+    std::printf("[cuda real model] CPU F16 cache against F32: mean KL %.2e, past the window %.2e, argmax differs up "
+                "to margin %.3f; bounds: mean KL < %.2e, argmax where the margin exceeds %.3f\n",
+                floor.mean_kl, floor.mean_kl_past_window, floor.max_differing_margin, max_mean_kl, margin_for_argmax);
+
     // 512 tokens per step: the prefill GEMMs and the flash-attention kernel; 16: the matrix-vector kernels over
     // several tokens, replayed from CUDA graphs; 1: the decode path (split-KV attention, one token per step).
     for (int64_t batch : {int64_t{512}, int64_t{16}, int64_t{1}}) {
@@ -172,15 +194,15 @@ TEST_F(CudaRealModel, TeacherForcedLogitsAndGreedyMatchTheCpu) {
         Result<std::vector<float>> got = gpu->evaluate(ids);
         ASSERT_TRUE(got.ok()) << got.status().message();
         ASSERT_EQ(got->size(), want->size());
-        const Agreement a = compare(want.value(), got.value(), vocab, window);
+        const Agreement a = compare(want.value(), got.value(), vocab, window, margin_for_argmax);
         std::printf("[cuda real model, steps of %lld] %lld positions (window %lld): mean KL %.2e, past the window "
                     "%.2e, max %.2e; max |logit diff| %.3f; argmax differs at %d of %d confident positions\n",
                     static_cast<long long>(batch), static_cast<long long>(length), static_cast<long long>(window),
                     a.mean_kl, a.mean_kl_past_window, a.max_kl, a.max_abs_logit_diff, a.argmax_differs,
                     a.argmax_checked);
-        EXPECT_LT(a.mean_kl, kMaxMeanKl);
+        EXPECT_LT(a.mean_kl, max_mean_kl);
         if (window > 0) {
-            EXPECT_LT(a.mean_kl_past_window, kMaxMeanKl);
+            EXPECT_LT(a.mean_kl_past_window, max_mean_kl);
         }
         EXPECT_EQ(a.argmax_differs, 0) << "first at position " << a.first_differing;
         EXPECT_GT(a.argmax_checked, 0) << "no position is confident enough to check";
@@ -199,7 +221,7 @@ TEST_F(CudaRealModel, TeacherForcedLogitsAndGreedyMatchTheCpu) {
     int checked = 0;
     for (int64_t i = 0; i < kGeneratedTokens; ++i) {
         const auto [best, margin] = top1(along->data() + (length - 1 + i) * vocab, vocab);
-        if (margin <= kMarginForArgmax) continue;
+        if (margin <= margin_for_argmax) continue;
         ++checked;
         EXPECT_EQ(generated[static_cast<size_t>(i)], best) << "generated token " << i << ", CPU margin " << margin;
     }

@@ -40,7 +40,7 @@ double bucket_kl(const nlohmann::json& pos, const float* logits, int64_t vocab) 
 }
 
 TEST(Gemma3Reference, TeacherForcedDistributionsMatchLlamaCpp) {
-    if (!std::filesystem::exists(kModel)) GTEST_SKIP() << kModel << " not installed (run scripts/setup.sh)";
+    if (!std::filesystem::exists(kModel)) GTEST_SKIP() << kModel << " not installed (run scripts/install_deps.sh)";
     std::ifstream in(std::string(FRUGAL_TESTS_DIR) + "/model/data/gemma3_270m_reference.json");
     ASSERT_TRUE(in.good());
     const nlohmann::json ref = nlohmann::json::parse(in);
