@@ -4,6 +4,8 @@
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
 root=$PWD
+[ -f "$root/.devcarry/unpack.sh" ] && sh "$root/.devcarry/unpack.sh"   # stage.sh's xz files, once
+[ -f "$root/.devcarry/model/gemma3-slice2.gguf" ] && export FRUGAL_GPU_TEST_MODEL=$root/.devcarry/model/gemma3-slice2.gguf
 F=$root/.devcarry/bin/frugal
 cublas=$(python3 -c 'import nvidia.cublas, os; print(os.path.dirname(nvidia.cublas.__file__) + "/lib")' 2>/dev/null)
 export LD_LIBRARY_PATH=$root/.devcarry/lib:/usr/local/cuda/lib64:${cublas}:${LD_LIBRARY_PATH:-}

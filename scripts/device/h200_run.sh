@@ -9,6 +9,9 @@ mkdir -p "$OUT"
 types=("$@")
 [ ${#types[@]} -eq 0 ] && types=(Q4_K Q8_0 BF16)
 root=$PWD
+[ -f "$root/.devcarry/unpack.sh" ] && sh "$root/.devcarry/unpack.sh"
+# The real-model GPU test reads the Gemma 3 slice stage.sh made (it reports itself skipped without one).
+[ -f "$root/.devcarry/model/gemma3-slice2.gguf" ] && export FRUGAL_GPU_TEST_MODEL=$root/.devcarry/model/gemma3-slice2.gguf
 cublas=$(python3 -c 'import nvidia.cublas, os; print(os.path.dirname(nvidia.cublas.__file__) + "/lib")' 2>/dev/null)
 export LD_LIBRARY_PATH=$root/.devcarry/lib:/usr/local/cuda/lib64:${cublas}:${LD_LIBRARY_PATH:-}
 F=$root/.devcarry/bin/frugal

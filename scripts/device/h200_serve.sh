@@ -11,6 +11,7 @@ mkdir -p "$OUT"
 t=${1:-Q4_K}
 levels=${CONCURRENCY:-1 16 64 256}
 root=$PWD
+[ -f "$root/.devcarry/unpack.sh" ] && sh "$root/.devcarry/unpack.sh"   # stage.sh's xz files, once
 cublas=$(python3 -c 'import nvidia.cublas, os; print(os.path.dirname(nvidia.cublas.__file__) + "/lib")' 2>/dev/null)
 export LD_LIBRARY_PATH=$root/.devcarry/lib:/usr/local/cuda/lib64:${cublas}:${LD_LIBRARY_PATH:-}
 F=$root/.devcarry/bin/frugal
