@@ -22,7 +22,12 @@ for lib in libfmt.so.9 libpcre2-8.so.0 libutf8proc.so.2 libcpp-httplib.so.0.11 l
     cp -L "/lib/x86_64-linux-gnu/$lib" .devcarry/lib/
 done
 cp -r ../shared/models/stories260K .devcarry/shared/models/
-cp -L models/ggml-vocab-llama-bpe.gguf .devcarry/vocab/
+# The Llama 3 vocabulary for `frugal synth`: models/ if a build put it there, else ../shared's xz copy.
+if [ -f models/ggml-vocab-llama-bpe.gguf ]; then
+    cp -L models/ggml-vocab-llama-bpe.gguf .devcarry/vocab/
+else
+    xz -dc ../shared/vocab-gguf/ggml-vocab-llama-bpe.gguf.xz > .devcarry/vocab/ggml-vocab-llama-bpe.gguf
+fi
 if [ -f models/gemma-3-270m-q4_k_m.gguf ] && python3 -c 'import gguf' 2>/dev/null; then
     python3 scripts/reference/slice_gguf.py models/gemma-3-270m-q4_k_m.gguf .devcarry/model/gemma3-slice2.gguf \
         --layers 2 --vocab 4096 --sliding-window-period 2
