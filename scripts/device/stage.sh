@@ -34,12 +34,12 @@ if [ -f models/gemma-3-270m-q4_k_m.gguf ] && python3 -c 'import gguf' 2>/dev/nul
 else
     echo "no Gemma 3 270M or no gguf module: the real-model GPU test will report itself skipped"
 fi
-# The CUPTI injection library of h200_timeline.sh (small; not xz-packed).
+xz -9 -T0 .devcarry/bin/* .devcarry/lib/* .devcarry/vocab/* $(ls .devcarry/model/* 2>/dev/null)
+# The CUPTI injection library of h200_timeline.sh (small, so built after the packing).
 if [ -f /usr/local/cuda/include/cupti.h ]; then
     g++ -O2 -shared -fPIC -I/usr/local/cuda/include scripts/device/cupti_trace.cpp -L/usr/local/cuda/lib64 -lcupti \
         -o .devcarry/lib/libcupti_trace.so
 fi
-xz -9 -T0 .devcarry/bin/* $(ls .devcarry/lib/* | grep -v libcupti_trace) .devcarry/vocab/* $(ls .devcarry/model/* 2>/dev/null)
 cat > .devcarry/unpack.sh <<'UNPACK'
 # Unpacks the xz files of .devcarry with Python's lzma (the lent machine may lack xz).
 python3 - <<'PY'
