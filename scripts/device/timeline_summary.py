@@ -22,8 +22,9 @@ def short(name, grid):
 rows = sorted((int(r["start_ns"]), int(r["end_ns"]), short(r["name"], r["grid"])) for r in csv.DictReader(open(sys.argv[1])))
 label = sys.argv[2]
 want = int(sys.argv[3]) if len(sys.argv) > 3 else 32
-# A decode step ends with its sampling kernel; steps are the spans between consecutive sampling kernels.
-ends = [i for i, (s, e, n) in enumerate(rows) if "sample" in n or "argmax" in n]
+# A decode step ends with its sampling kernel; steps are the spans between consecutive sampling kernels. Greedy
+# sampling is two kernels (argmax_chunk_kernel over blocks of logits, then argmax_final_kernel): the final one ends it.
+ends = [i for i, (s, e, n) in enumerate(rows) if "sample" in n or ("argmax" in n and "argmax_chunk" not in n)]
 ends = ends[-(want + 1):]
 print(f"{label}: {len(rows)} kernels traced; the last {len(ends) - 1} decode steps")
 per = collections.defaultdict(lambda: [0, 0, 0])
