@@ -665,6 +665,87 @@ void check_matmul_sequence(Backend& be, std::mt19937& rng) {
     product(wa, 5);
 }
 
+// The prefill path's counterpart: a GEMM reads x as BF16, converted once for consecutive products of one input, or
+// written by the op that produced x (rms_norm, glu write it in the same pass). Every product of this run over one
+// input buffer must see x as it is now, whichever writes came between (each kind the backend must notice), and
+// whether or not x's copy was the last one made.
+void check_gemm_sequence(Backend& be, std::mt19937& rng) {
+    const int64_t in = 256, n = 24;
+    PlacedWeight wa, wb, wc, we;
+    place_random_weight(be, rng, DType::kQ4_K, in, 64, &wa);
+    place_random_weight(be, rng, DType::kBF16, in, 40, &wb);
+    place_random_weight(be, rng, DType::kQ8_0, in, 32, &wc);
+    place_random_weight(be, rng, DType::kF32, in, 64, &we);
+    if (::testing::Test::HasFatalFailure()) return;
+    GuardedBuffer xbuf(be, n * in * 4), other(be, n * in * 4), other2(be, n * in * 4), norm_w(be, in * 4),
+        add_scratch(be, n * 64 * 4);
+    xbuf.upload(normal_floats(rng, n * in, 2.0f));
+    other.upload(normal_floats(rng, n * in, 2.0f));
+    other2.upload(normal_floats(rng, n * in, 1.0f));
+    norm_w.upload(normal_floats(rng, in, 1.0f));
+    auto x_now = [&] {
+        const Snapshot s = xbuf.snapshot();
+        std::vector<float> v(static_cast<size_t>(n * in));
+        std::memcpy(v.data(), s.body(), v.size() * 4);
+        return v;
+    };
+    // Outputs up front (see check_matmul_sequence): allocating one is a write that would hide a stale copy.
+    constexpr int kMaxSteps = 24;
+    std::vector<std::unique_ptr<GuardedBuffer>> outputs;
+    for (int i = 0; i < kMaxSteps; ++i) outputs.push_back(std::make_unique<GuardedBuffer>(be, n * 64 * 4));
+    int step = 0;
+    auto product = [&](const PlacedWeight& w) {
+        if (::testing::Test::HasFatalFailure()) return;  // report the first wrong step only
+        ASSERT_LT(step, kMaxSteps);
+        SCOPED_TRACE(fmt::format("step {}: {} x {} tokens", step, dtype_name(w.dtype), n));
+        const std::vector<float> x = x_now();
+        const GuardedBuffer& y = *outputs[static_cast<size_t>(step++)];
+        be.matmul(w.tensor, xbuf.tensor(DType::kF32, {in, n}), y.tensor(DType::kF32, {w.out, n}));
+        verify_matmul(y.snapshot(), w, x, n);
+    };
+    const Tensor x = xbuf.tensor(DType::kF32, {in, n});
+    const Tensor o = other.tensor(DType::kF32, {in, n});
+    const Tensor o2 = other2.tensor(DType::kF32, {in, n});
+    product(wa);
+    product(wb);  // the same input: one conversion for the three
+    product(wc);
+    be.scale(x, -0.5f);
+    product(wa);
+    xbuf.upload(normal_floats(rng, n * in, 1.0f));
+    product(wb);
+    be.add(x, o, x);
+    product(wc);
+    be.rms_norm(o, norm_w.tensor(DType::kF32, {in}), 1e-5f, x);  // the norm writes x's BF16 copy
+    product(wa);
+    product(wb);
+    be.rms_norm(x, norm_w.tensor(DType::kF32, {in}), 1e-5f, o2);  // a copy of another buffer: not x's
+    product(wc);
+    be.glu(x, o, GluKind::kSilu, x);  // in place, writing x's copy
+    product(wa);
+    be.glu(o, o2, GluKind::kSilu, o2);
+    product(wb);
+    // Products of another input whose outputs land in x: BF16 GEMM, FP32 GEMM, int8 matrix-vector, GEMM + add.
+    auto* x_floats = static_cast<float*>(xbuf.data());
+    be.matmul(wb.tensor, o, Tensor(x_floats, DType::kF32, {wb.out, n}));
+    product(wa);
+    be.matmul(we.tensor, o, Tensor(x_floats + 7, DType::kF32, {we.out, n}));
+    product(wa);
+    be.matmul(wc.tensor, other.tensor(DType::kF32, {in, 5}), Tensor(x_floats + 300, DType::kF32, {wc.out, 5}));
+    product(wb);
+    be.matmul_add(wb.tensor, o, add_scratch.tensor(DType::kF32, {wb.out, n}),
+                  Tensor(x_floats + 100, DType::kF32, {wb.out, n}));
+    product(wc);
+    {
+        std::vector<int32_t> ids(static_cast<size_t>(n));
+        for (int64_t i = 0; i < n; ++i) ids[static_cast<size_t>(i)] = static_cast<int32_t>((i * 7) % n);
+        auto ids_buf = upload_new(be, ids);
+        be.get_rows(o, ids_buf->tensor(DType::kI32, {n}), x);
+    }
+    product(wa);
+    be.fill_zero(x);
+    product(wb);
+}
+
 // A one-token GLU whose output feeds the next quantized product (a down projection). The down product must see
 // exactly the quantization of the GLU's float output, on every repetition, whichever kernel made the int8 copy
 // (the quantization kernel today; a GLU kernel writing the copy itself was tried, see docs/perf/h200.md).
@@ -1271,6 +1352,7 @@ std::vector<OpCase> build_cases() {
         }
     }
     add("matmul_sequence_over_one_input", [](Backend& be, std::mt19937& rng) { check_matmul_sequence(be, rng); });
+    add("gemm_sequence_over_one_input", [](Backend& be, std::mt19937& rng) { check_gemm_sequence(be, rng); });
 
     for (int64_t n : {1, 33, 50000}) {
         add(fmt::format("scale_n{}", n), [=](Backend& be, std::mt19937& rng) { check_scale(be, rng, n, -0.37f); });

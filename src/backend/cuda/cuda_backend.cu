@@ -222,7 +222,7 @@ public:
     }
 
     void copy_to_device(const Tensor& dst, const void* src, size_t bytes) override {
-        quantized_x_ = nullptr;
+        forget_activation_copies();
         // Staged through pinned memory so the copy queues behind earlier work instead of waiting for it; the
         // staging area is recycled after the next synchronization (copy_to_host).
         if (staging_used_ + bytes > upload_staging_.size()) {
@@ -245,17 +245,17 @@ public:
     }
 
     void fill_zero(const Tensor& t) override {
-        quantized_x_ = nullptr;
+        forget_activation_copies();
         CUDA_CHECK(cudaMemsetAsync(t.data, 0, static_cast<size_t>(t.size_bytes()), stream_));
     }
 
     void get_rows(const Tensor& table, const Tensor& ids, const Tensor& out) override {
-        quantized_x_ = nullptr;
+        forget_activation_copies();
         cuda::launch_get_rows(view_of(table), ids.as<int32_t>(), ids.num_elements(), out.as<float>(), stream_);
     }
 
     void rms_norm(const Tensor& x, const Tensor& weight, float eps, const Tensor& out) override {
-        quantized_x_ = nullptr;
+        forget_activation_copies();
         const int64_t n = x.rows(), d = x.cols();
         // A short batch's normalized rows feed the next matrix-vector products: quantize them in the same pass.
         if (n <= cuda::kMaxMatvecTokens && n <= options_.max_matvec_tokens && cuda::rms_norm_quantize_supported(d)) {
@@ -269,7 +269,11 @@ public:
             quantized_k_ = d;
             return;
         }
-        cuda::launch_rms_norm(x.as<float>(), weight.as<float>(), eps, n, d, out.as<float>(), stream_);
+        // Rows for the GEMMs: their BF16 operand is written in the same pass.
+        __nv_bfloat16* xb = nullptr;
+        if (!short_batch(n)) xb = static_cast<__nv_bfloat16*>(scratch(kScratchXBf16, static_cast<size_t>(n * d) * 2));
+        cuda::launch_rms_norm(x.as<float>(), weight.as<float>(), eps, n, d, out.as<float>(), stream_, xb);
+        if (xb != nullptr) remember_bf16(out.data, n, d);
     }
 
     void matmul(const Tensor& w, const Tensor& x, const Tensor& y) override {
@@ -308,7 +312,8 @@ public:
     }
 
     void matmul_add(const Tensor& w, const Tensor& x, const Tensor& scratch, const Tensor& residual) override {
-        if (!use_matvec(&w, 1, x)) return Backend::matmul_add(w, x, scratch, residual);
+        // The GEMM adds onto the residual in its epilogue; scratch is not needed.
+        if (!use_matvec(&w, 1, x)) return gemm(w, x, residual, /*accumulate=*/true);
         cuda::MatvecJob job;
         job.w[0] = view_of(w);
         job.y[0] = residual.as<float>();
@@ -317,30 +322,37 @@ public:
     }
 
     void add(const Tensor& a, const Tensor& b, const Tensor& out) override {
-        quantized_x_ = nullptr;
+        forget_activation_copies();
         cuda::launch_add(a.as<float>(), b.as<float>(), a.num_elements(), b.num_elements(), out.as<float>(), stream_);
     }
 
     void scale(const Tensor& x, float s) override {
-        quantized_x_ = nullptr;
+        forget_activation_copies();
         cuda::launch_scale(x.as<float>(), x.num_elements(), s, stream_);
     }
 
     void rope(const Tensor& x, const Tensor& positions, const RopeParams& params) override {
-        quantized_x_ = nullptr;
+        forget_activation_copies();
         const float* factors = params.freq_factors != nullptr ? params.freq_factors->as<float>() : nullptr;
         cuda::launch_rope(x.as<float>(), x.shape[2] * x.shape[3], x.shape[1], x.shape[0], positions.as<int32_t>(),
                           params, factors, stream_);
     }
 
     void glu(const Tensor& gate, const Tensor& up, GluKind kind, const Tensor& out) override {
-        quantized_x_ = nullptr;
-        cuda::launch_glu(gate.as<float>(), up.as<float>(), gate.num_elements(), kind, out.as<float>(), stream_);
+        forget_activation_copies();
+        // Rows for the GEMMs (a prefill's down projection): their BF16 operand is written in the same pass.
+        const int64_t n = out.rows(), d = out.cols();
+        __nv_bfloat16* xb = nullptr;
+        if (!short_batch(n) && n * d == gate.num_elements()) {
+            xb = static_cast<__nv_bfloat16*>(scratch(kScratchXBf16, static_cast<size_t>(n * d) * 2));
+        }
+        cuda::launch_glu(gate.as<float>(), up.as<float>(), gate.num_elements(), kind, out.as<float>(), stream_, xb);
+        if (xb != nullptr) remember_bf16(out.data, n, d);
     }
 
     void store_kv(const Tensor& k, const Tensor& v, const Tensor& slot_mapping, const Tensor& k_cache,
                   const Tensor& v_cache) override {
-        quantized_x_ = nullptr;
+        forget_activation_copies();
         CHECK(k_cache.dtype == DType::kF16 || k_cache.dtype == DType::kF32) << dtype_name(k_cache.dtype);
         CHECK(v_cache.dtype == k_cache.dtype);
         const int64_t n = slot_mapping.num_elements();
@@ -358,7 +370,7 @@ public:
             params.n_rot % 2 != 0 || k_cache.dtype != v_cache.dtype) {
             return Backend::rope_store_kv(q, k, v, positions, params, slot_mapping, k_cache, v_cache);
         }
-        quantized_x_ = nullptr;
+        forget_activation_copies();
         CHECK(k_cache.dtype == DType::kF16 || k_cache.dtype == DType::kF32) << dtype_name(k_cache.dtype);
         const float* factors = params.freq_factors != nullptr ? params.freq_factors->as<float>() : nullptr;
         cuda::launch_rope_store_kv(q.as<float>(), k.as<float>(), v.as<float>(), q.shape[2] * q.shape[3], q.shape[1],
@@ -405,7 +417,7 @@ public:
 
     void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const AttentionBatch& batch,
                    const AttentionParams& params, const Tensor& out) override {
-        quantized_x_ = nullptr;
+        forget_activation_copies();
         cuda::AttentionLaunch a{};
         a.q = q.as<float>();
         a.k_cache = k_cache.data;
@@ -432,7 +444,14 @@ public:
             a.early_keys = batch.max_seq_tokens == 1;
         }
         if (a.n > cuda::kMaxMatvecTokens && cuda::flash_attention_supported(a.head_dim, a.cache_f16)) {
-            cuda::launch_flash_attention(a, stream_);
+            // The output projection's GEMM operand, written in the same pass.
+            const int64_t width = a.heads * a.head_dim;
+            __nv_bfloat16* xb = nullptr;
+            if (!short_batch(a.n)) {
+                xb = static_cast<__nv_bfloat16*>(scratch(kScratchXBf16, static_cast<size_t>(a.n * width) * 2));
+            }
+            cuda::launch_flash_attention(a, stream_, xb);
+            if (xb != nullptr) remember_bf16(out.data, a.n, width);
             return;
         }
         int64_t max_keys = a.max_blocks * a.block_size;
@@ -601,13 +620,13 @@ public:
     }
 
     void sigmoid_scale_rows(const Tensor& x, const Tensor& gate) override {
-        quantized_x_ = nullptr;
+        forget_activation_copies();
         CHECK_EQ(gate.num_elements(), x.rows());
         cuda::launch_sigmoid_scale_rows(x.as<float>(), gate.as<float>(), x.rows(), x.cols(), stream_);
     }
 
     void copy_cols(const Tensor& src, int64_t offset, const Tensor& dst) override {
-        quantized_x_ = nullptr;
+        forget_activation_copies();
         const int64_t rows = dst.rows();
         if (rows == 0) return;
         cuda::launch_copy_cols(src.as<float>(), src.num_elements() / rows, offset, rows, dst.cols(), dst.as<float>(),
@@ -633,7 +652,7 @@ public:
     void mla_attention(const Tensor& q_latent, const Tensor& q_rope, const Tensor& latent_cache,
                        const Tensor& rope_cache, const AttentionBatch& batch, const AttentionParams& params,
                        const Tensor& out) override {
-        quantized_x_ = nullptr;
+        forget_activation_copies();
         CHECK(latent_cache.dtype == DType::kF16 || latent_cache.dtype == DType::kF32) << dtype_name(latent_cache.dtype);
         CHECK(rope_cache.dtype == latent_cache.dtype) << "latent and rotary caches differ in dtype";
         cuda::MlaLaunch a{};
@@ -683,7 +702,7 @@ public:
         if (std::all_of(rows, rows + n, [](const SamplingRow& r) { return r.temperature <= 0; })) {
             const int64_t vocab = logits.shape[0];
             void* partial = scratch(kScratchSampling, static_cast<size_t>(cuda::argmax_scratch_bytes(n, vocab)));
-            quantized_x_ = nullptr;
+            forget_activation_copies();
             cuda::launch_argmax(logits.as<float>(), n, vocab, partial, ids.as<int32_t>(), stream_);
             return;
         }
@@ -725,7 +744,7 @@ public:
     }
 
     void run_graph(uint64_t key, const std::function<void()>& issue) override {
-        quantized_x_ = nullptr;  // a recording must not rely on work issued before it
+        forget_activation_copies();  // a recording must not rely on work issued before it
         auto it = graphs_.find(key);
         if (it == graphs_.end()) {
             // Relaxed capture: a scratch buffer may still be allocated (never freed) during the first capture.
@@ -739,7 +758,7 @@ public:
             it = graphs_.emplace(key, exec).first;
         }
         CUDA_CHECK(cudaGraphLaunch(it->second, stream_));
-        quantized_x_ = nullptr;
+        forget_activation_copies();
     }
 
     void clear_graphs() override {
@@ -751,8 +770,13 @@ public:
 
 private:
     // Whether a product of these weights (one format and width) with x runs as a matrix-vector kernel.
+    // Whether n tokens take the matrix-vector kernels (else the GEMMs).
+    bool short_batch(int64_t n) const {
+        return n <= std::min<int64_t>(options_.max_matvec_tokens, cuda::kMaxMatvecTokens);
+    }
+
     bool use_matvec(const Tensor* ws, int count, const Tensor& x) const {
-        if (x.rows() > std::min<int64_t>(options_.max_matvec_tokens, cuda::kMaxMatvecTokens)) return false;
+        if (!short_batch(x.rows())) return false;
         for (int i = 0; i < count; ++i) {
             if (ws[i].dtype != ws[0].dtype || ws[i].cols() != ws[0].cols()) return false;
         }
@@ -776,17 +800,50 @@ private:
         return {q, d, s, K};
     }
 
-    // After an op that wrote only its own output and scratch other than the kScratchAct* buffers: the quantized
-    // copy of its input x stays valid (the output may not alias x); any other may have been overwritten.
+    // The BF16 copy of activations x [n][K] that the GEMMs read (kScratchXBf16): converted once for consecutive
+    // products of one input, or written by the op that produced x (rms_norm, glu). It is forgotten as the int8
+    // copy is, so a product never reads a copy of values that have changed since.
+    const __nv_bfloat16* bf16_copy(const Tensor& x, int64_t n, int64_t K) {
+        auto* xb = static_cast<__nv_bfloat16*>(scratch(kScratchXBf16, static_cast<size_t>(n * K) * 2));
+        if (bf16_x_ != x.data || bf16_n_ != n || bf16_k_ != K) {
+            cuda::launch_f32_to_bf16(x.as<float>(), n * K, xb, stream_);
+            remember_bf16(x.data, n, K);
+        }
+        return xb;
+    }
+
+    void remember_bf16(const void* x, int64_t n, int64_t K) {
+        bf16_x_ = x;
+        bf16_n_ = n;
+        bf16_k_ = K;
+    }
+
+    // Every op that may write device memory its cached copies were made from forgets them (int8 and BF16).
+    void forget_activation_copies() {
+        quantized_x_ = nullptr;
+        bf16_x_ = nullptr;
+    }
+
+    // After an op that wrote only its own output and scratch other than the activation-copy buffers: the copies
+    // of its input x stay valid (the output may not alias x); any other may have been overwritten.
     void forget_quantized_unless(const void* x) {
         if (quantized_x_ != x) quantized_x_ = nullptr;
+        if (bf16_x_ != x) bf16_x_ = nullptr;
+    }
+
+    // After an op wrote `bytes` at `written`: a copy whose source overlaps it is stale.
+    void forget_copies_if_overlap(const void* written, int64_t bytes) {
+        const auto* wb = static_cast<const uint8_t*>(written);
+        auto overlaps = [&](const void* src, int64_t n, int64_t k) {
+            const auto* cb = static_cast<const uint8_t*>(src);
+            return src != nullptr && wb < cb + n * k * 4 && cb < wb + bytes;
+        };
+        if (overlaps(quantized_x_, quantized_n_, quantized_k_)) quantized_x_ = nullptr;
+        if (overlaps(bf16_x_, bf16_n_, bf16_k_)) bf16_x_ = nullptr;
     }
 
     void forget_quantized_if_overlaps(const Tensor& written) {
-        if (quantized_x_ == nullptr) return;
-        const auto* cb = static_cast<const uint8_t*>(quantized_x_);
-        const auto* wb = static_cast<const uint8_t*>(written.data);
-        if (wb < cb + quantized_n_ * quantized_k_ * 4 && cb < wb + written.size_bytes()) quantized_x_ = nullptr;
+        forget_copies_if_overlap(written.data, static_cast<int64_t>(written.size_bytes()));
     }
 
     void run_matvec(const cuda::MatvecJob& job, const Tensor& x, const cuda::RopeEpilogue* rope = nullptr) {
@@ -794,32 +851,25 @@ private:
         CHECK_EQ(job.w[0].cols, K);
         const cuda::QuantizedActivations xq = quantized(x.data, n, K, job.w[0].format);
         cuda::launch_matvec(job, x.as<float>(), xq, n, stream_, rope);
-        // An output written over the buffer whose quantized copy is cached makes the copy stale.
-        if (quantized_x_ != nullptr) {
-            const auto* cb = static_cast<const uint8_t*>(quantized_x_);
-            const int64_t cached_bytes = quantized_n_ * quantized_k_ * 4;
-            for (int i = 0; i < job.count; ++i) {
-                const auto* yb = reinterpret_cast<const uint8_t*>(job.y[i]);
-                const int64_t y_bytes = (job.glu ? job.w[0].rows : job.w[i].rows) * n * 4;
-                if (yb < cb + cached_bytes && cb < yb + y_bytes) quantized_x_ = nullptr;
-                if (job.glu) break;
-            }
+        // An output written over the buffer a cached copy was made from makes the copy stale.
+        for (int i = 0; i < (job.glu ? 1 : job.count); ++i) {
+            forget_copies_if_overlap(job.y[i], (job.glu ? job.w[0].rows : job.w[i].rows) * n * 4);
         }
     }
 
     // Prefill: tensor cores through cuBLASLt, BF16 operands (weights dequantized to a BF16 scratch), F32
     // accumulation; F32 weights run in full FP32.
-    void gemm(const Tensor& w, const Tensor& x, const Tensor& y) {
+    void gemm(const Tensor& w, const Tensor& x, const Tensor& y, bool accumulate = false) {
         const WeightView wv = view_of(w);
         const int64_t n = x.rows(), K = w.cols(), M = w.rows();
         CHECK_EQ(x.cols(), K);
         quantized_x_ = nullptr;
         if (wv.format == WeightFormat::kF32) {
-            gemm_->run(cuda::GemmType::kF32, w.data, x.data, y.as<float>(), M, n, K, stream_);
+            gemm_->run(cuda::GemmType::kF32, w.data, x.data, y.as<float>(), M, n, K, stream_, accumulate);
+            forget_copies_if_overlap(y.data, static_cast<int64_t>(y.size_bytes()));
             return;
         }
-        auto* xb = static_cast<__nv_bfloat16*>(scratch(kScratchXBf16, static_cast<size_t>(n * K) * 2));
-        cuda::launch_f32_to_bf16(x.as<float>(), n * K, xb, stream_);
+        const __nv_bfloat16* xb = bf16_copy(x, n, K);
         const void* wb = w.data;
         if (wv.format != WeightFormat::kBF16) {
             wb = cached_bf16(w.data, wv, M, K);
@@ -829,7 +879,8 @@ private:
                 wb = tmp;
             }
         }
-        gemm_->run(cuda::GemmType::kBF16, wb, xb, y.as<float>(), M, n, K, stream_);
+        gemm_->run(cuda::GemmType::kBF16, wb, xb, y.as<float>(), M, n, K, stream_, accumulate);
+        forget_copies_if_overlap(y.data, static_cast<int64_t>(y.size_bytes()));
     }
 
     // The BF16 copy of a quantized matrix (dequantized on first use and kept), or nullptr when caching is off or
@@ -885,6 +936,9 @@ private:
     // The activations currently held quantized in the kScratchAct* buffers (nullptr: none).
     const void* quantized_x_ = nullptr;
     int64_t quantized_n_ = 0, quantized_k_ = 0;
+    // The activations currently held as BF16 in kScratchXBf16 (nullptr: none).
+    const void* bf16_x_ = nullptr;
+    int64_t bf16_n_ = 0, bf16_k_ = 0;
     std::unordered_map<uint64_t, cudaGraphExec_t> graphs_;
     std::unordered_map<const void*, void*> bf16_cache_;  // weight -> its BF16 copy (nullptr: did not fit)
     std::unordered_set<const void*> placed_;              // the weights_ allocations

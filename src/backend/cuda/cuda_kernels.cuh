@@ -13,8 +13,9 @@ namespace frugal::cuda {
 // ---- elementwise.cu ----
 // out[i, :] = dequantize(table row ids[i]), F32 [n, table.cols].
 void launch_get_rows(const WeightView& table, const int32_t* ids, int64_t n, float* out, cudaStream_t stream);
+// out_bf16 (optional, [rows, d]): out rounded to BF16 as launch_f32_to_bf16 would, written in the same pass.
 void launch_rms_norm(const float* x, const float* weight, float eps, int64_t rows, int64_t d, float* out,
-                     cudaStream_t stream);
+                     cudaStream_t stream, __nv_bfloat16* out_bf16 = nullptr);
 // The same, also writing x's quantized copy (as launch_quantize_activations would) in the same pass.
 bool rms_norm_quantize_supported(int64_t d);
 void launch_rms_norm_quantize(const float* x, const float* weight, float eps, int64_t rows, int64_t d, float* out,
@@ -28,7 +29,9 @@ void launch_rope(float* x, int64_t n, int64_t heads, int64_t head_dim, const int
 void launch_rope_store_kv(float* q, float* k, const float* v, int64_t n, int64_t heads, int64_t kv_heads,
                           int64_t head_dim, const int32_t* positions, const RopeParams& p, const float* freq_factors,
                           const int32_t* slots, bool cache_f16, void* k_cache, void* v_cache, cudaStream_t stream);
-void launch_glu(const float* gate, const float* up, int64_t n, GluKind kind, float* out, cudaStream_t stream);
+// out = act(gate) * up; out_bf16 (optional): out rounded to BF16 as launch_f32_to_bf16 would, in the same pass.
+void launch_glu(const float* gate, const float* up, int64_t n, GluKind kind, float* out, cudaStream_t stream,
+                __nv_bfloat16* out_bf16 = nullptr);
 // k: [n, k_row_elems] and v: [n, v_row_elems] F32 into caches (F32 or F16 when cache_f16) at rows slots[i].
 void launch_store_kv(const float* k, const float* v, const int32_t* slots, int64_t n, int64_t k_row_elems,
                      int64_t v_row_elems, bool cache_f16, void* k_cache, void* v_cache, cudaStream_t stream);
@@ -122,7 +125,8 @@ bool launch_attention(const AttentionLaunch& a, cudaStream_t stream, const Quant
 // The tensor-core kernel for prefill (many query tokens per sequence): F16 caches, head_dim 64, 128 or 256. It
 // ignores `splits` (one pass over the keys per tile of 64 query tokens).
 bool flash_attention_supported(int64_t head_dim, bool cache_f16);
-void launch_flash_attention(const AttentionLaunch& a, cudaStream_t stream);
+// out_bf16 (optional, [n, heads, head_dim]): out rounded to BF16 as launch_f32_to_bf16 would, in the same pass.
+void launch_flash_attention(const AttentionLaunch& a, cudaStream_t stream, __nv_bfloat16* out_bf16 = nullptr);
 
 // ---- moe.cu ----
 constexpr int kMaxRoutedExperts = 512;

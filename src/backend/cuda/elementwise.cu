@@ -99,8 +99,9 @@ __device__ float rms_scale(float sum, int64_t d, float eps) {
     return rsqrtf(static_cast<float>(partial[0] / static_cast<double>(d)) + eps);
 }
 
+// out_bf16 (optional): the same values rounded to BF16, the operand of the GEMM that reads them next.
 __global__ void __launch_bounds__(kNormThreads) rms_norm_kernel(const float* x, const float* weight, float eps,
-                                                                int64_t d, float* out) {
+                                                                int64_t d, float* out, __nv_bfloat16* out_bf16) {
     begin_dependent_kernel();
     const float* xr = x + blockIdx.x * d;
     float* yr = out + blockIdx.x * d;
@@ -120,10 +121,16 @@ __global__ void __launch_bounds__(kNormThreads) rms_norm_kernel(const float* x, 
 #pragma unroll
     for (int k = 0; k < kNormCached; ++k) {
         const int64_t i = threadIdx.x + static_cast<int64_t>(k) * kNormThreads;
-        if (i < d) yr[i] = v[k] * inv * weight[i];
+        if (i < d) {
+            const float y = v[k] * inv * weight[i];
+            yr[i] = y;
+            if (out_bf16 != nullptr) out_bf16[blockIdx.x * d + i] = __float2bfloat16_rn(y);
+        }
     }
     for (int64_t i = threadIdx.x + static_cast<int64_t>(kNormCached) * kNormThreads; i < d; i += kNormThreads) {
-        yr[i] = xr[i] * inv * weight[i];
+        const float y = xr[i] * inv * weight[i];
+        yr[i] = y;
+        if (out_bf16 != nullptr) out_bf16[blockIdx.x * d + i] = __float2bfloat16_rn(y);
     }
 }
 
@@ -275,7 +282,9 @@ __global__ void rope_store_kv_kernel(float* q, float* k, const float* v, int64_t
     }
 }
 
-__global__ void glu_kernel(const float* gate, const float* up, int64_t n, GluKind kind, float* out) {
+// out_bf16 (optional): the same values rounded to BF16, the operand of the GEMM that reads them next.
+__global__ void glu_kernel(const float* gate, const float* up, int64_t n, GluKind kind, float* out,
+                           __nv_bfloat16* out_bf16) {
     begin_dependent_kernel();
     const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
     if (i >= n) return;
@@ -287,7 +296,9 @@ __global__ void glu_kernel(const float* gate, const float* up, int64_t n, GluKin
         constexpr float kSqrt2OverPi = 0.79788456080286535588f;
         a = 0.5f * g * (1.0f + tanhf(kSqrt2OverPi * g * (1.0f + 0.044715f * g * g)));
     }
-    out[i] = a * up[i];
+    const float y = a * up[i];
+    out[i] = y;
+    if (out_bf16 != nullptr) out_bf16[i] = __float2bfloat16_rn(y);
 }
 
 // Thread i: element i % (kw + vw) of token i / (kw + vw)'s k row (the first kw) or v row (the rest); k and v rows
@@ -442,10 +453,20 @@ __global__ void dequantize_bf16_scalar_kernel(WeightView w, int64_t row_begin, i
     out[i] = __float2bfloat16_rn(weight_at(w, r, c));
 }
 
+// Four elements per thread (one 16-byte load, one 8-byte store) when n is a multiple of 4 and both ends are aligned.
 __global__ void f32_to_bf16_kernel(const float* x, int64_t n, __nv_bfloat16* out) {
     begin_dependent_kernel();
     const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
     if (i < n) out[i] = __float2bfloat16_rn(x[i]);
+}
+
+__global__ void f32_to_bf16_x4_kernel(const float4* x, int64_t n4, uint2* out) {
+    begin_dependent_kernel();
+    const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+    if (i >= n4) return;
+    const float4 v = x[i];
+    const __nv_bfloat162 lo = __floats2bfloat162_rn(v.x, v.y), hi = __floats2bfloat162_rn(v.z, v.w);
+    out[i] = make_uint2(*reinterpret_cast<const uint32_t*>(&lo), *reinterpret_cast<const uint32_t*>(&hi));
 }
 
 }  // namespace
@@ -456,9 +477,10 @@ void launch_get_rows(const WeightView& table, const int32_t* ids, int64_t n, flo
 }
 
 void launch_rms_norm(const float* x, const float* weight, float eps, int64_t rows, int64_t d, float* out,
-                     cudaStream_t stream) {
+                     cudaStream_t stream, __nv_bfloat16* out_bf16) {
     if (rows == 0) return;
-    launch_kernel(rms_norm_kernel, static_cast<unsigned>(rows), kNormThreads, 0, stream, x, weight, eps, d, out);
+    launch_kernel(rms_norm_kernel, static_cast<unsigned>(rows), kNormThreads, 0, stream, x, weight, eps, d, out,
+                  out_bf16);
 }
 
 bool rms_norm_quantize_supported(int64_t d) { return d % 32 == 0 && d <= 8 * kNormThreads; }
@@ -497,9 +519,10 @@ void launch_rope_store_kv(float* q, float* k, const float* v, int64_t n, int64_t
     launch_kernel(rope_store_kv_kernel, blocks_for(threads), kThreads, 0, stream, q, k, v, n, heads, kv_heads, head_dim, positions, p.mode, p.n_rot, p.freq_base, p.freq_scale, freq_factors, slots, cache_f16, k_cache, v_cache);
 }
 
-void launch_glu(const float* gate, const float* up, int64_t n, GluKind kind, float* out, cudaStream_t stream) {
+void launch_glu(const float* gate, const float* up, int64_t n, GluKind kind, float* out, cudaStream_t stream,
+                __nv_bfloat16* out_bf16) {
     if (n == 0) return;
-    launch_kernel(glu_kernel, blocks_for(n), kThreads, 0, stream, gate, up, n, kind, out);
+    launch_kernel(glu_kernel, blocks_for(n), kThreads, 0, stream, gate, up, n, kind, out, out_bf16);
 }
 
 void launch_store_kv(const float* k, const float* v, const int32_t* slots, int64_t n, int64_t k_row_elems,
@@ -531,6 +554,11 @@ void launch_dequantize_bf16(const WeightView& w, int64_t row_begin, int64_t row_
 
 void launch_f32_to_bf16(const float* x, int64_t n, __nv_bfloat16* out, cudaStream_t stream) {
     if (n == 0) return;
+    if (n % 4 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0 && reinterpret_cast<uintptr_t>(out) % 8 == 0) {
+        launch_kernel(f32_to_bf16_x4_kernel, blocks_for(n / 4), kThreads, 0, stream, reinterpret_cast<const float4*>(x),
+                      n / 4, reinterpret_cast<uint2*>(out));
+        return;
+    }
     launch_kernel(f32_to_bf16_kernel, blocks_for(n), kThreads, 0, stream, x, n, out);
 }
 

@@ -70,8 +70,9 @@ __device__ __forceinline__ void cp_async_wait_all() {
     asm volatile("cp.async.commit_group;\ncp.async.wait_group 0;\n" ::: "memory");
 }
 
+// out_bf16 (optional, [n, heads, D]): the output rounded to BF16, the operand of the GEMM that reads it next.
 template <int D>
-__global__ void __launch_bounds__(kThreads) flash_attention_kernel(AttentionLaunch a) {
+__global__ void __launch_bounds__(kThreads) flash_attention_kernel(AttentionLaunch a, __nv_bfloat16* out_bf16) {
     begin_dependent_kernel();
     using Tile = FlashTile<D>;
     constexpr int BN = Tile::kKeys, S = Tile::kStride;
@@ -296,17 +297,22 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(AttentionLaun
             if (!(r == 0 ? act0 : act1)) continue;
             const int64_t t = t0 + (r == 0 ? row0 : row1);
             const float inv = l[r] > 0 ? 1.0f / l[r] : 0.0f;
-            float* dst = a.out + (t * a.heads + head) * D + 2 * c;
+            const int64_t first = (t * a.heads + head) * D + 2 * c;
+            float* dst = a.out + first;
 #pragma unroll
             for (int j = 0; j < D / 8; ++j) {
-                *reinterpret_cast<float2*>(dst + 8 * j) = {o[j][2 * r] * inv, o[j][2 * r + 1] * inv};
+                const float y0 = o[j][2 * r] * inv, y1 = o[j][2 * r + 1] * inv;
+                *reinterpret_cast<float2*>(dst + 8 * j) = {y0, y1};
+                if (out_bf16 != nullptr) {
+                    *reinterpret_cast<__nv_bfloat162*>(out_bf16 + first + 8 * j) = __floats2bfloat162_rn(y0, y1);
+                }
             }
         }
     }
 }
 
 template <int D>
-void launch_d(const AttentionLaunch& a, cudaStream_t stream) {
+void launch_d(const AttentionLaunch& a, cudaStream_t stream, __nv_bfloat16* out_bf16) {
     constexpr size_t smem = FlashTile<D>::kSmemBytes;
     static const bool configured = [] {
         CUDA_CHECK(cudaFuncSetAttribute(flash_attention_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
@@ -317,7 +323,7 @@ void launch_d(const AttentionLaunch& a, cudaStream_t stream) {
     const int64_t tiles =
         a.seq_starts != nullptr ? a.num_seqs * ceil_div(a.max_seq_tokens, kRows) : ceil_div(a.n, kRows);
     const dim3 grid(static_cast<unsigned>(tiles), static_cast<unsigned>(a.heads));
-    launch_kernel(flash_attention_kernel<D>, grid, kThreads, smem, stream, a);
+    launch_kernel(flash_attention_kernel<D>, grid, kThreads, smem, stream, a, out_bf16);
 }
 
 }  // namespace
@@ -326,16 +332,16 @@ bool flash_attention_supported(int64_t head_dim, bool cache_f16) {
     return cache_f16 && (head_dim == 64 || head_dim == 128 || head_dim == 256);
 }
 
-void launch_flash_attention(const AttentionLaunch& a, cudaStream_t stream) {
+void launch_flash_attention(const AttentionLaunch& a, cudaStream_t stream, __nv_bfloat16* out_bf16) {
     CHECK(flash_attention_supported(a.head_dim, a.cache_f16)) << "head_dim " << a.head_dim;
     if (a.n == 0) return;
     switch (a.head_dim) {
         case 64:
-            return launch_d<64>(a, stream);
+            return launch_d<64>(a, stream, out_bf16);
         case 128:
-            return launch_d<128>(a, stream);
+            return launch_d<128>(a, stream, out_bf16);
         default:
-            return launch_d<256>(a, stream);
+            return launch_d<256>(a, stream, out_bf16);
     }
 }
 

@@ -57,9 +57,9 @@ const Gemm::Plan& Gemm::plan(GemmType type, int64_t M, int64_t n, int64_t K) {
 }
 
 void Gemm::run(GemmType type, const void* w, const void* x, float* y, int64_t M, int64_t n, int64_t K,
-               cudaStream_t stream) {
+               cudaStream_t stream, bool accumulate) {
     const Plan& p = plan(type, M, n, K);
-    const float alpha = 1.0f, beta = 0.0f;
+    const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
     CUBLAS_CHECK(cublasLtMatmul(handle_, p.desc, &alpha, w, p.a, x, p.b, &beta, y, p.c, y, p.c, &p.algo, workspace_,
                                 workspace_bytes_, stream));
 }

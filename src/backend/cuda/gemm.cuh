@@ -20,9 +20,10 @@ public:
     Gemm& operator=(const Gemm&) = delete;
 
     // w: [M][K] row-major, x: [n][K] row-major, y: [n][M] F32. F32 runs in full FP32 (no TF32), for models whose
-    // weights are F32 and whose outputs must match the CPU's closely.
+    // weights are F32 and whose outputs must match the CPU's closely. accumulate: y += w x (the product, rounded to
+    // F32, added to y in the epilogue: a residual add without a pass of its own).
     void run(GemmType type, const void* w, const void* x, float* y, int64_t M, int64_t n, int64_t K,
-             cudaStream_t stream);
+             cudaStream_t stream, bool accumulate = false);
 
 private:
     struct Plan {
