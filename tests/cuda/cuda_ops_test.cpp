@@ -581,6 +581,39 @@ void check_matmul_add(Backend& be, std::mt19937& rng, DType dtype, int64_t in, i
     }
 }
 
+// A run of products over one input buffer x ([cap][in] F32) for the sequence tests below. product(w, n) multiplies
+// x's first n rows into the next output and checks it against x's contents read back from the device at that moment,
+// so only the products are judged. Outputs are allocated (and poisoned, which copies to the device) up front: a copy
+// between two products would itself be a write that resets whatever the backend keeps, and hide what the tests look
+// for.
+class ProductRun {
+  public:
+    ProductRun(Backend& be, GuardedBuffer& x, int64_t in, int64_t cap, int max_steps)
+        : be_(be), x_(x), in_(in), cap_(cap) {
+        for (int i = 0; i < max_steps; ++i) outputs_.push_back(std::make_unique<GuardedBuffer>(be, cap * 64 * 4));
+    }
+
+    // w has at most 64 outputs.
+    void product(const PlacedWeight& w, int64_t n) {
+        if (::testing::Test::HasFatalFailure()) return;  // report the first wrong step only
+        ASSERT_LT(step_, static_cast<int>(outputs_.size()));
+        SCOPED_TRACE(fmt::format("step {}: {} x {} tokens", step_, dtype_name(w.dtype), n));
+        const Snapshot s = x_.snapshot();
+        std::vector<float> x(static_cast<size_t>(cap_ * in_));
+        std::memcpy(x.data(), s.body(), x.size() * 4);
+        const GuardedBuffer& y = *outputs_[static_cast<size_t>(step_++)];
+        be_.matmul(w.tensor, x_.tensor(DType::kF32, {in_, n}), y.tensor(DType::kF32, {w.out, n}));
+        verify_matmul(y.snapshot(), w, x, n);
+    }
+
+  private:
+    Backend& be_;
+    GuardedBuffer& x_;
+    int64_t in_, cap_;
+    int step_ = 0;
+    std::vector<std::unique_ptr<GuardedBuffer>> outputs_;
+};
+
 // A run of products over one activation buffer, as a layer issues them (q/k/v, gate/up share an input), with the
 // buffer changed in between by each kind of write: a copy from the host, in-place ops, an op writing into it, a
 // product on a prefix of its rows, and products on other paths in between. Whatever the backend keeps between
@@ -599,27 +632,8 @@ void check_matmul_sequence(Backend& be, std::mt19937& rng) {
     xbuf.upload(normal_floats(rng, cap * in, 2.0f));
     other.upload(normal_floats(rng, cap * in, 2.0f));
     norm_w.upload(normal_floats(rng, in, 1.0f));
-    auto x_now = [&] {
-        const Snapshot s = xbuf.snapshot();
-        std::vector<float> v(static_cast<size_t>(cap * in));
-        std::memcpy(v.data(), s.body(), v.size() * 4);
-        return v;
-    };
-    // Outputs are allocated (and poisoned, which copies to the device) up front: a copy between two products
-    // would itself be a write that resets whatever the backend keeps, and hide what this test looks for.
-    constexpr int kMaxSteps = 32;
-    std::vector<std::unique_ptr<GuardedBuffer>> outputs;
-    for (int i = 0; i < kMaxSteps; ++i) outputs.push_back(std::make_unique<GuardedBuffer>(be, cap * 64 * 4));
-    int step = 0;
-    auto product = [&](const PlacedWeight& w, int64_t n) {
-        if (::testing::Test::HasFatalFailure()) return;  // report the first wrong step only
-        ASSERT_LT(step, kMaxSteps);
-        SCOPED_TRACE(fmt::format("step {}: {} x {} tokens", step, dtype_name(w.dtype), n));
-        const std::vector<float> x = x_now();
-        const GuardedBuffer& y = *outputs[static_cast<size_t>(step++)];
-        be.matmul(w.tensor, xbuf.tensor(DType::kF32, {in, n}), y.tensor(DType::kF32, {w.out, n}));
-        verify_matmul(y.snapshot(), w, x, n);
-    };
+    ProductRun run(be, xbuf, in, cap, 32);
+    auto product = [&](const PlacedWeight& w, int64_t n) { run.product(w, n); };
     const Tensor x5 = xbuf.tensor(DType::kF32, {in, 5});
     product(wa, 5);
     product(wb, 5);  // same input, another quantized format
@@ -683,26 +697,8 @@ void check_gemm_sequence(Backend& be, std::mt19937& rng) {
     other.upload(normal_floats(rng, n * in, 2.0f));
     other2.upload(normal_floats(rng, n * in, 1.0f));
     norm_w.upload(normal_floats(rng, in, 1.0f));
-    auto x_now = [&] {
-        const Snapshot s = xbuf.snapshot();
-        std::vector<float> v(static_cast<size_t>(n * in));
-        std::memcpy(v.data(), s.body(), v.size() * 4);
-        return v;
-    };
-    // Outputs up front (see check_matmul_sequence): allocating one is a write that would hide a stale copy.
-    constexpr int kMaxSteps = 24;
-    std::vector<std::unique_ptr<GuardedBuffer>> outputs;
-    for (int i = 0; i < kMaxSteps; ++i) outputs.push_back(std::make_unique<GuardedBuffer>(be, n * 64 * 4));
-    int step = 0;
-    auto product = [&](const PlacedWeight& w) {
-        if (::testing::Test::HasFatalFailure()) return;  // report the first wrong step only
-        ASSERT_LT(step, kMaxSteps);
-        SCOPED_TRACE(fmt::format("step {}: {} x {} tokens", step, dtype_name(w.dtype), n));
-        const std::vector<float> x = x_now();
-        const GuardedBuffer& y = *outputs[static_cast<size_t>(step++)];
-        be.matmul(w.tensor, xbuf.tensor(DType::kF32, {in, n}), y.tensor(DType::kF32, {w.out, n}));
-        verify_matmul(y.snapshot(), w, x, n);
-    };
+    ProductRun run(be, xbuf, in, n, 24);
+    auto product = [&](const PlacedWeight& w) { run.product(w, n); };
     const Tensor x = xbuf.tensor(DType::kF32, {in, n});
     const Tensor o = other.tensor(DType::kF32, {in, n});
     const Tensor o2 = other2.tensor(DType::kF32, {in, n});

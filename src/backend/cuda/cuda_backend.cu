@@ -258,7 +258,7 @@ public:
         forget_activation_copies();
         const int64_t n = x.rows(), d = x.cols();
         // A short batch's normalized rows feed the next matrix-vector products: quantize them in the same pass.
-        if (n <= cuda::kMaxMatvecTokens && n <= options_.max_matvec_tokens && cuda::rms_norm_quantize_supported(d)) {
+        if (short_batch(n) && cuda::rms_norm_quantize_supported(d)) {
             auto* q = static_cast<int8_t*>(scratch(kScratchActQ, static_cast<size_t>(n * d)));
             auto* qd = static_cast<float*>(scratch(kScratchActD, static_cast<size_t>(n * d / 32) * 4));
             auto* qs = static_cast<float*>(scratch(kScratchActSum, static_cast<size_t>(n * d / 32) * 4));
@@ -269,11 +269,8 @@ public:
             quantized_k_ = d;
             return;
         }
-        // Rows for the GEMMs: their BF16 operand is written in the same pass.
-        __nv_bfloat16* xb = nullptr;
-        if (!short_batch(n)) xb = static_cast<__nv_bfloat16*>(scratch(kScratchXBf16, static_cast<size_t>(n * d) * 2));
-        cuda::launch_rms_norm(x.as<float>(), weight.as<float>(), eps, n, d, out.as<float>(), stream_, xb);
-        if (xb != nullptr) remember_bf16(out.data, n, d);
+        cuda::launch_rms_norm(x.as<float>(), weight.as<float>(), eps, n, d, out.as<float>(), stream_,
+                              bf16_copy_target(out.data, n, d));
     }
 
     void matmul(const Tensor& w, const Tensor& x, const Tensor& y) override {
@@ -340,14 +337,9 @@ public:
 
     void glu(const Tensor& gate, const Tensor& up, GluKind kind, const Tensor& out) override {
         forget_activation_copies();
-        // Rows for the GEMMs (a prefill's down projection): their BF16 operand is written in the same pass.
         const int64_t n = out.rows(), d = out.cols();
-        __nv_bfloat16* xb = nullptr;
-        if (!short_batch(n) && n * d == gate.num_elements()) {
-            xb = static_cast<__nv_bfloat16*>(scratch(kScratchXBf16, static_cast<size_t>(n * d) * 2));
-        }
+        __nv_bfloat16* xb = n * d == gate.num_elements() ? bf16_copy_target(out.data, n, d) : nullptr;
         cuda::launch_glu(gate.as<float>(), up.as<float>(), gate.num_elements(), kind, out.as<float>(), stream_, xb);
-        if (xb != nullptr) remember_bf16(out.data, n, d);
     }
 
     void store_kv(const Tensor& k, const Tensor& v, const Tensor& slot_mapping, const Tensor& k_cache,
@@ -444,14 +436,7 @@ public:
             a.early_keys = batch.max_seq_tokens == 1;
         }
         if (a.n > cuda::kMaxMatvecTokens && cuda::flash_attention_supported(a.head_dim, a.cache_f16)) {
-            // The output projection's GEMM operand, written in the same pass.
-            const int64_t width = a.heads * a.head_dim;
-            __nv_bfloat16* xb = nullptr;
-            if (!short_batch(a.n)) {
-                xb = static_cast<__nv_bfloat16*>(scratch(kScratchXBf16, static_cast<size_t>(a.n * width) * 2));
-            }
-            cuda::launch_flash_attention(a, stream_, xb);
-            if (xb != nullptr) remember_bf16(out.data, a.n, width);
+            cuda::launch_flash_attention(a, stream_, bf16_copy_target(out.data, a.n, a.heads * a.head_dim));
             return;
         }
         int64_t max_keys = a.max_blocks * a.block_size;
@@ -487,8 +472,8 @@ public:
                    const Tensor& expert_weights) override {
         // Writes only the small id and weight buffers: the normalized input's quantized copy, which moe_ffn reads
         // next, stays unless they overlap it.
-        forget_quantized_if_overlaps(expert_ids);
-        forget_quantized_if_overlaps(expert_weights);
+        forget_copies_if_overlap(expert_ids.data, static_cast<int64_t>(expert_ids.size_bytes()));
+        forget_copies_if_overlap(expert_weights.data, static_cast<int64_t>(expert_weights.size_bytes()));
         const int64_t n = logits.rows(), num_experts = logits.cols();
         CHECK_EQ(expert_ids.num_elements(), n * routing.top_k);
         CHECK_EQ(expert_weights.num_elements(), n * routing.top_k);
@@ -567,7 +552,7 @@ public:
         down.slot_weights = expert_weights.as<float>();
         down.y = out.as<float>();
         cuda::launch_item_matvec(down, h, quantize_moe(h, pairs, ffn, down.w.format), stream_);
-        forget_quantized_unless(x.data);
+        forget_copies_unless(x.data);
     }
 
     // Prefill: the step's (token, expert) pairs sorted by expert on the device, the tokens' rows gathered in that
@@ -606,7 +591,7 @@ public:
         down.y = d;
         cuda::launch_grouped_matvec(down, h, quantize_moe(h, pairs, ffn, down.w.format), stream_);
         cuda::launch_moe_combine(d, inv, expert_weights.as<float>(), n, top_k, dim, out.as<float>(), stream_);
-        forget_quantized_unless(x.data);
+        forget_copies_unless(x.data);
     }
 
     // The int8 copy of MoE-internal activations [rows][K] (in the kScratchMoe* buffers, apart from the cached one).
@@ -646,7 +631,7 @@ public:
         job.num_groups = heads;
         job.y = y.as<float>();
         cuda::launch_item_matvec(job, x.as<float>(), quantized(x.data, n * heads, in, job.w.format), stream_);
-        forget_quantized_unless(x.data);
+        forget_copies_unless(x.data);
     }
 
     void mla_attention(const Tensor& q_latent, const Tensor& q_rope, const Tensor& latent_cache,
@@ -769,12 +754,12 @@ public:
     }
 
 private:
-    // Whether a product of these weights (one format and width) with x runs as a matrix-vector kernel.
     // Whether n tokens take the matrix-vector kernels (else the GEMMs).
     bool short_batch(int64_t n) const {
         return n <= std::min<int64_t>(options_.max_matvec_tokens, cuda::kMaxMatvecTokens);
     }
 
+    // Whether a product of these weights (one format and width) with x runs as a matrix-vector kernel.
     bool use_matvec(const Tensor* ws, int count, const Tensor& x) const {
         if (!short_batch(x.rows())) return false;
         for (int i = 0; i < count; ++i) {
@@ -804,18 +789,27 @@ private:
     // products of one input, or written by the op that produced x (rms_norm, glu). It is forgotten as the int8
     // copy is, so a product never reads a copy of values that have changed since.
     const __nv_bfloat16* bf16_copy(const Tensor& x, int64_t n, int64_t K) {
-        auto* xb = static_cast<__nv_bfloat16*>(scratch(kScratchXBf16, static_cast<size_t>(n * K) * 2));
-        if (bf16_x_ != x.data || bf16_n_ != n || bf16_k_ != K) {
-            cuda::launch_f32_to_bf16(x.as<float>(), n * K, xb, stream_);
-            remember_bf16(x.data, n, K);
+        if (bf16_x_ == x.data && bf16_n_ == n && bf16_k_ == K) {
+            return static_cast<const __nv_bfloat16*>(scratch(kScratchXBf16, static_cast<size_t>(n * K) * 2));
         }
+        __nv_bfloat16* xb = bf16_buffer_for(x.data, n, K);
+        cuda::launch_f32_to_bf16(x.as<float>(), n * K, xb, stream_);
         return xb;
     }
 
-    void remember_bf16(const void* x, int64_t n, int64_t K) {
+    // The kScratchXBf16 buffer that will hold the BF16 copy of x [n][K], recorded as that copy: the caller enqueues
+    // the work that writes it before any product can read it.
+    __nv_bfloat16* bf16_buffer_for(const void* x, int64_t n, int64_t K) {
         bf16_x_ = x;
         bf16_n_ = n;
         bf16_k_ = K;
+        return static_cast<__nv_bfloat16*>(scratch(kScratchXBf16, static_cast<size_t>(n * K) * 2));
+    }
+
+    // For an op writing out [n][K]: where it should also write out's BF16 copy, or nullptr when n tokens take the
+    // matrix-vector kernels (no GEMM will read it). Call after the op has forgotten the old copies.
+    __nv_bfloat16* bf16_copy_target(const void* out, int64_t n, int64_t K) {
+        return short_batch(n) ? nullptr : bf16_buffer_for(out, n, K);
     }
 
     // Every op that may write device memory its cached copies were made from forgets them (int8 and BF16).
@@ -826,7 +820,7 @@ private:
 
     // After an op that wrote only its own output and scratch other than the activation-copy buffers: the copies
     // of its input x stay valid (the output may not alias x); any other may have been overwritten.
-    void forget_quantized_unless(const void* x) {
+    void forget_copies_unless(const void* x) {
         if (quantized_x_ != x) quantized_x_ = nullptr;
         if (bf16_x_ != x) bf16_x_ = nullptr;
     }
@@ -842,9 +836,6 @@ private:
         if (overlaps(bf16_x_, bf16_n_, bf16_k_)) bf16_x_ = nullptr;
     }
 
-    void forget_quantized_if_overlaps(const Tensor& written) {
-        forget_copies_if_overlap(written.data, static_cast<int64_t>(written.size_bytes()));
-    }
 
     void run_matvec(const cuda::MatvecJob& job, const Tensor& x, const cuda::RopeEpilogue* rope = nullptr) {
         const int64_t n = x.rows(), K = x.cols();

@@ -453,13 +453,13 @@ __global__ void dequantize_bf16_scalar_kernel(WeightView w, int64_t row_begin, i
     out[i] = __float2bfloat16_rn(weight_at(w, r, c));
 }
 
-// Four elements per thread (one 16-byte load, one 8-byte store) when n is a multiple of 4 and both ends are aligned.
 __global__ void f32_to_bf16_kernel(const float* x, int64_t n, __nv_bfloat16* out) {
     begin_dependent_kernel();
     const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
     if (i < n) out[i] = __float2bfloat16_rn(x[i]);
 }
 
+// Four elements per thread (one 16-byte load, one 8-byte store), when n is a multiple of 4 and both ends are aligned.
 __global__ void f32_to_bf16_x4_kernel(const float4* x, int64_t n4, uint2* out) {
     begin_dependent_kernel();
     const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
