@@ -1384,7 +1384,11 @@ std::vector<OpCase> build_cases() {
                                                                    32, 8, 128, 128, 1},
                                                                {4, 1, 256, 256, 9},
                                                                {8, 4, 8, 8, 3},
-                                                               {4, 2, 128, 64, 20}}) {
+                                                               {4, 2, 128, 64, 20},
+                                                               // prefill-sized: heads in groups of 8 per thread,
+                                                               // whole groups, then a partial last group
+                                                               {32, 8, 128, 128, 24},
+                                                               {12, 3, 64, 32, 17}}) {
                 add(fmt::format("rope_store_kv_{}_{}_h{}_kvh{}_hd{}_rot{}_n{}", mode == RopeMode::kNormal ? "normal" : "neox",
                                 dtype_name(t), heads, kv_heads, head_dim, n_rot, n),
                     [=](Backend& be, std::mt19937& rng) {

@@ -211,9 +211,6 @@ __global__ void scale_kernel(float* x, int64_t n, float s) {
     if (i < n) x[i] *= s;
 }
 
-// cos and sin of pair p's angle at position pos. The angle is formed in double, as the CPU reference does, and
-// reduced to [-pi, pi] in double; float sincosf of the reduced angle then matches the reference's double cos/sin
-// rounded to float within an ulp, at a fraction of the cost of double transcendentals.
 // One thread per rotated pair. The angle is computed in double, as the CPU reference does, so both backends
 // rotate by the same float cos/sin.
 __global__ void rope_kernel(float* x, int64_t n, int64_t heads, int64_t head_dim, const int32_t* positions,
@@ -233,52 +230,55 @@ __global__ void rope_kernel(float* x, int64_t n, int64_t heads, int64_t head_dim
     rope_rotate(cs, sn, &xh[i0], &xh[i1]);
 }
 
-// rope(q); rope(k); store_kv(k, v) in one launch: one thread per pair of head elements, over the query heads and
-// then the KV heads of every token. Pairs below n_rot / 2 rotate (adjacent elements, or i and i + n_rot / 2 for
-// NeoX); the rest pass through. A KV-head thread also writes its two K and two V elements into the cache.
-__global__ void rope_store_kv_kernel(float* q, float* k, const float* v, int64_t n, int64_t heads, int64_t kv_heads,
-                                     int64_t head_dim, const int32_t* positions, RopeMode mode, int n_rot,
-                                     float freq_base, float freq_scale, const float* factors, const int32_t* slots,
-                                     bool cache_f16, void* k_cache, void* v_cache) {
-    const int64_t pairs = head_dim / 2;
-    const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
-    const bool active = i < n * (heads + kv_heads) * pairs;
-    const int64_t p = i % pairs;
-    const int64_t slot_head = (i / pairs) % (heads + kv_heads);
-    const int64_t t = i / pairs / (heads + kv_heads);
-    const int64_t half = n_rot / 2;
+// rope(q); rope(k); store_kv(k, v) in one launch: one thread per pair of head elements of `group` consecutive heads,
+// over the query heads and then the KV heads of every token. Pairs below n_rot / 2 rotate (adjacent elements, or
+// i and i + n_rot / 2 for NeoX); the rest pass through. A KV-head pair also goes into the caches (two K and two V
+// elements). The angle (double precision, ~200 instructions) depends on the token and the pair only, so a group of
+// heads shares it: prefill launches groups of kRopeGroup heads, a decode step one head per thread (more threads, a
+// shorter chain). Index math is 32-bit (the launcher checks the range): a 64-bit division is a ~100-instruction
+// routine.
+__global__ void rope_store_kv_kernel(float* q, float* k, const float* v, int n, int heads, int kv_heads, int head_dim,
+                                     int group, const int32_t* positions, RopeMode mode, int n_rot, float freq_base,
+                                     float freq_scale, const float* factors, const int32_t* slots, bool cache_f16,
+                                     void* k_cache, void* v_cache) {
+    const int pairs = head_dim / 2, slots_per_token = heads + kv_heads;
+    const int groups = (slots_per_token + group - 1) / group;
+    const int i = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
+    const bool active = i < n * groups * pairs;
+    const int p = i % pairs;
+    const int first = (i / pairs) % groups * group;
+    const int t = i / pairs / groups;
+    const int half = n_rot / 2;
     // The angle depends only on the step's positions (written by the host before the step) and the constant
     // frequency factors, so it is computed before waiting on the kernel that writes q and k.
     float cs = 1.0f, sn = 0.0f;
     if (active && p < half) rope_cos_sin(positions[t], p, n_rot, freq_base, freq_scale, factors, &cs, &sn);
     begin_dependent_kernel();
     if (!active) return;
-    const bool is_k = slot_head >= heads;
-    const int64_t h = is_k ? slot_head - heads : slot_head;
-    float* xh = is_k ? k + (t * kv_heads + h) * head_dim : q + (t * heads + h) * head_dim;
-    int64_t i0, i1;
-    if (p < half) {
-        i0 = mode == RopeMode::kNormal ? 2 * p : p;
-        i1 = mode == RopeMode::kNormal ? 2 * p + 1 : p + half;
-        rope_rotate(cs, sn, &xh[i0], &xh[i1]);
-    } else {
-        i0 = n_rot + 2 * (p - half);
-        i1 = i0 + 1;
-    }
-    if (!is_k) return;
-    const int64_t row = kv_heads * head_dim;
-    const int64_t src = t * row + h * head_dim;
-    const int64_t dst = static_cast<int64_t>(slots[t]) * row + h * head_dim;
-    if (cache_f16) {
-        static_cast<__half*>(k_cache)[dst + i0] = __float2half_rn(xh[i0]);
-        static_cast<__half*>(k_cache)[dst + i1] = __float2half_rn(xh[i1]);
-        static_cast<__half*>(v_cache)[dst + i0] = __float2half_rn(v[src + i0]);
-        static_cast<__half*>(v_cache)[dst + i1] = __float2half_rn(v[src + i1]);
-    } else {
-        static_cast<float*>(k_cache)[dst + i0] = xh[i0];
-        static_cast<float*>(k_cache)[dst + i1] = xh[i1];
-        static_cast<float*>(v_cache)[dst + i0] = v[src + i0];
-        static_cast<float*>(v_cache)[dst + i1] = v[src + i1];
+    const int i0 = p >= half ? n_rot + 2 * (p - half) : mode == RopeMode::kNormal ? 2 * p : p;
+    const int i1 = p >= half || mode == RopeMode::kNormal ? i0 + 1 : p + half;
+    const int last = min(first + group, slots_per_token);
+    const int64_t kv_row = static_cast<int64_t>(kv_heads) * head_dim;
+    for (int slot_head = first; slot_head < last; ++slot_head) {
+        const bool is_k = slot_head >= heads;
+        const int h = is_k ? slot_head - heads : slot_head;
+        float* xh = is_k ? k + (static_cast<int64_t>(t) * kv_heads + h) * head_dim
+                         : q + (static_cast<int64_t>(t) * heads + h) * head_dim;
+        if (p < half) rope_rotate(cs, sn, &xh[i0], &xh[i1]);
+        if (!is_k) continue;
+        const int64_t src = t * kv_row + h * head_dim;
+        const int64_t dst = slots[t] * kv_row + h * head_dim;
+        if (cache_f16) {
+            static_cast<__half*>(k_cache)[dst + i0] = __float2half_rn(xh[i0]);
+            static_cast<__half*>(k_cache)[dst + i1] = __float2half_rn(xh[i1]);
+            static_cast<__half*>(v_cache)[dst + i0] = __float2half_rn(v[src + i0]);
+            static_cast<__half*>(v_cache)[dst + i1] = __float2half_rn(v[src + i1]);
+        } else {
+            static_cast<float*>(k_cache)[dst + i0] = xh[i0];
+            static_cast<float*>(k_cache)[dst + i1] = xh[i1];
+            static_cast<float*>(v_cache)[dst + i0] = v[src + i0];
+            static_cast<float*>(v_cache)[dst + i1] = v[src + i1];
+        }
     }
 }
 
@@ -513,10 +513,18 @@ void launch_rope(float* x, int64_t n, int64_t heads, int64_t head_dim, const int
 void launch_rope_store_kv(float* q, float* k, const float* v, int64_t n, int64_t heads, int64_t kv_heads,
                           int64_t head_dim, const int32_t* positions, const RopeParams& p, const float* freq_factors,
                           const int32_t* slots, bool cache_f16, void* k_cache, void* v_cache, cudaStream_t stream) {
-    const int64_t threads = n * (heads + kv_heads) * (head_dim / 2);
+    // Heads per thread: a prefill's threads would each redo the same angle for every head; a decode step has too few
+    // threads to share it.
+    constexpr int64_t kRopeGroup = 8;
+    const int64_t group = n >= 16 ? kRopeGroup : 1;
+    const int64_t threads = n * ceil_div(heads + kv_heads, group) * (head_dim / 2);
     if (threads == 0) return;
     CHECK(head_dim % 2 == 0 && p.n_rot % 2 == 0 && p.n_rot <= head_dim);
-    launch_kernel(rope_store_kv_kernel, blocks_for(threads), kThreads, 0, stream, q, k, v, n, heads, kv_heads, head_dim, positions, p.mode, p.n_rot, p.freq_base, p.freq_scale, freq_factors, slots, cache_f16, k_cache, v_cache);
+    CHECK(threads + kThreads < (int64_t{1} << 31)) << "rope_store_kv: " << threads << " threads exceed 32-bit indexing";
+    launch_kernel(rope_store_kv_kernel, blocks_for(threads), kThreads, 0, stream, q, k, v, static_cast<int>(n),
+                  static_cast<int>(heads), static_cast<int>(kv_heads), static_cast<int>(head_dim),
+                  static_cast<int>(group), positions, p.mode, p.n_rot, p.freq_base, p.freq_scale, freq_factors, slots,
+                  cache_f16, k_cache, v_cache);
 }
 
 void launch_glu(const float* gate, const float* up, int64_t n, GluKind kind, float* out, cudaStream_t stream,

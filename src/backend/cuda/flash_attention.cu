@@ -43,14 +43,21 @@ __device__ __forceinline__ void split_half2(float lo, float hi, uint32_t* big, u
     *small = pack_half2(lo - back.x, hi - back.y);
 }
 
-__device__ __forceinline__ uint32_t load_u32(const __half* p) { return *reinterpret_cast<const uint32_t*>(p); }
-
 // c += a * b: a 16x16 (row-major fragments), b 16x8 (column-major fragments), c 16x8 in F32.
 __device__ __forceinline__ void mma_16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
     asm volatile(
         "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
         : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// Four 8x8 matrices from shared memory; lane i gives the address of row i % 8 of matrix i / 8, and gets element
+// (lane / 4, 2 (lane % 4) .. + 1) of matrix m in r[m]: the fragment layout of the mma operands.
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const __half* row) {
+    const auto addr = static_cast<uint32_t>(__cvta_generic_to_shared(row));
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(addr));
 }
 
 // Four transposed 8x8 matrices from shared memory; lane i gives the address of row i % 8 of matrix i / 8.
@@ -83,7 +90,9 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(AttentionLaun
     __half* v_s = k_s + BN * S;                           // [BN][S]
     __shared__ int s_pos[kRows], s_lo[kRows], s_seq[kRows];
     __shared__ bool s_done[kRows];
-    __shared__ bool s_key_used[BN];
+    // Per key of the tile: its row's offset in the caches (block table, block size and KV head applied), or -1 for a
+    // key no row sees. One table read and division per key, not per 16-byte chunk.
+    __shared__ int64_t s_key_base[BN];
     __shared__ int s_cur, s_key_begin, s_key_end;
 
     // Query tiles: kRows tokens of one sequence each when the batch says where sequences start (a decode token is a
@@ -104,6 +113,7 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(AttentionLaun
     const int warp = threadIdx.x / kWarpSize, lane = threadIdx.x % kWarpSize;
     const int g = lane / 4, c = lane % 4;  // mma fragment coordinates: row group and column pair
     const int64_t kv_row = a.kv_heads * D;
+    const int bs = static_cast<int>(a.block_size);  // 32-bit: a 64-bit division is a ~100-instruction routine
 
     for (int r = threadIdx.x; r < kRows; r += kThreads) {
         const int64_t t = t0 + r;
@@ -180,20 +190,18 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(AttentionLaun
                 for (int r = 0; r < kRows && !used && key <= key_end; ++r) {
                     used = s_seq[r] == cur && s_lo[r] <= key && key <= s_pos[r];
                 }
-                s_key_used[j] = used;
+                const int32_t block = used ? table[key / bs] : -1;
+                s_key_base[j] = block >= 0 ? (static_cast<int64_t>(block) * bs + key % bs) * kv_row + kvh * D : -1;
             }
             __syncthreads();
             for (int idx = threadIdx.x; idx < BN * D / 8; idx += kThreads) {
                 const int j = idx / (D / 8), e = (idx % (D / 8)) * 8;
-                const int key = kb + j;
                 __half* kd = k_s + j * S + e;
                 __half* vd = v_s + j * S + e;
-                const int32_t block = s_key_used[j] ? table[key / a.block_size] : -1;
-                if (block >= 0) {
-                    const int64_t base = (static_cast<int64_t>(block) * a.block_size + key % a.block_size) * kv_row +
-                                         kvh * D + e;
-                    cp_async_16(kd, static_cast<const __half*>(a.k_cache) + base);
-                    cp_async_16(vd, static_cast<const __half*>(a.v_cache) + base);
+                const int64_t base = s_key_base[j];
+                if (base >= 0) {
+                    cp_async_16(kd, static_cast<const __half*>(a.k_cache) + base + e);
+                    cp_async_16(vd, static_cast<const __half*>(a.v_cache) + base + e);
                 } else {
                     *reinterpret_cast<int4*>(kd) = {0, 0, 0, 0};
                     *reinterpret_cast<int4*>(vd) = {0, 0, 0, 0};
@@ -206,19 +214,24 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(AttentionLaun
                 float s[BN / 8][4];
 #pragma unroll
                 for (int j = 0; j < BN / 8; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.0f;
-#pragma unroll
+                // A fragments (the warp's 16 query rows) by ldmatrix: matrices (rows 0-7 | 8-15) x (columns 0-7 |
+                // 8-15) are a0..a3. B fragments of key tiles j and j + 1: matrices (keys of j | of j + 1) x (columns
+                // 0-7 | 8-15) are b0, b1 of tile j and of tile j + 1.
+                const int a_row = warp * 16 + lane % 8 + ((lane / 8) % 2) * 8, a_col = (lane / 16) * 8;
+                const int b_key = lane % 8 + (lane / 16) * 8, b_col = ((lane / 8) % 2) * 8;
+#pragma unroll 8  // whole for D <= 128; D = 256 spilled at a full unroll
                 for (int kk = 0; kk < D / 16; ++kk) {
-                    const int col = kk * 16 + 2 * c;
-                    const uint32_t ah[4] = {load_u32(q_hi + row0 * S + col), load_u32(q_hi + row1 * S + col),
-                                            load_u32(q_hi + row0 * S + col + 8), load_u32(q_hi + row1 * S + col + 8)};
-                    const uint32_t al[4] = {load_u32(q_lo + row0 * S + col), load_u32(q_lo + row1 * S + col),
-                                            load_u32(q_lo + row0 * S + col + 8), load_u32(q_lo + row1 * S + col + 8)};
+                    uint32_t ah[4], al[4];
+                    ldmatrix_x4(ah, q_hi + a_row * S + kk * 16 + a_col);
+                    ldmatrix_x4(al, q_lo + a_row * S + kk * 16 + a_col);
 #pragma unroll
-                    for (int j = 0; j < BN / 8; ++j) {
-                        const __half* krow = k_s + (j * 8 + g) * S + col;
-                        const uint32_t b0 = load_u32(krow), b1 = load_u32(krow + 8);
-                        mma_16816(s[j], ah, b0, b1);
-                        mma_16816(s[j], al, b0, b1);
+                    for (int j = 0; j < BN / 8; j += 2) {
+                        uint32_t b[4];
+                        ldmatrix_x4(b, k_s + (j * 8 + b_key) * S + kk * 16 + b_col);
+                        mma_16816(s[j], ah, b[0], b[1]);
+                        mma_16816(s[j], al, b[0], b[1]);
+                        mma_16816(s[j + 1], ah, b[2], b[3]);
+                        mma_16816(s[j + 1], al, b[2], b[3]);
                     }
                 }
                 // Fragment element i of tile j: row (i < 2 ? row0 : row1), key kb + 8 j + 2 c + (i & 1).
