@@ -1,6 +1,10 @@
 #include "cli_common.h"
 
+#include <unistd.h>
+
 #include <chrono>
+#include <csignal>
+#include <cstdio>
 #include <fstream>
 #include <iterator>
 #include <thread>
@@ -31,6 +35,15 @@ void add_model_options(CLI::App* app, ModelOptions& o) {
 }
 
 namespace {
+
+// The partial output an interrupt must remove (a signal handler can only reach static storage).
+char g_partial_path[4096] = {0};
+
+extern "C" void remove_partial_and_exit(int sig) {
+    if (g_partial_path[0] != '\0') ::unlink(g_partial_path);
+    std::signal(sig, SIG_DFL);
+    std::raise(sig);
+}
 
 // The backend named by --device / -ngl.
 Result<std::unique_ptr<Backend>> create_backend(const ModelOptions& o, const CpuBackendOptions& cpu_options) {
@@ -100,6 +113,23 @@ Result<std::string> read_text_file(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) return Status::errorf("cannot read '{}'", path);
     return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+Status write_atomically(const std::string& path, const std::function<Status(const std::string&)>& write) {
+    const std::string partial = path + ".partial-" + std::to_string(::getpid());
+    if (partial.size() >= sizeof(g_partial_path)) return Status::errorf("output path too long: '{}'", path);
+    std::snprintf(g_partial_path, sizeof(g_partial_path), "%s", partial.c_str());
+    auto old_int = std::signal(SIGINT, remove_partial_and_exit);
+    auto old_term = std::signal(SIGTERM, remove_partial_and_exit);
+    Status st = write(partial);
+    if (st.ok() && std::rename(partial.c_str(), path.c_str()) != 0) {
+        st = Status::errorf("cannot rename '{}' to '{}'", partial, path);
+    }
+    if (!st.ok()) ::unlink(partial.c_str());
+    g_partial_path[0] = '\0';
+    std::signal(SIGINT, old_int);
+    std::signal(SIGTERM, old_term);
+    return st;
 }
 
 Result<ChatTemplate> open_chat_template(const std::string& template_path, const ModelSource& source,

@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -47,6 +48,12 @@ int resolve_threads(int threads);
 Result<ChatTemplate> open_chat_template(const std::string& template_path, const ModelSource& source,
                                         const std::string& flag);
 Result<std::string> read_text_file(const std::string& path);
+
+// Writes an output file so that it appears only when complete: `write` writes path + ".partial-PID", which is then
+// renamed over path (so a failed or interrupted write leaves an older file at path as it was, and a model written
+// over the file it was read from keeps its mapped bytes until the rename). SIGINT and SIGTERM remove the partial
+// file during the write.
+Status write_atomically(const std::string& path, const std::function<Status(const std::string&)>& write);
 
 // Parses "1,2,3" (spaces allowed) into ids.
 Result<std::vector<int32_t>> parse_id_list(const std::string& text);

@@ -1,7 +1,9 @@
 // frugal convert: write a Hugging Face checkpoint folder, or a llama2.c checkpoint (and its tokenizer), as a GGUF
-// file with llama.cpp's tensor names and metadata, which frugal and llama.cpp load.
+// file with llama.cpp's tensor names and metadata, which frugal and llama.cpp load. The file appears only when
+// complete (write_atomically).
 #include <fmt/format.h>
 
+#include "cli_common.h"
 #include "commands.h"
 #include "engine/model_source.h"
 
@@ -20,7 +22,8 @@ int convert(const ConvertOptions& o) {
         fmt::print(stderr, "error: {}\n", writer.status().message());
         return 1;
     }
-    if (Status s = writer->write(o.output_path); !s.ok()) {
+    const Status s = write_atomically(o.output_path, [&](const std::string& path) { return writer->write(path); });
+    if (!s.ok()) {
         fmt::print(stderr, "error: {}\n", s.message());
         return 1;
     }

@@ -1,13 +1,10 @@
 // frugal calibrate / frugal quantize: collect activation statistics on calibration text once, then quantize a GGUF
 // or Hugging Face model to a standard GGUF type with round-to-nearest, an importance-weighted scale search, GPTQ or
 // AWQ.
-// The output appears only when complete: it is written under a temporary name and renamed, and an interrupt
-// removes the temporary file.
+// The output appears only when complete (write_atomically).
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <chrono>
-#include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <iterator>
@@ -22,15 +19,6 @@
 
 namespace frugal::cli {
 namespace {
-
-// The partial output an interrupt must remove (a signal handler can only reach static storage).
-char g_partial_path[4096] = {0};
-
-extern "C" void remove_partial_and_exit(int sig) {
-    if (g_partial_path[0] != '\0') ::unlink(g_partial_path);
-    std::signal(sig, SIG_DFL);
-    std::raise(sig);
-}
 
 Result<std::string> read_text(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
@@ -69,23 +57,6 @@ Result<ActivationStats> calibrate(const std::string& model_path, const std::stri
     ASSIGN_OR_RETURN(ActivationStats stats, collect_activation_stats(*source, text, co));
     stats.datasets.push_back(text_path);
     return stats;
-}
-
-Status write_atomically(const std::string& path, const std::function<Status(const std::string&)>& write) {
-    const std::string partial = path + ".partial-" + std::to_string(::getpid());
-    if (partial.size() >= sizeof(g_partial_path)) return Status::errorf("output path too long: '{}'", path);
-    std::snprintf(g_partial_path, sizeof(g_partial_path), "%s", partial.c_str());
-    auto old_int = std::signal(SIGINT, remove_partial_and_exit);
-    auto old_term = std::signal(SIGTERM, remove_partial_and_exit);
-    Status st = write(partial);
-    if (st.ok() && std::rename(partial.c_str(), path.c_str()) != 0) {
-        st = Status::errorf("cannot rename '{}' to '{}'", partial, path);
-    }
-    if (!st.ok()) ::unlink(partial.c_str());
-    g_partial_path[0] = '\0';
-    std::signal(SIGINT, old_int);
-    std::signal(SIGTERM, old_term);
-    return st;
 }
 
 struct QuantizeOptions {

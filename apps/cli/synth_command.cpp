@@ -246,7 +246,7 @@ int synth(const SynthOptions& o) {
         fmt::print(stderr, "\rfrugal synth: layer {}/{}", l + 1, s.layers);
     }
     fmt::print(stderr, "\n");
-    if (st.ok()) st = w.write(o.output);
+    if (st.ok()) st = write_atomically(o.output, [&](const std::string& path) { return w.write(path); });
     if (!st.ok()) {
         fmt::print(stderr, "error: {}\n", st.message());
         return 1;

@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "format/gguf/gguf_file.h"
+
 namespace frugal {
 namespace {
 
@@ -234,6 +236,33 @@ TEST(CliTest, ConvertRejectsANonCheckpoint) {
     const RunResult r = run_frugal({"convert", "-m", text.string(), "-o", (scratch() / "x.gguf").string()});
     EXPECT_NE(r.exit_code, 0);
     EXPECT_TRUE(has_error_line(r.err)) << r.err;
+}
+
+// Commands that write a model (synth, convert, quantize) write a partial file and rename it: an existing output is
+// replaced whole, no partial file is left, and an output that cannot be written is an error that creates nothing.
+TEST(CliTest, ModelOutputsAppearOnlyWhenComplete) {
+    const fs::path dir = scratch() / "atomic_outputs";
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    const fs::path out = dir / "tiny.gguf";
+    std::ofstream(out) << "an older file";
+    const RunResult s = run_frugal({"synth", "--shape", "tiny", "--type", "Q8_0", "-o", out.string(), "-t", "2"});
+    ASSERT_EQ(s.exit_code, 0) << s.err;
+    Result<GgufFile> synth = GgufFile::open(out.string());
+    ASSERT_TRUE(synth.ok()) << synth.status().message();
+    EXPECT_EQ(synth->tensors().size(), 21u);  // token_embd, output_norm, output + 2 layers x 9
+    const fs::path converted = dir / "stories.gguf";
+    const RunResult c = run_frugal({"convert", "-m", kBin, "--tokenizer", kTokenizer, "-o", converted.string()});
+    ASSERT_EQ(c.exit_code, 0) << c.err;
+    EXPECT_TRUE(GgufFile::open(converted.string()).ok());
+    for (const auto& e : fs::directory_iterator(dir)) {
+        EXPECT_EQ(e.path().string().find(".partial"), std::string::npos) << e.path();
+    }
+    const fs::path missing = dir / "missing" / "x.gguf";
+    const RunResult m = run_frugal({"synth", "--shape", "tiny", "--type", "Q8_0", "-o", missing.string(), "-t", "2"});
+    EXPECT_EQ(m.exit_code, 1);
+    EXPECT_TRUE(has_error_line(m.err)) << m.err;
+    EXPECT_FALSE(fs::exists(dir / "missing"));
 }
 
 // A Hugging Face checkpoint folder (the DeepSeek-V3 fixture: MLA + MoE) runs directly and after `frugal convert`,
