@@ -6,8 +6,6 @@
 
 #include <chrono>
 #include <cstdio>
-#include <fstream>
-#include <iterator>
 
 #include "cli_common.h"
 #include "commands.h"
@@ -19,12 +17,6 @@
 
 namespace frugal::cli {
 namespace {
-
-Result<std::string> read_text(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return Status::errorf("cannot read '{}'", path);
-    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
 
 struct CalibrateOptions {
     std::string model_path;
@@ -41,7 +33,7 @@ Result<ActivationStats> calibrate(const std::string& model_path, const std::stri
                                   const std::string& text_path, int64_t chunk_size, int64_t chunks, bool hessians,
                                   int threads) {
     ASSIGN_OR_RETURN(std::unique_ptr<ModelSource> source, ModelSource::open(model_path, tokenizer_path));
-    ASSIGN_OR_RETURN(std::string text, read_text(text_path));
+    ASSIGN_OR_RETURN(std::string text, read_text_file(text_path));
     CalibrationOptions co;
     co.chunk_size = chunk_size;
     co.max_chunks = chunks;
@@ -106,7 +98,7 @@ Status quantize(const QuantizeOptions& o) {
     if (!o.mix.empty()) {
         if (o.mix != "auto") return Status::errorf("--mix {}: only 'auto' is supported", o.mix);
         if (o.calib_path.empty()) return Status::error("--mix auto needs --calib TEXT to measure sensitivities on");
-        ASSIGN_OR_RETURN(std::string text, read_text(o.calib_path));
+        ASSIGN_OR_RETURN(std::string text, read_text_file(o.calib_path));
         MixOptions mix;
         mix.target_bpw = o.target_bpw;
         mix.chunk_size = std::min<int64_t>(o.chunk_size, 256);
