@@ -12,9 +12,7 @@ nvidia-smi --query-gpu=name,memory.total,clocks.sm,clocks.mem,driver_version --f
 bin_of() { if [ "$1" = "-" ]; then echo "$F"; else echo "${F}_$1"; fi; }
 prompt='The quick brown fox jumps over the lazy dog and then runs far away into the deep dark forest where nobody'
 for t in ${TYPES:-BF16 Q4_K Q8_0}; do
-    m=/tmp/llama3-8b-$t.gguf
-    [ -f $m ] || $F synth --shape llama3-8b --type $t --vocab "$root/.devcarry/vocab/ggml-vocab-llama-bpe.gguf" \
-        -o $m > /dev/null 2>&1
+    m=$(synth_llama3 "$t")
     for tag in "$@"; do
         ids=$($(bin_of "$tag") run -m $m --device cuda -p "$prompt" -n 24 --temp 0 --print-ids 2>/dev/null | md5sum)
         echo "$t [$tag] greedy ids md5 ${ids%% *}" | tee -a "$OUT/prefill_ids.txt"
@@ -27,9 +25,7 @@ for t in ${TYPES:-BF16 Q4_K Q8_0}; do
     done
 done
 if [ -n "${NCU:-}" ]; then
-    m=/tmp/llama3-8b-BF16.gguf
-    [ -f $m ] || $F synth --shape llama3-8b --type BF16 --vocab "$root/.devcarry/vocab/ggml-vocab-llama-bpe.gguf" \
-        -o $m > /dev/null 2>&1
+    m=$(synth_llama3 BF16)
     for tag in "$@"; do
         timeout 120 ncu --clock-control none -k regex:flash_attention -c 1 --section SpeedOfLight \
             --section WarpStateStats --section Occupancy --section InstructionStats \

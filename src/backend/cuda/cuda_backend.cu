@@ -836,7 +836,6 @@ private:
         if (overlaps(bf16_x_, bf16_n_, bf16_k_)) bf16_x_ = nullptr;
     }
 
-
     void run_matvec(const cuda::MatvecJob& job, const Tensor& x, const cuda::RopeEpilogue* rope = nullptr) {
         const int64_t n = x.rows(), K = x.cols();
         CHECK_EQ(job.w[0].cols, K);
@@ -857,20 +856,19 @@ private:
         quantized_x_ = nullptr;
         if (wv.format == WeightFormat::kF32) {
             gemm_->run(cuda::GemmType::kF32, w.data, x.data, y.as<float>(), M, n, K, stream_, accumulate);
-            forget_copies_if_overlap(y.data, static_cast<int64_t>(y.size_bytes()));
-            return;
-        }
-        const __nv_bfloat16* xb = bf16_copy(x, n, K);
-        const void* wb = w.data;
-        if (wv.format != WeightFormat::kBF16) {
-            wb = cached_bf16(w.data, wv, M, K);
-            if (wb == nullptr) {
-                auto* tmp = static_cast<__nv_bfloat16*>(scratch(kScratchWBf16, static_cast<size_t>(M * K) * 2));
-                cuda::launch_dequantize_bf16(wv, 0, M, tmp, stream_);
-                wb = tmp;
+        } else {
+            const __nv_bfloat16* xb = bf16_copy(x, n, K);
+            const void* wb = w.data;
+            if (wv.format != WeightFormat::kBF16) {
+                wb = cached_bf16(w.data, wv, M, K);
+                if (wb == nullptr) {
+                    auto* tmp = static_cast<__nv_bfloat16*>(scratch(kScratchWBf16, static_cast<size_t>(M * K) * 2));
+                    cuda::launch_dequantize_bf16(wv, 0, M, tmp, stream_);
+                    wb = tmp;
+                }
             }
+            gemm_->run(cuda::GemmType::kBF16, wb, xb, y.as<float>(), M, n, K, stream_, accumulate);
         }
-        gemm_->run(cuda::GemmType::kBF16, wb, xb, y.as<float>(), M, n, K, stream_, accumulate);
         forget_copies_if_overlap(y.data, static_cast<int64_t>(y.size_bytes()));
     }
 
