@@ -1065,6 +1065,9 @@ struct AttentionSetup {
     // The engine's layout: each sequence's tokens contiguous and in order, with seq_starts / max_seq_tokens set
     // (the flash kernel then tiles per sequence). Otherwise tokens are shuffled and those fields stay empty.
     bool contiguous = false;
+    // At least this many block-table entries per sequence (the rest unused, -1): the engine sizes its tables for
+    // the whole context, and the CUDA backend picks its decode launch from that capacity, not from the keys in use.
+    int64_t table_blocks = 0;
 };
 
 // A decode token deep in a sequence, a prefill chunk continuing a sequence, a fresh prompt, and a one-token
@@ -1085,6 +1088,7 @@ void check_attention(Backend& be, std::mt19937& rng, const AttentionSetup& a) {
     int64_t max_blocks = 0;
     for (const SeqChunk& s : seqs) max_blocks = std::max<int64_t>(max_blocks, s.last / bs + 1);
     max_blocks += 1;  // one trailing unused (-1) entry per table
+    max_blocks = std::max(max_blocks, a.table_blocks);
     // Block ids scattered over a pool with spare blocks, shuffled so no sequence's blocks are contiguous.
     int64_t needed = 0;
     for (const SeqChunk& s : seqs) needed += s.last / bs + 1;
@@ -1495,6 +1499,36 @@ std::vector<OpCase> build_cases() {
                     [=](Backend& be, std::mt19937& rng) { check_attention(be, rng, a); });
             }
         }
+        // Batch-1 and batch-2 decode as the engine runs it: tables sized for 1024 keys, so the CUDA backend picks
+        // its key splits from that capacity, not from the keys in use. Contexts that fill every split, leave most
+        // of them empty (41 keys, 1 key), and slide a window; a GQA group of 7 (a full and a partial group of 4
+        // query heads per block).
+        for (auto [heads, kv_heads, head_dim] : {std::tuple<int64_t, int64_t, int64_t>{32, 8, 128},
+                                                 {8, 2, 64},
+                                                 {4, 1, 256},
+                                                 {7, 1, 256},
+                                                 {4, 2, 32},
+                                                 {8, 8, 16}}) {
+            for (const std::vector<SeqChunk>& seqs :
+                 {std::vector<SeqChunk>{{999, 999}}, std::vector<SeqChunk>{{40, 40}}, std::vector<SeqChunk>{{0, 0}},
+                  std::vector<SeqChunk>{{700, 700}, {13, 13}}}) {
+                for (int window : {0, 300}) {
+                    if (window > 0 && seqs.front().last < window) continue;
+                    AttentionSetup a;
+                    a.heads = heads;
+                    a.kv_heads = kv_heads;
+                    a.head_dim = head_dim;
+                    a.sliding_window = window;
+                    a.cache_dtype = t;
+                    a.contiguous = true;
+                    a.table_blocks = 64;
+                    a.seqs = seqs;
+                    add(fmt::format("attention_{}_decode_cap1024_h{}_kvh{}_hd{}_pos{}_n{}_window{}", dt, heads,
+                                    kv_heads, head_dim, seqs.front().last, seqs.size(), window),
+                        [=](Backend& be, std::mt19937& rng) { check_attention(be, rng, a); });
+                }
+            }
+        }
         // Prefill-sized batches (the tensor-core kernel when the cache is F16 and head_dim 64, 128 or 256).
         for (auto [heads, kv_heads, head_dim] :
              {std::tuple<int64_t, int64_t, int64_t>{32, 8, 128}, {8, 1, 256}, {4, 2, 64}, {4, 4, 8}}) {
@@ -1555,6 +1589,12 @@ std::vector<OpCase> build_cases() {
         capped_long.seqs = kLongDecode;
         add(fmt::format("attention_{}_softcap_long_decode", dt),
             [=](Backend& be, std::mt19937& rng) { check_attention(be, rng, capped_long); });
+        AttentionSetup capped_one = capped_long;
+        capped_one.seqs = {{999, 999}};
+        capped_one.contiguous = true;
+        capped_one.table_blocks = 64;
+        add(fmt::format("attention_{}_softcap_sharp_decode_cap1024", dt),
+            [=](Backend& be, std::mt19937& rng) { check_attention(be, rng, capped_one); });
     }
     return cases;
 }
