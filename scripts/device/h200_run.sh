@@ -2,8 +2,14 @@
 # Runs on the lent H200 (device tool), from the repository root with .devcarry/ carried (scripts/device/stage.sh):
 # GPU-vs-CPU checks on stories260K, the CUDA test binary, then frugal bench (and llama.cpp's llama-bench when
 # staged, unless SKIP_PEER is set) on synthetic Llama-3-8B files. Results go to $OUT.
-# Usage: h200_run.sh [TYPES...] (default Q4_K Q8_0 BF16)
+# Usage: h200_run.sh [TYPES...] (default Q4_K Q8_0 BF16). REQUIRE_H200=1: on any other card, print its name and exit
+# at once (a call for an H200 may land on an H100; the table in docs/perf/h200.md is the H200's).
 set -uo pipefail
+card=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
+if [ -n "${REQUIRE_H200:-}" ] && [[ "$card" != *H200* ]]; then
+    echo "REQUIRE_H200: this card is $card; nothing run"
+    exit 0
+fi
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
 types=("$@")
