@@ -1070,6 +1070,17 @@ struct AttentionSetup {
     int64_t table_blocks = 0;
 };
 
+// An attention case of `heads` query and `kv_heads` KV heads of head_dim over a cache of type `cache`; the other
+// fields at their defaults.
+AttentionSetup attention_case(int64_t heads, int64_t kv_heads, int64_t head_dim, DType cache) {
+    AttentionSetup a;
+    a.heads = heads;
+    a.kv_heads = kv_heads;
+    a.head_dim = head_dim;
+    a.cache_dtype = cache;
+    return a;
+}
+
 // A decode token deep in a sequence, a prefill chunk continuing a sequence, a fresh prompt, and a one-token
 // sequence at position 0: contexts under 64 keys, so one key range per (token, head) (no split).
 const std::vector<SeqChunk> kMixedBatch = {{45, 45}, {10, 27}, {0, 6}, {0, 0}};
@@ -1436,23 +1447,22 @@ std::vector<OpCase> build_cases() {
         }
     }
 
+    auto add_attention = [&](const std::string& name, const AttentionSetup& a) {
+        add(name, [=](Backend& be, std::mt19937& rng) { check_attention(be, rng, a); });
+    };
     for (DType t : {DType::kF32, DType::kF16}) {
         const std::string dt(dtype_name(t));
         for (auto [heads, kv_heads] : {std::pair<int64_t, int64_t>{4, 4}, {8, 2}, {4, 1}, {32, 8}, {7, 1}}) {
             for (int64_t head_dim : {8, 64, 128, 256}) {
                 for (int bs : {16, 4}) {
                     for (int window : {0, 5}) {
-                        AttentionSetup a;
-                        a.heads = heads;
-                        a.kv_heads = kv_heads;
-                        a.head_dim = head_dim;
+                        AttentionSetup a = attention_case(heads, kv_heads, head_dim, t);
                         a.block_size = bs;
                         a.sliding_window = window;
-                        a.cache_dtype = t;
                         a.seqs = kMixedBatch;
-                        add(fmt::format("attention_{}_h{}_kvh{}_hd{}_bs{}_window{}", dt, heads, kv_heads, head_dim, bs,
-                                        window),
-                            [=](Backend& be, std::mt19937& rng) { check_attention(be, rng, a); });
+                        add_attention(fmt::format("attention_{}_h{}_kvh{}_hd{}_bs{}_window{}", dt, heads, kv_heads,
+                                                  head_dim, bs, window),
+                                      a);
                     }
                 }
             }
@@ -1463,17 +1473,13 @@ std::vector<OpCase> build_cases() {
              {std::tuple<int64_t, int64_t, int64_t>{4, 1, 128}, {32, 8, 128}, {8, 2, 64}, {7, 1, 256}, {4, 4, 8}}) {
             for (int window : {0, 300}) {
                 for (bool mixed : {false, true}) {
-                    AttentionSetup a;
-                    a.heads = heads;
-                    a.kv_heads = kv_heads;
-                    a.head_dim = head_dim;
+                    AttentionSetup a = attention_case(heads, kv_heads, head_dim, t);
                     a.block_size = 16;
                     a.sliding_window = window;
-                    a.cache_dtype = t;
                     a.seqs = mixed ? kLongMixed : kLongDecode;
-                    add(fmt::format("attention_{}_long_{}_h{}_kvh{}_hd{}_window{}", dt, mixed ? "mixed" : "decode",
-                                    heads, kv_heads, head_dim, window),
-                        [=](Backend& be, std::mt19937& rng) { check_attention(be, rng, a); });
+                    add_attention(fmt::format("attention_{}_long_{}_h{}_kvh{}_hd{}_window{}", dt,
+                                              mixed ? "mixed" : "decode", heads, kv_heads, head_dim, window),
+                                  a);
                 }
             }
         }
@@ -1484,19 +1490,15 @@ std::vector<OpCase> build_cases() {
              {std::tuple<int64_t, int64_t, int64_t>{32, 8, 128}, {8, 2, 64}, {7, 1, 256}, {4, 4, 8}, {4, 2, 32},
               {8, 8, 16}, {4, 2, 96}}) {
             for (int bs : {16, 12}) {
-                AttentionSetup a;
-                a.heads = heads;
-                a.kv_heads = kv_heads;
-                a.head_dim = head_dim;
+                AttentionSetup a = attention_case(heads, kv_heads, head_dim, t);
                 a.block_size = bs;
-                a.cache_dtype = t;
                 a.contiguous = true;
                 a.seqs = kLongDecode;
                 a.seqs.push_back({0, 0});
                 a.seqs.push_back({17, 17});
-                add(fmt::format("attention_{}_long_decode_contiguous_h{}_kvh{}_hd{}_bs{}", dt, heads, kv_heads,
-                                head_dim, bs),
-                    [=](Backend& be, std::mt19937& rng) { check_attention(be, rng, a); });
+                add_attention(fmt::format("attention_{}_long_decode_contiguous_h{}_kvh{}_hd{}_bs{}", dt, heads,
+                                          kv_heads, head_dim, bs),
+                              a);
             }
         }
         // Batch-1 and batch-2 decode as the engine runs it: tables sized for 1024 keys, so the CUDA backend picks
@@ -1514,18 +1516,14 @@ std::vector<OpCase> build_cases() {
                   std::vector<SeqChunk>{{700, 700}, {13, 13}}}) {
                 for (int window : {0, 300}) {
                     if (window > 0 && seqs.front().last < window) continue;
-                    AttentionSetup a;
-                    a.heads = heads;
-                    a.kv_heads = kv_heads;
-                    a.head_dim = head_dim;
+                    AttentionSetup a = attention_case(heads, kv_heads, head_dim, t);
                     a.sliding_window = window;
-                    a.cache_dtype = t;
                     a.contiguous = true;
                     a.table_blocks = 64;
                     a.seqs = seqs;
-                    add(fmt::format("attention_{}_decode_cap1024_h{}_kvh{}_hd{}_pos{}_n{}_window{}", dt, heads,
-                                    kv_heads, head_dim, seqs.front().last, seqs.size(), window),
-                        [=](Backend& be, std::mt19937& rng) { check_attention(be, rng, a); });
+                    add_attention(fmt::format("attention_{}_decode_cap1024_h{}_kvh{}_hd{}_pos{}_n{}_window{}", dt,
+                                              heads, kv_heads, head_dim, seqs.front().last, seqs.size(), window),
+                                  a);
                 }
             }
         }
@@ -1533,36 +1531,29 @@ std::vector<OpCase> build_cases() {
         for (auto [heads, kv_heads, head_dim] :
              {std::tuple<int64_t, int64_t, int64_t>{32, 8, 128}, {8, 1, 256}, {4, 2, 64}, {4, 4, 8}}) {
             for (int window : {0, 100}) {
-                AttentionSetup a;
-                a.heads = heads;
-                a.kv_heads = kv_heads;
-                a.head_dim = head_dim;
+                AttentionSetup a = attention_case(heads, kv_heads, head_dim, t);
                 a.sliding_window = window;
-                a.cache_dtype = t;
                 a.seqs = kLongPrefill;
-                add(fmt::format("attention_{}_prefill_h{}_kvh{}_hd{}_window{}", dt, heads, kv_heads, head_dim, window),
-                    [=](Backend& be, std::mt19937& rng) { check_attention(be, rng, a); });
+                add_attention(
+                    fmt::format("attention_{}_prefill_h{}_kvh{}_hd{}_window{}", dt, heads, kv_heads, head_dim, window),
+                    a);
             }
         }
         AttentionSetup sharp;
         sharp.cache_dtype = t;
         sharp.q_scale = 8.0f;
         sharp.seqs = kMixedBatch;
-        add(fmt::format("attention_{}_sharp_softmax", dt),
-            [=](Backend& be, std::mt19937& rng) { check_attention(be, rng, sharp); });
+        add_attention(fmt::format("attention_{}_sharp_softmax", dt), sharp);
         AttentionSetup capped = sharp;
         capped.softcap = 5.0f;
-        add(fmt::format("attention_{}_softcap", dt),
-            [=](Backend& be, std::mt19937& rng) { check_attention(be, rng, capped); });
+        add_attention(fmt::format("attention_{}_softcap", dt), capped);
         capped.sliding_window = 1;  // a window of one: each token sees only itself
-        add(fmt::format("attention_{}_softcap_window1", dt),
-            [=](Backend& be, std::mt19937& rng) { check_attention(be, rng, capped); });
+        add_attention(fmt::format("attention_{}_softcap_window1", dt), capped);
         AttentionSetup capped_prefill = capped;
         capped_prefill.sliding_window = 0;
         capped_prefill.head_dim = 128;
         capped_prefill.seqs = kLongPrefill;
-        add(fmt::format("attention_{}_softcap_sharp_prefill", dt),
-            [=](Backend& be, std::mt19937& rng) { check_attention(be, rng, capped_prefill); });
+        add_attention(fmt::format("attention_{}_softcap_sharp_prefill", dt), capped_prefill);
         // The engine's batches under load: many sequences' decode tokens next to prefill chunks, each sequence's
         // tokens contiguous, so the flash kernel gives every sequence its own query tiles.
         AttentionSetup many;
@@ -1575,26 +1566,22 @@ std::vector<OpCase> build_cases() {
         many.seqs.push_back({0, 99});
         many.seqs.push_back({200, 263});
         many.seqs.push_back({0, 0});
-        add(fmt::format("attention_{}_many_decodes_and_prefill_contiguous", dt),
-            [=](Backend& be, std::mt19937& rng) { check_attention(be, rng, many); });
+        add_attention(fmt::format("attention_{}_many_decodes_and_prefill_contiguous", dt), many);
         AttentionSetup prefill_contiguous = capped_prefill;
         prefill_contiguous.contiguous = true;
-        add(fmt::format("attention_{}_softcap_sharp_prefill_contiguous", dt),
-            [=](Backend& be, std::mt19937& rng) { check_attention(be, rng, prefill_contiguous); });
+        add_attention(fmt::format("attention_{}_softcap_sharp_prefill_contiguous", dt), prefill_contiguous);
         AttentionSetup capped_long = capped;
         capped_long.sliding_window = 0;
         capped_long.heads = 8;
         capped_long.kv_heads = 1;
         capped_long.head_dim = 128;
         capped_long.seqs = kLongDecode;
-        add(fmt::format("attention_{}_softcap_long_decode", dt),
-            [=](Backend& be, std::mt19937& rng) { check_attention(be, rng, capped_long); });
+        add_attention(fmt::format("attention_{}_softcap_long_decode", dt), capped_long);
         AttentionSetup capped_one = capped_long;
         capped_one.seqs = {{999, 999}};
         capped_one.contiguous = true;
         capped_one.table_blocks = 64;
-        add(fmt::format("attention_{}_softcap_sharp_decode_cap1024", dt),
-            [=](Backend& be, std::mt19937& rng) { check_attention(be, rng, capped_one); });
+        add_attention(fmt::format("attention_{}_softcap_sharp_decode_cap1024", dt), capped_one);
     }
     return cases;
 }
