@@ -2,21 +2,10 @@
 # A/B runs on the lent H200 (device tool, .devcarry/ carried): the stories260K id checks and frugal_cuda_tests once,
 # then batch-1 decode (tg128 after a 512-token depth, no prefill test) of each type under each environment setting.
 # Usage: TYPES="Q4_K Q8_0 BF16" h200_ab.sh "TAG [VAR=a ...]" ...: each variant runs .devcarry/bin/frugal_TAG (TAG
-# "-" for .devcarry/bin/frugal) with the given environment. REQUIRE_H200=1: on any other card, print its name and
-# exit at once (a call that lands on an H100 then costs its start, ~30 s of device time, not the whole run).
+# "-" for .devcarry/bin/frugal) with the given environment. REQUIRE_H200=1: see env.sh.
 set -uo pipefail
-card=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
-if [ -n "${REQUIRE_H200:-}" ] && [[ "$card" != *H200* ]]; then
-    echo "REQUIRE_H200: this card is $card; nothing run"
-    exit 0
-fi
-OUT=${OUT:-/tmp/out}
-mkdir -p "$OUT"
-root=$PWD
+. "$(dirname "$0")/env.sh"
 variants=("$@")
-export LD_LIBRARY_PATH=$root/.devcarry/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
-F=$root/.devcarry/bin/frugal
-mkdir -p /work && ln -sfn "$root/.devcarry/shared" /work/shared
 nvidia-smi --query-gpu=name,clocks.sm,clocks.mem,driver_version --format=csv,noheader
 S=/work/shared/models/stories260K
 for p in "1,403,407" "1,365,263,31,29" "1"; do
@@ -29,8 +18,7 @@ if [ -z "${SKIP_TESTS:-}" ] && [ -x "$root/.devcarry/bin/frugal_cuda_tests" ]; t
     grep -E "PASSED|FAILED|Failure" "$OUT/cuda_tests.txt" | head -20
 fi
 for t in ${TYPES:-Q4_K Q8_0 BF16}; do
-    m=/tmp/llama3-8b-$t.gguf
-    [ -f $m ] || $F synth --shape llama3-8b --type $t --vocab "$root/.devcarry/vocab/ggml-vocab-llama-bpe.gguf" -o $m > /dev/null 2>&1
+    m=$(synth_llama3 "$t")
     for v in "${variants[@]}"; do
         for rep in $(seq ${REPS:-1}); do
             set -- $v

@@ -7,7 +7,6 @@
 # Usage: TYPES="BF16 Q4_K" REPS=2 h200_prefill_ab.sh TAG ... (TAG "-" is .devcarry/bin/frugal)
 set -uo pipefail
 source "$(dirname "$0")/env.sh"
-mkdir -p /work && ln -sfn "$root/.devcarry/shared" /work/shared
 nvidia-smi --query-gpu=name,memory.total,clocks.sm,clocks.mem,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
 bin_of() { if [ "$1" = "-" ]; then echo "$F"; else echo "${F}_$1"; fi; }
 prompt='The quick brown fox jumps over the lazy dog and then runs far away into the deep dark forest where nobody'

@@ -2,26 +2,11 @@
 # Runs on the lent H200 (device tool), from the repository root with .devcarry/ carried (scripts/device/stage.sh):
 # GPU-vs-CPU checks on stories260K, the CUDA test binary, then frugal bench (and llama.cpp's llama-bench when
 # staged, unless SKIP_PEER is set) on synthetic Llama-3-8B files. Results go to $OUT.
-# Usage: h200_run.sh [TYPES...] (default Q4_K Q8_0 BF16). REQUIRE_H200=1: on any other card, print its name and exit
-# at once (a call for an H200 may land on an H100; the table in docs/perf/h200.md is the H200's).
+# Usage: [REQUIRE_H200=1] h200_run.sh [TYPES...] (default Q4_K Q8_0 BF16); env.sh says what REQUIRE_H200 does.
 set -uo pipefail
-card=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
-if [ -n "${REQUIRE_H200:-}" ] && [[ "$card" != *H200* ]]; then
-    echo "REQUIRE_H200: this card is $card; nothing run"
-    exit 0
-fi
-OUT=${OUT:-/tmp/out}
-mkdir -p "$OUT"
+. "$(dirname "$0")/env.sh"
 types=("$@")
 [ ${#types[@]} -eq 0 ] && types=(Q4_K Q8_0 BF16)
-root=$PWD
-[ -f "$root/.devcarry/unpack.sh" ] && sh "$root/.devcarry/unpack.sh"
-# The real-model GPU test reads the Gemma 3 slice stage.sh made (it reports itself skipped without one).
-[ -f "$root/.devcarry/model/gemma3-slice2.gguf" ] && export FRUGAL_GPU_TEST_MODEL=$root/.devcarry/model/gemma3-slice2.gguf
-cublas=$(python3 -c 'import nvidia.cublas, os; print(os.path.dirname(nvidia.cublas.__file__) + "/lib")' 2>/dev/null)
-export LD_LIBRARY_PATH=$root/.devcarry/lib:/usr/local/cuda/lib64:${cublas}:${LD_LIBRARY_PATH:-}
-F=$root/.devcarry/bin/frugal
-mkdir -p /work && ln -sfn "$root/.devcarry/shared" /work/shared   # the path the test binaries were built with
 nvidia-smi --query-gpu=name,memory.total,clocks.sm,clocks.mem,driver_version --format=csv | tee "$OUT/gpu.txt"
 
 echo "== stories260K: CPU vs GPU greedy ids"
@@ -40,8 +25,7 @@ fi
 [ -f "$root/.devcarry/peer/llama-bench.xz" ] && sh "$root/.devcarry/peer/unpack.sh"
 echo "== synthetic Llama-3-8B: frugal bench"
 for t in "${types[@]}"; do
-    m=/tmp/llama3-8b-$t.gguf
-    [ -f $m ] || $F synth --shape llama3-8b --type $t --vocab "$root/.devcarry/vocab/ggml-vocab-llama-bpe.gguf" -o $m 2>&1 | tail -1
+    m=$(synth_llama3 "$t")
     [ -n "${SKIP_BENCH:-}" ] && continue
     for d in 0 512; do
         $F bench -m $m --device cuda -p 512 -n 128 -d $d -r 3 --price-per-hour 3.5 2>&1 | grep -v "^  [pt][pg]" | tee "$OUT/bench_${t}_d$d.txt"

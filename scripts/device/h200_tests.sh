@@ -4,7 +4,6 @@
 # Usage: h200_tests.sh [gtest filter]
 set -uo pipefail
 . "$(dirname "$0")/env.sh"
-mkdir -p /work && ln -sfn "$root/.devcarry/shared" /work/shared
 # The binary was built in /work/main: its fixture paths (tests/data) must resolve there too.
 if [ "$root" != /work/main ] && [ ! -e /work/main ]; then
     mkdir -p /work/main/tests && ln -sfn "$root/tests/data" /work/main/tests/data

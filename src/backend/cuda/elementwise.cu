@@ -514,9 +514,11 @@ void launch_rope_store_kv(float* q, float* k, const float* v, int64_t n, int64_t
                           int64_t head_dim, const int32_t* positions, const RopeParams& p, const float* freq_factors,
                           const int32_t* slots, bool cache_f16, void* k_cache, void* v_cache, cudaStream_t stream) {
     // Heads per thread: a prefill's threads would each redo the same angle for every head; a decode step has too few
-    // threads to share it.
+    // threads to share it. Grouping starts at kRopeGroupMinTokens tokens (a choice: only 512-token prefill and
+    // one-token decode were measured, fcfc7db).
     constexpr int64_t kRopeGroup = 8;
-    const int64_t group = n >= 16 ? kRopeGroup : 1;
+    constexpr int64_t kRopeGroupMinTokens = 16;
+    const int64_t group = n >= kRopeGroupMinTokens ? kRopeGroup : 1;
     const int64_t threads = n * ceil_div(heads + kv_heads, group) * (head_dim / 2);
     if (threads == 0) return;
     CHECK(head_dim % 2 == 0 && p.n_rot % 2 == 0 && p.n_rot <= head_dim);
