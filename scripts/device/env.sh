@@ -18,12 +18,15 @@ mkdir -p /work && ln -sfn "$root/.devcarry/shared" /work/shared   # the ../share
 cublas=$(python3 -c 'import nvidia.cublas, os; print(os.path.dirname(nvidia.cublas.__file__) + "/lib")' 2>/dev/null)
 export LD_LIBRARY_PATH=$root/.devcarry/lib:/usr/local/cuda/lib64:${cublas}:${LD_LIBRARY_PATH:-}
 # The synthetic Llama-3-8B file of type $1 in /tmp (made once: written under a temporary name, so a call cut off
-# while making it leaves no truncated file for the next call on the same machine); prints its path.
+# while making it leaves no truncated file for the next call on the same machine); prints its path, or, when
+# synth fails, nothing (its last lines go to stderr) and returns 1.
 synth_llama3() {
     local m=/tmp/llama3-8b-$1.gguf
-    if [ ! -f "$m" ]; then
-        "$F" synth --shape llama3-8b --type "$1" --vocab "$root/.devcarry/vocab/ggml-vocab-llama-bpe.gguf" -o "$m" \
-            > /dev/null 2>&1
+    if [ ! -f "$m" ] && ! "$F" synth --shape llama3-8b --type "$1" \
+            --vocab "$root/.devcarry/vocab/ggml-vocab-llama-bpe.gguf" -o "$m" > "/tmp/synth_$1.log" 2>&1; then
+        echo "synth_llama3 $1 failed:" >&2
+        tail -3 "/tmp/synth_$1.log" >&2
+        return 1
     fi
     echo "$m"
 }

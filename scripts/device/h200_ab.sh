@@ -18,7 +18,7 @@ if [ -z "${SKIP_TESTS:-}" ] && [ -x "$root/.devcarry/bin/frugal_cuda_tests" ]; t
     grep -E "PASSED|FAILED|Failure" "$OUT/cuda_tests.txt" | head -20
 fi
 for t in ${TYPES:-Q4_K Q8_0 BF16}; do
-    m=$(synth_llama3 "$t")
+    m=$(synth_llama3 "$t") || continue
     for v in "${variants[@]}"; do
         for rep in $(seq ${REPS:-1}); do
             set -- $v

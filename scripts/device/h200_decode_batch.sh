@@ -4,16 +4,10 @@
 # summary of one batched decode (PROFILE_SEQS sequences), to see where a batched step's time goes.
 # Usage: h200_decode_batch.sh [TYPE] (default Q4_K)
 set -uo pipefail
-OUT=${OUT:-/tmp/out}
-mkdir -p "$OUT"
+. "$(dirname "$0")/env.sh"
 t=${1:-Q4_K}
 depth=${DEPTH:-256}
-root=$PWD
-cublas=$(python3 -c 'import nvidia.cublas, os; print(os.path.dirname(nvidia.cublas.__file__) + "/lib")' 2>/dev/null)
-export LD_LIBRARY_PATH=$root/.devcarry/lib:/usr/local/cuda/lib64:${cublas}:${LD_LIBRARY_PATH:-}
-F=$root/.devcarry/bin/frugal
-m=/tmp/llama3-8b-$t.gguf
-[ -f $m ] || $F synth --shape llama3-8b --type $t --vocab "$root/.devcarry/vocab/ggml-vocab-llama-bpe.gguf" -o $m 2>&1 | tail -1
+m=$(synth_llama3 "$t") || exit 1
 $F bench -m $m --device cuda -p 0 -n 32 -d $depth -r 1 -b 2048 --no-memory-bandwidth \
     --parallel ${PARALLEL:-1,2,4,8,16,32,64,128,256} 2>&1 | grep -v "^  " | tee "$OUT/decode_batch_$t.txt"
 nsys=$(command -v nsys || ls /usr/local/cuda/bin/nsys /opt/nvidia/nsight-systems/*/bin/nsys 2>/dev/null | head -1)

@@ -10,8 +10,7 @@ set -uo pipefail
 . "$(dirname "$0")/env.sh"
 nvidia-smi --query-gpu=name,clocks.max.sm,clocks.max.mem --format=csv,noheader
 for t in "${@:-Q4_K}"; do
-    m=/tmp/llama3-8b-$t.gguf
-    [ -f $m ] || $F synth --shape llama3-8b --type $t --vocab "$root/.devcarry/vocab/ggml-vocab-llama-bpe.gguf" -o $m 2>&1 | tail -1
+    m=$(synth_llama3 "$t") || continue
     # Decode steps only (-p 0): skip the warm-up's launches, then one step's worth of matrix kernels (q/k/v, wo,
     # gate+up, down of a layer, and the output projection once).
     stalls=""

@@ -4,16 +4,10 @@
 # summarized per kernel and as the idle time between kernels. Usage: [MODEL=file.gguf] h200_profile.sh [TYPE] (default
 # Q4_K)
 set -uo pipefail
-OUT=${OUT:-/tmp/out}
-mkdir -p "$OUT"
+. "$(dirname "$0")/env.sh"
 t=${1:-Q4_K}
-root=$PWD
-[ -f "$root/.devcarry/unpack.sh" ] && sh "$root/.devcarry/unpack.sh"   # stage.sh's xz files, once
-cublas=$(python3 -c 'import nvidia.cublas, os; print(os.path.dirname(nvidia.cublas.__file__) + "/lib")' 2>/dev/null)
-export LD_LIBRARY_PATH=$root/.devcarry/lib:/usr/local/cuda/lib64:${cublas}:${LD_LIBRARY_PATH:-}
-F=$root/.devcarry/bin/frugal
-m=${MODEL:-/tmp/llama3-8b-$t.gguf}  # MODEL: another (already written) model file to profile
-[ -f $m ] || $F synth --shape llama3-8b --type $t --vocab "$root/.devcarry/vocab/ggml-vocab-llama-bpe.gguf" -o $m 2>&1 | tail -1
+m=${MODEL:-}  # MODEL: another (already written) model file to profile
+[ -z "$m" ] && { m=$(synth_llama3 "$t") || exit 1; }
 nsys=$(command -v nsys || ls /usr/local/cuda/bin/nsys /opt/nvidia/nsight-systems/*/bin/nsys 2>/dev/null | head -1)
 if [ -z "$nsys" ]; then echo "no nsys on this machine"; exit 1; fi
 "$nsys" profile -t cuda --cuda-graph-trace=node -o /tmp/decode --force-overwrite true \

@@ -25,7 +25,7 @@ fi
 [ -f "$root/.devcarry/peer/llama-bench.xz" ] && sh "$root/.devcarry/peer/unpack.sh"
 echo "== synthetic Llama-3-8B: frugal bench"
 for t in "${types[@]}"; do
-    m=$(synth_llama3 "$t")
+    m=$(synth_llama3 "$t") || continue
     [ -n "${SKIP_BENCH:-}" ] && continue
     for d in 0 512; do
         $F bench -m $m --device cuda -p 512 -n 128 -d $d -r 3 --price-per-hour 3.5 2>&1 | grep -v "^  [pt][pg]" | tee "$OUT/bench_${t}_d$d.txt"

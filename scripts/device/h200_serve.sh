@@ -6,18 +6,11 @@
 # Usage: h200_serve.sh [TYPE] (default Q4_K); CONCURRENCY="1 16" to run fewer levels; SKIP_FRUGAL / SKIP_PEER
 # leave one side out.
 set -uo pipefail
-OUT=${OUT:-/tmp/out}
-mkdir -p "$OUT"
+. "$(dirname "$0")/env.sh"
 t=${1:-Q4_K}
 levels=${CONCURRENCY:-1 16 64 256}
-root=$PWD
-[ -f "$root/.devcarry/unpack.sh" ] && sh "$root/.devcarry/unpack.sh"   # stage.sh's xz files, once
-cublas=$(python3 -c 'import nvidia.cublas, os; print(os.path.dirname(nvidia.cublas.__file__) + "/lib")' 2>/dev/null)
-export LD_LIBRARY_PATH=$root/.devcarry/lib:/usr/local/cuda/lib64:${cublas}:${LD_LIBRARY_PATH:-}
-F=$root/.devcarry/bin/frugal
 nvidia-smi --query-gpu=name,memory.total,clocks.sm,clocks.mem,driver_version --format=csv | tee "$OUT/gpu.txt"
-m=/tmp/llama3-8b-$t.gguf
-[ -f $m ] || $F synth --shape llama3-8b --type $t --vocab "$root/.devcarry/vocab/ggml-vocab-llama-bpe.gguf" -o $m 2>&1 | tail -1
+m=$(synth_llama3 "$t") || exit 1
 
 wait_port() {  # port log
     for _ in $(seq 1 240); do

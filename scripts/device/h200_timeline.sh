@@ -8,8 +8,7 @@
 set -uo pipefail
 . "$(dirname "$0")/env.sh"
 for t in "${@:-Q4_K}"; do
-    m=/tmp/llama3-8b-$t.gguf
-    [ -f $m ] || $F synth --shape llama3-8b --type $t --vocab "$root/.devcarry/vocab/ggml-vocab-llama-bpe.gguf" -o $m > /dev/null 2>&1
+    m=$(synth_llama3 "$t") || continue
     CUDA_INJECTION64_PATH=$root/.devcarry/lib/libcupti_trace.so CUPTI_TRACE_OUT=/tmp/trace_$t.csv \
         $F bench -m $m --device cuda -p 0 -n 64 -d ${DEPTH:-512} -r 1 --no-memory-bandwidth > "$OUT/timeline_run_$t.txt" 2>&1
     gzip -c /tmp/trace_$t.csv > "$OUT/trace_$t.csv.gz"
