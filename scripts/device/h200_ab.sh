@@ -2,7 +2,8 @@
 # A/B runs on the lent H200 (device tool, .devcarry/ carried): the stories260K id checks and frugal_cuda_tests once,
 # then batch-1 decode (tg128 after a 512-token depth, no prefill test) of each type under each environment setting.
 # Usage: TYPES="Q4_K Q8_0 BF16" h200_ab.sh "TAG [VAR=a ...]" ...: each variant runs .devcarry/bin/frugal_TAG (TAG
-# "-" for .devcarry/bin/frugal) with the given environment. REQUIRE_H200=1: see env.sh.
+# "-" for .devcarry/bin/frugal) with the given environment. REQUIRE_H200=1: see env.sh. The tests are
+# .devcarry/bin/frugal_cuda_tests, or frugal_cuda_tests_$TEST_TAG (stage_variant.sh with TESTS=1); SKIP_TESTS=1: none.
 set -uo pipefail
 . "$(dirname "$0")/env.sh"
 variants=("$@")
@@ -13,8 +14,9 @@ for p in "1,403,407" "1,365,263,31,29" "1"; do
     gpu=$($F run -m $S/stories260K.bin --tokenizer $S/tok512.bin --prompt-ids $p -n 60 --temp 0 --print-ids --device cuda 2>/dev/null)
     if [ "$cpu" == "$gpu" ] && [ -n "$cpu" ]; then echo "stories260K prompt $p: same ids"; else echo "prompt $p: DIFFER"; echo "cpu: $cpu"; echo "gpu: $gpu"; fi
 done | tee "$OUT/stories.txt"
-if [ -z "${SKIP_TESTS:-}" ] && [ -x "$root/.devcarry/bin/frugal_cuda_tests" ]; then
-    "$root/.devcarry/bin/frugal_cuda_tests" --gtest_brief=1 > "$OUT/cuda_tests.txt" 2>&1
+tests=$root/.devcarry/bin/frugal_cuda_tests${TEST_TAG:+_$TEST_TAG}
+if [ -z "${SKIP_TESTS:-}" ] && [ -x "$tests" ]; then
+    "$tests" --gtest_brief=1 > "$OUT/cuda_tests.txt" 2>&1
     grep -E "PASSED|FAILED|Failure" "$OUT/cuda_tests.txt" | head -20
 fi
 for t in ${TYPES:-Q4_K Q8_0 BF16}; do
