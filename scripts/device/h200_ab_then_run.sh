@@ -1,19 +1,18 @@
 #!/usr/bin/env bash
 # One H200 call for a staged variant (scripts/device/stage_variant.sh with TESTS=1): the A/B of TAG against the
-# staged frugal (Q4_K, or TYPE, tg128 at depth 512 alternating REPS times, then twice at depth 4096), and, when TAG is at
-# least MIN_GAIN (default 1.01) times as fast at depth 512, the full h200_run.sh table with TAG's binaries put in
-# place of frugal and frugal_cuda_tests, so the table measures the code the patch would commit. On any card other
-# than an H200 it prints the card's name and runs nothing. Results: ab.txt, stories.txt, then h200_run.sh's files.
+# staged frugal (Q4_K, or TYPE; tg128 at depth 512 alternating REPS times, then twice each at depth 4096), and, when
+# TAG is at least MIN_GAIN (default 1.01) times as fast at depth 512, the full h200_run.sh table with TAG's binaries
+# put in place of frugal and frugal_cuda_tests, so the table measures the code the patch would commit. On any card
+# other than an H200 it runs nothing (env.sh's REQUIRE_H200). Results: ab.txt, stories.txt, then h200_run.sh's files.
 # Usage: h200_ab_then_run.sh TAG
 set -uo pipefail
 tag=${1:?variant tag}
-card=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
-[[ "$card" == *H200* ]] || { echo "not an H200: $card; nothing run"; exit 0; }
 dir=$(dirname "$0")
+REQUIRE_H200=1
+. "$dir/env.sh"
 type=${TYPE:-Q4_K}
 SKIP_TESTS=1 TYPES=$type REPS=${REPS:-2} bash "$dir/h200_ab.sh" - "$tag" - "$tag" > /dev/null
 SKIP_TESTS=1 DEPTH=4096 TYPES=$type bash "$dir/h200_ab.sh" - "$tag" - "$tag" > /dev/null
-OUT=${OUT:-/tmp/out}
 cat "$OUT/ab.txt"
 win=$(python3 - "$OUT/ab.txt" "$tag" "${MIN_GAIN:-1.01}" <<'PY'
 import statistics, sys
@@ -29,7 +28,7 @@ print(1 if var >= float(sys.argv[3]) * base else 0)
 PY
 )
 [ "$win" = 1 ] || { echo "$tag is not ahead by the margin: no table run"; exit 0; }
-bin=.devcarry/bin
+bin=$root/.devcarry/bin
 cp "$bin/frugal_$tag" "$bin/frugal"
 [ -f "$bin/frugal_cuda_tests_$tag" ] && cp "$bin/frugal_cuda_tests_$tag" "$bin/frugal_cuda_tests"
 bash "$dir/h200_run.sh" Q4_K Q8_0 BF16 > /dev/null 2>&1
