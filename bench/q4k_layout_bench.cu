@@ -77,7 +77,7 @@ __device__ __forceinline__ void dot_lean(const uint8_t* const (&qr)[R], const ui
                 const int nx = sb + kWarpSize / 4;
 #pragma unroll
                 for (int r = 0; r < R; ++r) {
-                    if constexpr (kPlanes == 2) {
+                    if constexpr (kPlanes >= 2) {
                         if (lane < 9) prefetch_line_l2(qr[r] + (nx / 8) * 1152 + 128 * lane);
                     } else if constexpr (kPlanes == 1) {
                         if (c == 0) prefetch_line_l2(qr[r] + nx * 128);
@@ -96,7 +96,12 @@ __device__ __forceinline__ void dot_lean(const uint8_t* const (&qr)[R], const ui
 #pragma unroll
         for (int r = 0; r < R; ++r) {
             int4 head, qa, qb;
-            if constexpr (kPlanes == 2) {
+            if constexpr (kPlanes == 3) {
+                const uint8_t* grp = qr[r] + (sb / 8) * 1152;
+                head = *reinterpret_cast<const int4*>(grp + 16 * (sb % 8));
+                qa = *reinterpret_cast<const int4*>(grp + 128 + 16 * lane);
+                qb = *reinterpret_cast<const int4*>(grp + 640 + 16 * lane);
+            } else if constexpr (kPlanes == 2) {
                 const uint8_t* grp = qr[r] + (sb / 8) * 1152;
                 head = *reinterpret_cast<const int4*>(grp + 16 * (sb % 8));
                 qa = *reinterpret_cast<const int4*>(grp + 128 + 128 * (sb % 8) + 16 * c);
@@ -239,8 +244,26 @@ std::vector<uint8_t> to_groups(const std::vector<uint8_t>& blocks) {
     return out;
 }
 
+// Groups of 8 super-blocks as above, but each of a warp's two nibble loads one aligned 512-byte span: lane 4j + c's
+// first 16 bytes (super-block j's bytes [32c, 32c + 16)) at 128 + 16 (4j + c), its second at 640 + 16 (4j + c).
+std::vector<uint8_t> to_lane_groups(const std::vector<uint8_t>& blocks) {
+    const size_t nb = blocks.size() / 144;
+    std::vector<uint8_t> out(blocks.size());
+    for (size_t b = 0; b < nb; ++b) {
+        const uint8_t* src = blocks.data() + b * 144;
+        uint8_t* grp = out.data() + (b / 8) * 1152;
+        const size_t j = b % 8;
+        std::memcpy(grp + 16 * j, src, 16);
+        for (size_t c = 0; c < 4; ++c) {
+            std::memcpy(grp + 128 + 16 * (4 * j + c), src + 16 + 32 * c, 16);
+            std::memcpy(grp + 640 + 16 * (4 * j + c), src + 16 + 32 * c + 16, 16);
+        }
+    }
+    return out;
+}
+
 struct Copies {
-    std::vector<Mat> orig, planes, groups;
+    std::vector<Mat> orig, planes, groups, lanes;
 };
 
 // `copies` device copies of a rows x K matrix in both layouts.
@@ -248,7 +271,7 @@ Copies upload(int rows, int K, int copies, std::mt19937& rng) {
     const std::vector<uint8_t> blocks = random_q4k(rows, K, rng);
     std::vector<uint8_t> q, h;
     to_planes(blocks, q, h);
-    const std::vector<uint8_t> grouped = to_groups(blocks);
+    const std::vector<uint8_t> grouped = to_groups(blocks), laned = to_lane_groups(blocks);
     Copies out;
     for (int i = 0; i < copies; ++i) {
         uint8_t *a, *pq, *ph;
@@ -264,6 +287,10 @@ Copies upload(int rows, int K, int copies, std::mt19937& rng) {
         CUDA_OK(cudaMalloc(&gq, grouped.size()));
         CUDA_OK(cudaMemcpy(gq, grouped.data(), grouped.size(), cudaMemcpyHostToDevice));
         out.groups.push_back({gq, nullptr, rows, K});
+        uint8_t* lq;
+        CUDA_OK(cudaMalloc(&lq, laned.size()));
+        CUDA_OK(cudaMemcpy(lq, laned.data(), laned.size(), cudaMemcpyHostToDevice));
+        out.lanes.push_back({lq, nullptr, rows, K});
     }
     return out;
 }
@@ -335,27 +362,36 @@ int main() {
     std::mt19937 rng(42);
     cudaStream_t st;
     CUDA_OK(cudaStreamCreate(&st));
+    constexpr int kLayouts = 4;
+    constexpr int64_t kMaxRows = 14336;
     float* y;
-    CUDA_OK(cudaMalloc(&y, 3 * 14336 * 4));
+    CUDA_OK(cudaMalloc(&y, kLayouts * kMaxRows * 4));
     constexpr int kIters = 400, kReps = 9;
     bool all_equal = true;
     std::printf(
-        "| product | rows x K | blocks us | planes us | groups us | blocks GB/s | planes / blocks | "
-        "groups / blocks | equal |\n");
-    std::printf("|---|---|---:|---:|---:|---:|---:|---:|---|\n");
-    // t[i]: µs of layout i, whose last output is y + 14336 i.
-    auto report = [&](const char* name, int rows, double bytes, const float(&t)[3]) {
-        std::vector<float> h(3 * 14336);
+        "| product | blocks us | planes us | groups us | lane groups us | blocks GB/s | planes / blocks | "
+        "groups / blocks | lane groups / blocks | equal |\n");
+    std::printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
+    // t[i]: µs of layout i, whose last output is y + kMaxRows i (every copy holds the same matrix).
+    auto report = [&](const char* name, int rows, double bytes, const float(&t)[kLayouts]) {
+        std::vector<float> h(kLayouts * kMaxRows);
         CUDA_OK(cudaMemcpy(h.data(), y, h.size() * 4, cudaMemcpyDeviceToHost));
-        const bool eq = std::memcmp(h.data(), h.data() + 14336, rows * 4) == 0 &&
-                        std::memcmp(h.data(), h.data() + 2 * 14336, rows * 4) == 0;
+        bool eq = true;
+        for (int i = 1; i < kLayouts; ++i) eq = eq && std::memcmp(h.data(), h.data() + i * kMaxRows, rows * 4) == 0;
         all_equal = all_equal && eq;
-        std::printf("| %s | %d | %.2f | %.2f | %.2f | %.0f | %.3f | %.3f | %s |\n", name, rows, t[0], t[1], t[2],
-                    bytes / t[0] / 1e3, t[0] / t[1], t[0] / t[2], eq ? "yes" : "NO");
+        std::printf("| %s | %.2f | %.2f | %.2f | %.2f | %.0f | %.3f | %.3f | %.3f | %s |\n", name, t[0], t[1], t[2],
+                    t[3], bytes / t[0] / 1e3, t[0] / t[1], t[0] / t[2], t[0] / t[3], eq ? "yes" : "NO");
     };
     auto pick = [](const Copies& c, int layout, int i) -> const Mat& {
-        const std::vector<Mat>& v = layout == 0 ? c.orig : layout == 1 ? c.planes : c.groups;
+        const std::vector<Mat>& v = layout == 0 ? c.orig : layout == 1 ? c.planes : layout == 2 ? c.groups : c.lanes;
         return v[i % v.size()];
+    };
+    // Runs f(layout constant) for the four layouts.
+    auto each_layout = [](auto f) {
+        f(std::integral_constant<int, 0>{});
+        f(std::integral_constant<int, 1>{});
+        f(std::integral_constant<int, 2>{});
+        f(std::integral_constant<int, 3>{});
     };
     {
         // The GLU at 8 blocks an SM (64 registers, the engine's) and at 9 (56): uncapped, the plane form takes 68
@@ -366,26 +402,20 @@ int main() {
         const dim3 grid(rows / 4);
         auto glu = [&](auto blocks, const char* name) {
             constexpr int kB = decltype(blocks)::value;
-            float t[3];
-            t[0] = time_graph(
-                [&](int i, cudaStream_t s) {
-                    glu_kernel<0, kB><<<grid, 128, 0, s>>>(pick(g, 0, i), pick(u, 0, i), x.q, x.d, x.s, y);
-                },
-                kIters, kReps, st);
-            t[1] = time_graph(
-                [&](int i, cudaStream_t s) {
-                    glu_kernel<1, kB><<<grid, 128, 0, s>>>(pick(g, 1, i), pick(u, 1, i), x.q, x.d, x.s, y + 14336);
-                },
-                kIters, kReps, st);
-            t[2] = time_graph(
-                [&](int i, cudaStream_t s) {
-                    glu_kernel<2, kB><<<grid, 128, 0, s>>>(pick(g, 2, i), pick(u, 2, i), x.q, x.d, x.s, y + 2 * 14336);
-                },
-                kIters, kReps, st);
+            float t[kLayouts];
+            each_layout([&](auto layout) {
+                constexpr int kL = decltype(layout)::value;
+                t[kL] = time_graph(
+                    [&](int i, cudaStream_t s) {
+                        glu_kernel<kL, kB>
+                            <<<grid, 128, 0, s>>>(pick(g, kL, i), pick(u, kL, i), x.q, x.d, x.s, y + kL * kMaxRows);
+                    },
+                    kIters, kReps, st);
+            });
             report(name, rows, 2.0 * rows * K / 256 * 144, t);
         };
-        glu(std::integral_constant<int, 8>{}, "gate+up (GLU) 14336 x 4096 x 2, 8 blocks/SM");
-        glu(std::integral_constant<int, 9>{}, "gate+up (GLU) 14336 x 4096 x 2, 9 blocks/SM");
+        glu(std::integral_constant<int, 8>{}, "gate+up (GLU) 2 x 14336 x 4096, 8 blocks/SM");
+        glu(std::integral_constant<int, 9>{}, "gate+up (GLU) 2 x 14336 x 4096, 9 blocks/SM");
     }
     struct Shape {
         const char* name;
@@ -396,21 +426,52 @@ int main() {
         Act x = random_act(sh.K, rng);
         Copies m = upload(sh.rows, sh.K, sh.copies, rng);
         const dim3 grid(sh.rows / 8);
-        float t[3];
-        t[0] = time_graph(
-            [&](int i, cudaStream_t s) { stacked_kernel<0><<<grid, 128, 0, s>>>(pick(m, 0, i), x.q, x.d, x.s, y); },
-            kIters, kReps, st);
-        t[1] = time_graph(
-            [&](int i, cudaStream_t s) {
-                stacked_kernel<1><<<grid, 128, 0, s>>>(pick(m, 1, i), x.q, x.d, x.s, y + 14336);
-            },
-            kIters, kReps, st);
-        t[2] = time_graph(
-            [&](int i, cudaStream_t s) {
-                stacked_kernel<2><<<grid, 128, 0, s>>>(pick(m, 2, i), x.q, x.d, x.s, y + 2 * 14336);
-            },
-            kIters, kReps, st);
+        float t[kLayouts];
+        each_layout([&](auto layout) {
+            constexpr int kL = decltype(layout)::value;
+            t[kL] = time_graph(
+                [&](int i, cudaStream_t s) {
+                    stacked_kernel<kL><<<grid, 128, 0, s>>>(pick(m, kL, i), x.q, x.d, x.s, y + kL * kMaxRows);
+                },
+                kIters, kReps, st);
+        });
         report(sh.name, sh.rows, static_cast<double>(sh.rows) * sh.K / 256 * 144, t);
+    }
+    // How much of a launch is fixed cost (ramp-up, tail, launch) rather than bytes: the same products over taller
+    // matrices, block layout. A line through (rows, µs) gives the µs per 1,000 rows and the intercept.
+    std::printf("\n| product (blocks layout) | rows | us | GB/s |\n|---|---:|---:|---:|\n");
+    {
+        const int K = 4096;
+        Act x = random_act(K, rng);
+        for (int rows : {14336, 28672, 57344}) {
+            const int copies = std::max(2, 4 * 14336 / rows);
+            Copies g = upload(rows, K, copies, rng), u = upload(rows, K, copies, rng);
+            float* yy;
+            CUDA_OK(cudaMalloc(&yy, rows * 4));
+            const float t = time_graph(
+                [&](int i, cudaStream_t s) {
+                    glu_kernel<0, 8><<<rows / 4, 128, 0, s>>>(pick(g, 0, i), pick(u, 0, i), x.q, x.d, x.s, yy);
+                },
+                kIters / 2, kReps, st);
+            std::printf("| gate+up (GLU) x 4096 | %d | %.2f | %.0f |\n", rows, t, 2.0 * rows * K / 256 * 144 / t / 1e3);
+            CUDA_OK(cudaFree(yy));
+            for (Mat& m : g.orig) CUDA_OK(cudaFree(const_cast<uint8_t*>(m.q)));
+            for (Mat& m : u.orig) CUDA_OK(cudaFree(const_cast<uint8_t*>(m.q)));
+        }
+        for (int rows : {6144, 12288, 24576, 49152}) {
+            const int copies = std::max(2, 16 * 6144 / rows);
+            Copies m = upload(rows, K, copies, rng);
+            float* yy;
+            CUDA_OK(cudaMalloc(&yy, rows * 4));
+            const float t = time_graph(
+                [&](int i, cudaStream_t s) {
+                    stacked_kernel<0><<<rows / 8, 128, 0, s>>>(pick(m, 0, i), x.q, x.d, x.s, yy);
+                },
+                kIters / 2, kReps, st);
+            std::printf("| stacked x 4096 | %d | %.2f | %.0f |\n", rows, t, 1.0 * rows * K / 256 * 144 / t / 1e3);
+            CUDA_OK(cudaFree(yy));
+            for (Mat& mm : m.orig) CUDA_OK(cudaFree(const_cast<uint8_t*>(mm.q)));
+        }
     }
     // The device's copy bandwidth (bytes read + written), for scale.
     {
