@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Session 26's call, for either card. On an H200: the Q4_K layout bench (bench/q4k_layout_bench.cu), then the lb9 A/B
+# and, if lb9 wins, the full table (h200_ab_then_run.sh lb9). On any other card: ncu's warp-state and memory sections
+# of the layout bench's block-layout kernels, the GLU (2 x 14336 x 4096) and the stacked kernel at q/k/v size
+# (6144 x 4096), one launch each, to say what their fixed cost per launch waits on.
+set -uo pipefail
+dir=$(dirname "$0")
+. "$dir/env.sh"
+bench=$root/.devcarry/bin/frugal_cuda_q4k_layout_bench
+if [[ "$card" == *H200* ]]; then
+    "$bench" > "$OUT/layout.txt" 2>&1
+    cat "$OUT/layout.txt"
+    bash "$dir/h200_ab_then_run.sh" lb9 2>&1 | tail -30
+    exit 0
+fi
+for k in "glu_kernel<0, 8>" "stacked_kernel<0>"; do
+    echo "== $k on $card" >> "$OUT/ncu_layout.txt"
+    timeout 200 ncu --clock-control none --graph-profiling node --kernel-name-base demangled --kernel-name "regex:${k}" --launch-count 1 \
+        --section LaunchStats --section Occupancy --section SchedulerStats --section WarpStateStats \
+        --section MemoryWorkloadAnalysis --section SpeedOfLight "$bench" 2>&1 | grep -v "^| \|^device\|^outputs" \
+        >> "$OUT/ncu_layout.txt"
+done
+tail -c 11000 "$OUT/ncu_layout.txt"
