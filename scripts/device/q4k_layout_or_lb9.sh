@@ -2,7 +2,7 @@
 # Session 26's call, for either card. On an H200: the Q4_K layout bench (bench/q4k_layout_bench.cu), then the lb9 A/B
 # and, if lb9 wins, the full table (h200_ab_then_run.sh lb9). On any other card: ncu's warp-state and memory sections
 # of the layout bench's block-layout kernels, the GLU (2 x 14336 x 4096) and the stacked kernel at q/k/v size
-# (6144 x 4096), one launch each, to say what their fixed cost per launch waits on.
+# (6144 x 4096), one launch each (ncu demangles the template arguments as (int)0, hence the regex).
 set -uo pipefail
 dir=$(dirname "$0")
 . "$dir/env.sh"
@@ -13,7 +13,7 @@ if [[ "$card" == *H200* ]]; then
     bash "$dir/h200_ab_then_run.sh" lb9 2>&1 | tail -30
     exit 0
 fi
-for k in "glu_kernel<0, 8>" "stacked_kernel<0>"; do
+for k in "glu_kernel<.int.0, .int.8>" "stacked_kernel<.int.0>"; do
     echo "== $k on $card" >> "$OUT/ncu_layout.txt"
     timeout 200 ncu --clock-control none --graph-profiling node --kernel-name-base demangled --kernel-name "regex:${k}" --launch-count 1 \
         --section LaunchStats --section Occupancy --section SchedulerStats --section WarpStateStats \
