@@ -203,6 +203,22 @@ __global__ void __launch_bounds__(128)
     }
 }
 
+// The stacked form with one row per warp (block layout): twice the warps of stacked_kernel for the same rows.
+__global__ void __launch_bounds__(128)
+    stacked1_kernel(Mat w, const int8_t* xq, const float* xd, const float* xs, float* y) {
+    const int row = blockIdx.x * 4 + threadIdx.x / kWarpSize;
+    if (row >= w.rows) return;
+    const uint8_t *q0, *h0;
+    row_ptrs<0>(w, row, q0, h0);
+    if (threadIdx.x % kWarpSize == 0) prefetch_l2(q0, 1024);
+    const uint8_t* const qr[1] = {q0};
+    const uint8_t* const hr[1] = {h0};
+    float acc[1] = {};
+    dot_lean<0, 1, true>(qr, hr, w.K, xq, xd, xs, acc);
+    const float a = warp_sum(acc[0]);
+    if (threadIdx.x % kWarpSize == 0) y[row] = a;
+}
+
 // Random Q4_K blocks with finite fp16 d and dmin.
 std::vector<uint8_t> random_q4k(int rows, int K, std::mt19937& rng) {
     const int64_t nb = static_cast<int64_t>(rows) * (K / 256);
@@ -481,6 +497,30 @@ int main() {
             CUDA_OK(cudaFree(yy));
             for (Mat& mm : m.orig) CUDA_OK(cudaFree(const_cast<uint8_t*>(mm.q)));
         }
+    }
+    // One row per warp against the engine's two, for the stacked products (block layout); outputs compared too.
+    std::printf(
+        "\n| stacked product (blocks layout) | 2 rows a warp us | 1 row a warp us | 2 rows / 1 row | equal |\n"
+        "|---|---:|---:|---:|---|\n");
+    for (const Shape& sh : {Shape{"q/k/v 6144 x 4096", 6144, 4096, 16}, Shape{"output 4096 x 4096", 4096, 4096, 24},
+                            Shape{"down 4096 x 14336", 4096, 14336, 8}}) {
+        Act x = random_act(sh.K, rng);
+        Copies m = upload(sh.rows, sh.K, sh.copies, rng);
+        const float t2 = time_graph(
+            [&](int i, cudaStream_t s) {
+                stacked_kernel<0><<<sh.rows / 8, 128, 0, s>>>(pick(m, 0, i), x.q, x.d, x.s, y);
+            },
+            kIters, kReps, st);
+        const float t1 = time_graph(
+            [&](int i, cudaStream_t s) {
+                stacked1_kernel<<<sh.rows / 4, 128, 0, s>>>(pick(m, 0, i), x.q, x.d, x.s, y + kMaxRows);
+            },
+            kIters, kReps, st);
+        std::vector<float> h(2 * kMaxRows);
+        CUDA_OK(cudaMemcpy(h.data(), y, h.size() * 4, cudaMemcpyDeviceToHost));
+        const bool eq = std::memcmp(h.data(), h.data() + kMaxRows, sh.rows * 4) == 0;
+        all_equal = all_equal && eq;
+        std::printf("| %s | %.2f | %.2f | %.3f | %s |\n", sh.name, t2, t1, t2 / t1, eq ? "yes" : "NO");
     }
     // The device's copy bandwidth (bytes read + written), for scale.
     {
