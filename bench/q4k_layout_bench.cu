@@ -20,7 +20,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "backend/cuda/cuda_common.cuh"
+#include "backend/cuda/matvec_dot.cuh"
 
 using namespace frugal::cuda;
 
@@ -35,15 +35,8 @@ using namespace frugal::cuda;
 
 namespace {
 
-__device__ __forceinline__ int dot4_us(uint32_t a, int b, int c) {
-    int d;
-    asm("dp4a.u32.s32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
-    return d;
-}
-__device__ __forceinline__ float small_int_to_float(int x) { return __int_as_float(x + 0x4B400000) - 12582912.0f; }
-
-// A matrix: kPlanes false: rows x nb blocks of 144 bytes at q. true: q = nibble plane (rows x nb x 128, reordered),
-// h = header plane (rows x nb x 16).
+// A matrix in layout kPlanes (0 blocks, 1 planes, 2 groups, 3 lane groups; see upload): q = its bytes, or for the
+// planes its nibble plane (rows x nb x 128) with h its header plane (rows x nb x 16).
 struct Mat {
     const uint8_t* q;
     const uint8_t* h;
@@ -59,17 +52,14 @@ __device__ __forceinline__ void row_ptrs(const Mat& w, int r, const uint8_t*& q,
     h = kPlanes == 1 ? w.h + r * nb * 16 : nullptr;
 }
 
-// dot_q4k_lean of matvec_dot.cuh, with the addresses of either layout.
+// dot_q4k_lean of matvec_dot.cuh (its q4k_lean_block), with the addresses of each layout.
 template <int kPlanes, int R, bool kPrefetchNext>
 __device__ __forceinline__ void dot_lean(const uint8_t* const (&qr)[R], const uint8_t* const (&hr)[R], int K,
                                          const int8_t* xq, const float* xdp, const float* xsp, float (&acc)[R]) {
     const int lane = threadIdx.x % kWarpSize;
     const int c = lane % 4;
     const int nb = K / 256;
-    const bool lo = c < 2;
-    const int s16 = 16 * (c & 1);
-    const uint32_t mask_a = lo ? 0x3F3Fu : 0x0F0Fu, mask_b = lo ? 0u : 0x3030u;
-    const int shift_m = lo ? s16 : s16 + 4;
+    const Q4kLeanLane ln(c);
 #pragma unroll 1
     for (int sb = lane / 4; sb < nb; sb += kWarpSize / 4) {
         if constexpr (kPrefetchNext) {
@@ -116,32 +106,7 @@ __device__ __forceinline__ void dot_lean(const uint8_t* const (&qr)[R], const ui
                 qa = *reinterpret_cast<const int4*>(blk + 16 + 32 * c);
                 qb = *reinterpret_cast<const int4*>(blk + 32 + 32 * c);
             }
-            const uint32_t w0 = head.y, w1 = head.z, w2 = head.w;
-            const uint32_t sc = (((lo ? w0 : w2) >> s16) & mask_a) | ((w0 >> (s16 + 2)) & mask_b);
-            const uint32_t mn = (((lo ? w1 : w2) >> shift_m) & mask_a) | ((w1 >> (s16 + 2)) & mask_b);
-            int dl = 0, dh = 0;
-            dl = dot4(qa.x & 0x0F0F0F0F, x0.x, dl);
-            dl = dot4(qa.y & 0x0F0F0F0F, x0.y, dl);
-            dl = dot4(qa.z & 0x0F0F0F0F, x0.z, dl);
-            dl = dot4(qa.w & 0x0F0F0F0F, x0.w, dl);
-            dl = dot4(qb.x & 0x0F0F0F0F, x1.x, dl);
-            dl = dot4(qb.y & 0x0F0F0F0F, x1.y, dl);
-            dl = dot4(qb.z & 0x0F0F0F0F, x1.z, dl);
-            dl = dot4(qb.w & 0x0F0F0F0F, x1.w, dl);
-            dh = dot4_us(qa.x & 0xF0F0F0F0, x2.x, dh);
-            dh = dot4_us(qa.y & 0xF0F0F0F0, x2.y, dh);
-            dh = dot4_us(qa.z & 0xF0F0F0F0, x2.z, dh);
-            dh = dot4_us(qa.w & 0xF0F0F0F0, x2.w, dh);
-            dh = dot4_us(qb.x & 0xF0F0F0F0, x3.x, dh);
-            dh = dot4_us(qb.y & 0xF0F0F0F0, x3.y, dh);
-            dh = dot4_us(qb.z & 0xF0F0F0F0, x3.z, dh);
-            dh = dot4_us(qb.w & 0xF0F0F0F0, x3.w, dh);
-            const float2 dm = __half22float2(*reinterpret_cast<const __half2*>(&head.x));
-            const float s0 = dm.x * xd.x * small_int_to_float(static_cast<int>(sc & 0xFF));
-            const float s1 = dm.x * (1.0f / 16.0f) * xd.y * small_int_to_float(static_cast<int>(sc >> 8));
-            const float m = dm.y * (small_int_to_float(static_cast<int>(mn & 0xFF)) * xs.x +
-                                    small_int_to_float(static_cast<int>(mn >> 8)) * xs.y);
-            acc[r] += s0 * small_int_to_float(dl) + s1 * small_int_to_float(dh) - m;
+            acc[r] += q4k_lean_block(ln, head, qa, qb, x0, x1, x2, x3, xd, xs);
         }
     }
 }
@@ -235,53 +200,16 @@ std::vector<uint8_t> random_q4k(int rows, int K, std::mt19937& rng) {
     return v;
 }
 
-// The plane layout of blocks: nibble plane (lane c's bytes [32c, 32c + 16) at 16c, [32c + 16, 32c + 32) at
-// 64 + 16c) and header plane.
-void to_planes(const std::vector<uint8_t>& blocks, std::vector<uint8_t>& q, std::vector<uint8_t>& h) {
-    const size_t nb = blocks.size() / 144;
-    q.resize(nb * 128);
-    h.resize(nb * 16);
-    for (size_t b = 0; b < nb; ++b) {
-        const uint8_t* src = blocks.data() + b * 144;
-        std::memcpy(h.data() + b * 16, src, 16);
-        for (int c = 0; c < 4; ++c) {
-            std::memcpy(q.data() + b * 128 + 16 * c, src + 16 + 32 * c, 16);
-            std::memcpy(q.data() + b * 128 + 64 + 16 * c, src + 16 + 32 * c + 16, 16);
-        }
-    }
-}
-
-// Groups of 8 super-blocks: their 8 headers (128 bytes), then their 8 nibble blocks reordered as in the planes; a
-// warp step reads one aligned 1,152-byte span. Rows of a multiple of 2,048 weights.
-std::vector<uint8_t> to_groups(const std::vector<uint8_t>& blocks) {
-    const size_t nb = blocks.size() / 144;
+// The 16-byte pieces of every block moved to new places: piece p of block b (p = 0: the header; p = 1 + 2c + h: quant
+// bytes [32c + 16h, 32c + 16h + 16), lane c's load h) goes to where(b, c, h), with c = -1 for the header.
+template <typename Where>
+std::vector<uint8_t> repack(const std::vector<uint8_t>& blocks, Where where) {
     std::vector<uint8_t> out(blocks.size());
-    for (size_t b = 0; b < nb; ++b) {
+    for (size_t b = 0; b < blocks.size() / 144; ++b) {
         const uint8_t* src = blocks.data() + b * 144;
-        uint8_t* grp = out.data() + (b / 8) * 1152;
-        const size_t j = b % 8;
-        std::memcpy(grp + 16 * j, src, 16);
+        std::memcpy(out.data() + where(b, -1, 0), src, 16);
         for (int c = 0; c < 4; ++c) {
-            std::memcpy(grp + 128 + 128 * j + 16 * c, src + 16 + 32 * c, 16);
-            std::memcpy(grp + 128 + 128 * j + 64 + 16 * c, src + 16 + 32 * c + 16, 16);
-        }
-    }
-    return out;
-}
-
-// Groups of 8 super-blocks as above, but each of a warp's two nibble loads one aligned 512-byte span: lane 4j + c's
-// first 16 bytes (super-block j's bytes [32c, 32c + 16)) at 128 + 16 (4j + c), its second at 640 + 16 (4j + c).
-std::vector<uint8_t> to_lane_groups(const std::vector<uint8_t>& blocks) {
-    const size_t nb = blocks.size() / 144;
-    std::vector<uint8_t> out(blocks.size());
-    for (size_t b = 0; b < nb; ++b) {
-        const uint8_t* src = blocks.data() + b * 144;
-        uint8_t* grp = out.data() + (b / 8) * 1152;
-        const size_t j = b % 8;
-        std::memcpy(grp + 16 * j, src, 16);
-        for (size_t c = 0; c < 4; ++c) {
-            std::memcpy(grp + 128 + 16 * (4 * j + c), src + 16 + 32 * c, 16);
-            std::memcpy(grp + 640 + 16 * (4 * j + c), src + 16 + 32 * c + 16, 16);
+            for (int h = 0; h < 2; ++h) std::memcpy(out.data() + where(b, c, h), src + 16 + 32 * c + 16 * h, 16);
         }
     }
     return out;
@@ -291,31 +219,38 @@ struct Copies {
     std::vector<Mat> orig, planes, groups, lanes;
 };
 
-// `copies` device copies of a rows x K matrix in both layouts.
+// `copies` device copies of a rows x K matrix in the four layouts:
+// - planes: the nibbles of every super-block contiguous (lane c's loads at 16c and 64 + 16c), then all headers;
+// - groups: per 8 super-blocks, their 8 headers (128 bytes), then their 8 nibble blocks ordered as in the planes (a
+//   warp step reads one aligned 1,152-byte span; rows of a multiple of 2,048 weights);
+// - lane groups: as groups, but each of a warp's two nibble loads one aligned 512-byte span (lane 4j + c's loads of
+//   super-block j at 128 + 16 (4j + c) and 640 + 16 (4j + c)).
 Copies upload(int rows, int K, int copies, std::mt19937& rng) {
     const std::vector<uint8_t> blocks = random_q4k(rows, K, rng);
-    std::vector<uint8_t> q, h;
-    to_planes(blocks, q, h);
-    const std::vector<uint8_t> grouped = to_groups(blocks), laned = to_lane_groups(blocks);
+    const size_t nb = blocks.size() / 144;
+    const std::vector<uint8_t> planes =
+        repack(blocks, [&](size_t b, int c, int h) { return c < 0 ? nb * 128 + 16 * b : 128 * b + 64 * h + 16 * c; });
+    const std::vector<uint8_t> groups = repack(blocks, [](size_t b, int c, int h) {
+        const size_t grp = b / 8 * 1152, j = b % 8;
+        return c < 0 ? grp + 16 * j : grp + 128 + 128 * j + 64 * h + 16 * c;
+    });
+    const std::vector<uint8_t> lanes = repack(blocks, [](size_t b, int c, int h) {
+        const size_t grp = b / 8 * 1152, j = b % 8;
+        return c < 0 ? grp + 16 * j : grp + 128 + 512 * h + 16 * (4 * j + c);
+    });
+    auto to_device = [](const std::vector<uint8_t>& v) {
+        uint8_t* p;
+        CUDA_OK(cudaMalloc(&p, v.size()));
+        CUDA_OK(cudaMemcpy(p, v.data(), v.size(), cudaMemcpyHostToDevice));
+        return p;
+    };
     Copies out;
     for (int i = 0; i < copies; ++i) {
-        uint8_t *a, *pq, *ph;
-        CUDA_OK(cudaMalloc(&a, blocks.size()));
-        CUDA_OK(cudaMalloc(&pq, q.size()));
-        CUDA_OK(cudaMalloc(&ph, h.size()));
-        CUDA_OK(cudaMemcpy(a, blocks.data(), blocks.size(), cudaMemcpyHostToDevice));
-        CUDA_OK(cudaMemcpy(pq, q.data(), q.size(), cudaMemcpyHostToDevice));
-        CUDA_OK(cudaMemcpy(ph, h.data(), h.size(), cudaMemcpyHostToDevice));
-        out.orig.push_back({a, nullptr, rows, K});
-        out.planes.push_back({pq, ph, rows, K});
-        uint8_t* gq;
-        CUDA_OK(cudaMalloc(&gq, grouped.size()));
-        CUDA_OK(cudaMemcpy(gq, grouped.data(), grouped.size(), cudaMemcpyHostToDevice));
-        out.groups.push_back({gq, nullptr, rows, K});
-        uint8_t* lq;
-        CUDA_OK(cudaMalloc(&lq, laned.size()));
-        CUDA_OK(cudaMemcpy(lq, laned.data(), laned.size(), cudaMemcpyHostToDevice));
-        out.lanes.push_back({lq, nullptr, rows, K});
+        out.orig.push_back({to_device(blocks), nullptr, rows, K});
+        const uint8_t* p = to_device(planes);
+        out.planes.push_back({p, p + nb * 128, rows, K});
+        out.groups.push_back({to_device(groups), nullptr, rows, K});
+        out.lanes.push_back({to_device(lanes), nullptr, rows, K});
     }
     return out;
 }

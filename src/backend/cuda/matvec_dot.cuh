@@ -24,9 +24,7 @@ __device__ __forceinline__ int dot4_us(uint32_t a, int b, int c) {
 // The float of an int with |x| < 2^22, exactly, through a full-rate integer add and float add: the integer-to-float
 // conversion instruction issues to a narrower pipe than FP32 arithmetic, and dot_q4k_lean converts every sub-block's
 // integer sum, scale and min. (The same in dot_k, dot_q8, dot_q4_0 and dot_q6k measured neutral to slightly slower.)
-__device__ __forceinline__ float small_int_to_float(int x) {
-    return __int_as_float(x + 0x4B400000) - 12582912.0f;
-}
+__device__ __forceinline__ float small_int_to_float(int x) { return __int_as_float(x + 0x4B400000) - 12582912.0f; }
 
 // Q8: 16 int8 weights per lane-step, half a 32-block.
 template <int NT, int R>
@@ -176,6 +174,56 @@ __device__ __forceinline__ void dot_k(const uint8_t* const (&wr)[R], int64_t K, 
     }
 }
 
+// dot_q4k_lean's per-lane constants: get_scale_min_k4 for sub-blocks 2c and 2c + 1 at once, as two bytes of one
+// word (c = lane % 4, the lane's quarter of a super-block).
+struct Q4kLeanLane {
+    bool lo;
+    int s16;
+    uint32_t mask_a, mask_b;
+    int shift_m;
+    __device__ __forceinline__ explicit Q4kLeanLane(int c)
+        : lo(c < 2),
+          s16(16 * (c & 1)),
+          mask_a(c < 2 ? 0x3F3Fu : 0x0F0Fu),
+          mask_b(c < 2 ? 0u : 0x3030u),
+          shift_m(c < 2 ? 16 * (c & 1) : 16 * (c & 1) + 4) {}
+};
+
+// One lane's share of one Q4_K super-block row in dot_q4k_lean: head is the block's 16-byte header, qa and qb its
+// quant bytes [32c, 32c + 16) and [32c + 16, 32c + 32); x0..x3 the activations of elements 64c + (0..63), xd and xs
+// the scales and sums of activation blocks 2c and 2c + 1. (Also the arithmetic of bench/q4k_layout_bench.cu, which
+// loads the same values from other layouts.)
+__device__ __forceinline__ float q4k_lean_block(const Q4kLeanLane& ln, const int4& head, const int4& qa, const int4& qb,
+                                                const int4& x0, const int4& x1, const int4& x2, const int4& x3,
+                                                const float2& xd, const float2& xs) {
+    const uint32_t w0 = head.y, w1 = head.z, w2 = head.w;
+    const uint32_t sc = (((ln.lo ? w0 : w2) >> ln.s16) & ln.mask_a) | ((w0 >> (ln.s16 + 2)) & ln.mask_b);
+    const uint32_t mn = (((ln.lo ? w1 : w2) >> ln.shift_m) & ln.mask_a) | ((w1 >> (ln.s16 + 2)) & ln.mask_b);
+    int dl = 0, dh = 0;
+    dl = dot4(qa.x & 0x0F0F0F0F, x0.x, dl);
+    dl = dot4(qa.y & 0x0F0F0F0F, x0.y, dl);
+    dl = dot4(qa.z & 0x0F0F0F0F, x0.z, dl);
+    dl = dot4(qa.w & 0x0F0F0F0F, x0.w, dl);
+    dl = dot4(qb.x & 0x0F0F0F0F, x1.x, dl);
+    dl = dot4(qb.y & 0x0F0F0F0F, x1.y, dl);
+    dl = dot4(qb.z & 0x0F0F0F0F, x1.z, dl);
+    dl = dot4(qb.w & 0x0F0F0F0F, x1.w, dl);
+    dh = dot4_us(qa.x & 0xF0F0F0F0, x2.x, dh);
+    dh = dot4_us(qa.y & 0xF0F0F0F0, x2.y, dh);
+    dh = dot4_us(qa.z & 0xF0F0F0F0, x2.z, dh);
+    dh = dot4_us(qa.w & 0xF0F0F0F0, x2.w, dh);
+    dh = dot4_us(qb.x & 0xF0F0F0F0, x3.x, dh);
+    dh = dot4_us(qb.y & 0xF0F0F0F0, x3.y, dh);
+    dh = dot4_us(qb.z & 0xF0F0F0F0, x3.z, dh);
+    dh = dot4_us(qb.w & 0xF0F0F0F0, x3.w, dh);
+    const float2 dm = __half22float2(*reinterpret_cast<const __half2*>(&head.x));
+    const float s0 = dm.x * xd.x * small_int_to_float(static_cast<int>(sc & 0xFF));
+    const float s1 = dm.x * (1.0f / 16.0f) * xd.y * small_int_to_float(static_cast<int>(sc >> 8));
+    const float m = dm.y * (small_int_to_float(static_cast<int>(mn & 0xFF)) * xs.x +
+                            small_int_to_float(static_cast<int>(mn >> 8)) * xs.y);
+    return s0 * small_int_to_float(dl) + s1 * small_int_to_float(dh) - m;
+}
+
 // Q4_K, one token, with fewer instructions than dot_k: 4 lanes per super-block, lane c of the 4 taking the 32 quant
 // bytes [32c, 32c + 32), i.e. sub-block 2c (low nibbles) and 2c + 1 (high nibbles, left in place: the unsigned dp4a
 // sees 16x the nibble, folded into the scale). Each lane decodes two scales and two mins per super-block and row
@@ -198,11 +246,7 @@ __device__ __forceinline__ void dot_q4k_lean(const uint8_t* const (&wr)[R], int6
     const int lane = threadIdx.x % kWarpSize;
     const int c = lane % 4;
     const int nb = static_cast<int>(K / 256);
-    // get_scale_min_k4 for sub-blocks 2c and 2c + 1 at once, as two bytes of one word: per-lane constants.
-    const bool lo = c < 2;
-    const int s16 = 16 * (c & 1);
-    const uint32_t mask_a = lo ? 0x3F3Fu : 0x0F0Fu, mask_b = lo ? 0u : 0x3030u;
-    const int shift_m = lo ? s16 : s16 + 4;
+    const Q4kLeanLane ln(c);
 #pragma unroll 1
     for (int sb = lane / 4; sb < nb; sb += kWarpSize / 4) {
         if constexpr (kPrefetchNext) {
@@ -224,32 +268,7 @@ __device__ __forceinline__ void dot_q4k_lean(const uint8_t* const (&wr)[R], int6
             const int4 head = *reinterpret_cast<const int4*>(blk);
             const int4 qa = *reinterpret_cast<const int4*>(blk + 16 + 32 * c);
             const int4 qb = *reinterpret_cast<const int4*>(blk + 32 + 32 * c);
-            const uint32_t w0 = head.y, w1 = head.z, w2 = head.w;
-            const uint32_t sc = (((lo ? w0 : w2) >> s16) & mask_a) | ((w0 >> (s16 + 2)) & mask_b);
-            const uint32_t mn = (((lo ? w1 : w2) >> shift_m) & mask_a) | ((w1 >> (s16 + 2)) & mask_b);
-            int dl = 0, dh = 0;
-            dl = dot4(qa.x & 0x0F0F0F0F, x0.x, dl);
-            dl = dot4(qa.y & 0x0F0F0F0F, x0.y, dl);
-            dl = dot4(qa.z & 0x0F0F0F0F, x0.z, dl);
-            dl = dot4(qa.w & 0x0F0F0F0F, x0.w, dl);
-            dl = dot4(qb.x & 0x0F0F0F0F, x1.x, dl);
-            dl = dot4(qb.y & 0x0F0F0F0F, x1.y, dl);
-            dl = dot4(qb.z & 0x0F0F0F0F, x1.z, dl);
-            dl = dot4(qb.w & 0x0F0F0F0F, x1.w, dl);
-            dh = dot4_us(qa.x & 0xF0F0F0F0, x2.x, dh);
-            dh = dot4_us(qa.y & 0xF0F0F0F0, x2.y, dh);
-            dh = dot4_us(qa.z & 0xF0F0F0F0, x2.z, dh);
-            dh = dot4_us(qa.w & 0xF0F0F0F0, x2.w, dh);
-            dh = dot4_us(qb.x & 0xF0F0F0F0, x3.x, dh);
-            dh = dot4_us(qb.y & 0xF0F0F0F0, x3.y, dh);
-            dh = dot4_us(qb.z & 0xF0F0F0F0, x3.z, dh);
-            dh = dot4_us(qb.w & 0xF0F0F0F0, x3.w, dh);
-            const float2 dm = __half22float2(*reinterpret_cast<const __half2*>(&head.x));
-            const float s0 = dm.x * xd.x * small_int_to_float(static_cast<int>(sc & 0xFF));
-            const float s1 = dm.x * (1.0f / 16.0f) * xd.y * small_int_to_float(static_cast<int>(sc >> 8));
-            const float m = dm.y * (small_int_to_float(static_cast<int>(mn & 0xFF)) * xs.x +
-                                    small_int_to_float(static_cast<int>(mn >> 8)) * xs.y);
-            acc[r][0] += s0 * small_int_to_float(dl) + s1 * small_int_to_float(dh) - m;
+            acc[r][0] += q4k_lean_block(ln, head, qa, qb, x0, x1, x2, x3, xd, xs);
         }
     }
 }
