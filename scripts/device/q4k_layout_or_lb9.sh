@@ -13,6 +13,10 @@ if [[ "$card" == *H200* ]]; then
     bash "$dir/h200_ab_then_run.sh" lb9 2>&1 | tail -30
     exit 0
 fi
+# Session 27: on other cards the layout bench alone (its rows-per-warp table had not run); FRUGAL_NCU=1 for the profiles.
+"$bench" > "$OUT/layout_$(echo "$card" | tr -c 'A-Za-z0-9\n' _).txt" 2>&1
+cat "$OUT"/layout_*.txt
+[[ "${FRUGAL_NCU:-0}" == 1 ]] || exit 0
 for k in "glu_kernel<.int.0, .int.8>" "stacked_kernel<.int.0>"; do
     echo "== $k on $card" >> "$OUT/ncu_layout.txt"
     timeout 200 ncu --clock-control none --graph-profiling node --kernel-name-base demangled --kernel-name "regex:${k}" --launch-count 1 \
