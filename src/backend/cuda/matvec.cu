@@ -90,6 +90,11 @@ template <WeightFormat F>
 using FloatWeight = std::conditional_t<F == WeightFormat::kF32, float,
                                        std::conditional_t<F == WeightFormat::kF16, __half, __nv_bfloat16>>;
 
+// Blocks per SM the folded-norm kernels must fit (their __launch_bounds__; 0, unset, for the others, whose code it
+// would change): 10 blocks of 4 warps, the 48-register budget of the unfolded BF16 kernels. Left to itself nvcc gave
+// the folded forms 52-56 registers, 9 blocks, and BF16 decode ran 1.2% slower than with the norm kernels (H100).
+constexpr int kNormMinBlocks = 10;
+
 // R rows of float weights against rms_norm(x) * job.norm_weight for one token (MatvecJob::norm_weight): each lane's
 // partial sums into acc, unscaled; returns 1 / rms(x), the same in every lane, to scale the reduced sums by.
 template <WeightFormat F, int R>
@@ -111,8 +116,8 @@ __device__ __forceinline__ float rows_dot_norm(const WeightView (&ws)[R], const 
 // rows 2i and 2i + 1 are an adjacent pair of one head (every row count is even): lane 0 rotates and stores them.
 // kNorm (one token, float weights, one row per warp or the GLU): the RMSNorm of MatvecJob::norm_weight folded in.
 template <int NT, WeightFormat F, bool kGlu, bool kRope = false, bool kNorm = false>
-__global__ void __launch_bounds__(kThreads) matvec_kernel(MatvecJob job, QuantizedActivations xq, const float* xf,
-                                                          int n, RopeEpilogue rope) {
+__global__ void __launch_bounds__(kThreads, kNorm ? kNormMinBlocks : 0)
+    matvec_kernel(MatvecJob job, QuantizedActivations xq, const float* xf, int n, RopeEpilogue rope) {
     const int64_t row = blockIdx.x * static_cast<int64_t>(kRowsPerBlock) + threadIdx.x / kWarpSize;
     const int lane = threadIdx.x % kWarpSize;
     if constexpr (kGlu) {
@@ -354,8 +359,8 @@ __device__ __forceinline__ void tile_dot_norm(const uint8_t* const (&main)[R], i
 // kRope: the q/k/v products with the rope epilogue (rows per block even): the block's rows meet in shared memory and
 // thread i stores pair i. kNorm (float weights): the RMSNorm of MatvecJob::norm_weight folded in.
 template <WeightFormat F, bool kGlu, bool kRope = false, bool kNorm = false>
-__global__ void __launch_bounds__(kBulkThreads) matvec_bulk_kernel(MatvecJob job, QuantizedActivations xq,
-                                                                   const float* xf, BulkPlan plan, RopeEpilogue rope) {
+__global__ void __launch_bounds__(kBulkThreads, kNorm ? kNormMinBlocks : 0)
+    matvec_bulk_kernel(MatvecJob job, QuantizedActivations xq, const float* xf, BulkPlan plan, RopeEpilogue rope) {
     static_assert(!kNorm || (kFloatWeights<F> && !kRope), "the folded norm takes float weights, without rope");
     extern __shared__ __align__(128) uint8_t tile[];
     __shared__ uint64_t bar;
