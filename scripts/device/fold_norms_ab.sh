@@ -7,8 +7,8 @@ set -uo pipefail
 dir=$(dirname "$0")
 OUT=${OUT:-/tmp/out}
 TYPES="BF16 Q4_K" REPS=2 bash "$dir/h200_ab.sh" - nofold 2>&1 | grep -v "^BF16 \[\|^Q4_K \[" | tail -30
-fold=$(grep "^BF16 \[-\]" "$OUT/ab.txt" 2>/dev/null | awk -F'|' '{s += $7} END {print s / NR}')
-nofold=$(grep "^BF16 \[nofold\]" "$OUT/ab.txt" 2>/dev/null | awk -F'|' '{s += $7} END {print s / NR}')
+fold=$(grep "^BF16 \[-\]" "$OUT/ab.txt" 2>/dev/null | awk -F'|' '{s += $6} END {print s / NR}')
+nofold=$(grep "^BF16 \[nofold\]" "$OUT/ab.txt" 2>/dev/null | awk -F'|' '{s += $6} END {print s / NR}')
 echo "BF16 mean tok/s: fold $fold, nofold $nofold"
 if awk "BEGIN {exit !($fold <= $nofold * 1.01)}"; then
     for b in frugal frugal_nofold; do
