@@ -107,13 +107,6 @@ public:
     virtual void get_rows(const Tensor& table, const Tensor& ids, const Tensor& out) = 0;
     // out[r, :] = x[r, :] / rms(x[r, :]) * weight. x, out: [rows, d] (may alias); weight: F32 [d].
     virtual void rms_norm(const Tensor& x, const Tensor& weight, float eps, const Tensor& out) = 0;
-    // rms_norm for an `out` that only the products issued next read: the calls right after this one that take
-    // `out` as their input (matmul, matmul_shared_input, matmul_glu, matmul_add, matmul_qkv_rope_store_kv, and what
-    // their compositions issue), none writing x or weight. From the first other call on, out's contents are
-    // unspecified. A backend may fold the norm into those products instead of writing out (the default does not).
-    virtual void rms_norm_for_products(const Tensor& x, const Tensor& weight, float eps, const Tensor& out) {
-        rms_norm(x, weight, eps, out);
-    }
     // y[t, o] = sum_i x[t, i] * w[o, i]. w: any weight dtype [out, in]; x: F32 [n, in]; y: F32 [n, out].
     virtual void matmul(const Tensor& w, const Tensor& x, const Tensor& y) = 0;
     // out = a + b; b is either a's shape or one row broadcast over a's rows. out may alias a.

@@ -236,10 +236,8 @@ void Model::layer_forward(int64_t l, int64_t n, KvStorage& kv) {
     const Tensor slots(ws.slots.data, DType::kI32, {n});
     const Tensor* rope_freqs = weights_.rope_freqs.data != nullptr ? &weights_.rope_freqs : nullptr;
 
-    // MLA and MoE layers read xn again after their first products; the dense ones do not (only their q/k/v or
-    // gate/up products read it), so the backend may fold those norms into the products.
+    backend_.rms_norm(x, w.attn_norm, c.norm_eps, xn);
     if (c.mla()) {
-        backend_.rms_norm(x, w.attn_norm, c.norm_eps, xn);
         const MlaScratch& m = ws.mla;
         MlaScratch scratch{m.q_a.rows_view(0, n),      m.q.rows_view(0, n),      m.q_nope.rows_view(0, n),
                            m.q_rope.rows_view(0, n),   m.q_latent.rows_view(0, n), m.kv_a.rows_view(0, n),
@@ -248,15 +246,14 @@ void Model::layer_forward(int64_t l, int64_t n, KvStorage& kv) {
         mla_attention_layer(backend_, c, w, rope_freqs, xn, attention_batch_, slots, kv.k(l), kv.v(l), scratch, proj,
                             x);
     } else {
-        backend_.rms_norm_for_products(x, w.attn_norm, c.norm_eps, xn);
         AttentionScratch scratch{ws.q.rows_view(0, n), ws.k.rows_view(0, n), ws.v.rows_view(0, n),
                                  ws.attn.rows_view(0, n)};
         attention_layer(backend_, c, w, rope_freqs, l, xn, attention_batch_, slots, kv.k(l), kv.v(l), scratch, proj,
                         x);
     }
 
+    backend_.rms_norm(x, w.ffn_norm, c.norm_eps, xn);
     if (c.layer_moe(l)) {
-        backend_.rms_norm(x, w.ffn_norm, c.norm_eps, xn);
         const MoeScratch& m = ws.moe;
         MoeScratch scratch{m.router_logits.rows_view(0, n), m.expert_ids.rows_view(0, n),
                            m.expert_weights.rows_view(0, n), m.routed.rows_view(0, n),
@@ -264,7 +261,6 @@ void Model::layer_forward(int64_t l, int64_t n, KvStorage& kv) {
                            Tensor(ws.up.data, DType::kF32, {c.shared_expert_ffn_dim, n}), m.shared_gate.rows_view(0, n)};
         moe_layer(backend_, c, w, xn, scratch, proj, x);
     } else {
-        backend_.rms_norm_for_products(x, w.ffn_norm, c.norm_eps, xn);
         ffn_layer(backend_, c, w, xn, Tensor(ws.gate.data, DType::kF32, {c.ffn_dim, n}),
                   Tensor(ws.up.data, DType::kF32, {c.ffn_dim, n}), proj, x);
     }

@@ -498,28 +498,6 @@ double glu_activation(GluKind kind, double g) {
     return 0.5 * g * (1.0 + std::tanh(std::sqrt(2.0 / 3.14159265358979323846) * (g + 0.044715 * g * g * g)));
 }
 
-void verify_glu(const Snapshot& got, const PlacedWeight& wg, const PlacedWeight& wu, const std::vector<float>& x,
-                int64_t n, GluKind kind) {
-    const MatmulExpectation eg = expect_matmul(wg, x, n), eu = expect_matmul(wu, x, n);
-    const bool quantized = eg.path == MatmulPath::kInt8Activations;
-    for (int pass = 0; pass < (quantized ? 2 : 1); ++pass) {
-        const std::vector<double>& g = pass == 0 ? eg.want : eg.exact_q;
-        const std::vector<double>& u = pass == 0 ? eu.want : eu.exact_q;
-        const std::vector<double>& dg = pass == 0 ? eg.loose : eg.tight;
-        const std::vector<double>& du = pass == 0 ? eu.loose : eu.tight;
-        std::vector<double> want(g.size()), tol(g.size());
-        for (size_t i = 0; i < g.size(); ++i) {
-            const double a = glu_activation(kind, g[i]);
-            want[i] = a * u[i];
-            tol[i] = kGluSlope * dg[i] * (std::fabs(u[i]) + du[i]) + std::fabs(a) * du[i] +
-                     kGluRel * std::fabs(want[i]) + kGluCancel * std::fabs(g[i] * u[i]) + 1e-30;
-        }
-        ASSERT_TRUE(all_close(got, want, tol,
-                              pass == 0 ? "act(gate) * up over the unquantized activations"
-                                        : "act(gate) * up over the int8-quantized activations"));
-    }
-}
-
 void check_matmul_glu(Backend& be, std::mt19937& rng, DType dtype, int64_t in, int64_t ffn, GluKind kind,
                       bool out_is_gate, const std::vector<int64_t>& ns) {
     PlacedWeight wg, wu;
@@ -542,164 +520,25 @@ void check_matmul_glu(Backend& be, std::mt19937& rng, DType dtype, int64_t in, i
         const Snapshot x_after = xbuf->snapshot();
         ASSERT_TRUE(x_after.guards_intact());
         ASSERT_EQ(std::memcmp(x_after.body(), x.data(), x.size() * 4), 0) << "the product modified its input x";
-        verify_glu(got, wg, wu, x, n, kind);
-        if (::testing::Test::HasFatalFailure()) return;
-    }
-}
 
-// rms_norm_for_products and the products a dense layer issues over its output (one token): q/k/v in one call, the
-// GLU, single products. Each product must equal the product of the norm's output. With float weights whose rows are
-// whole 16-byte vectors the backend folds the norm into the products (CudaBackendOptions::fold_norms), so no kernel
-// writes the norm's output, whose body must stay poisoned, and the products are checked against the reference norm;
-// otherwise the norm is written, must match reference::rms_norm, and the products are checked against what it wrote.
-// Then the cases where a pending norm must be written: no product reads it before another call; a product over
-// another input comes first; a product reading it cannot fold (another format), after one that folded; a product's
-// output is the norm's own input (matmul_add onto x); and a recorded graph replayed over a new x.
-void check_norm_for_products(Backend& be, std::mt19937& rng, DType dtype, int64_t in, int64_t rows) {
-    const float eps = 1e-5f;
-    const bool folds = matmul_path(dtype, 1) == MatmulPath::kFloat && in % 8 == 0;
-    PlacedWeight wq, wk, wv, wg, wu, w8;
-    place_random_weight(be, rng, dtype, in, rows, &wq);
-    place_random_weight(be, rng, dtype, in, rows / 2, &wk);
-    place_random_weight(be, rng, dtype, in, rows / 2, &wv);
-    place_random_weight(be, rng, dtype, in, rows, &wg);
-    place_random_weight(be, rng, dtype, in, rows, &wu);
-    place_random_weight(be, rng, in % 32 == 0 ? DType::kQ8_0 : DType::kF32, in, 24, &w8);
-    if (::testing::Test::HasFatalFailure()) return;
-    std::vector<float> x = product_activations(rng, in, 1);
-    const std::vector<float> g = normal_floats(rng, in, 1.0f);
-    auto xbuf = upload_new(be, x);
-    auto gbuf = upload_new(be, g);
-    GuardedBuffer out(be, in * 4), other(be, in * 4), scratch(be, in * 4);
-    other.upload(normal_floats(rng, in, 1.0f));
-    const Tensor xt = xbuf->tensor(DType::kF32, {in, 1}), gt = gbuf->tensor(DType::kF32, {in});
-    const Tensor ot = out.tensor(DType::kF32, {in, 1});
-    auto reference_norm = [&] {
-        std::vector<float> xn(static_cast<size_t>(in));
-        reference::rms_norm(x.data(), g.data(), eps, in, 0, 1, xn.data());
-        return xn;
-    };
-    // The input the products saw: the reference norm when folded (the output stays unwritten), else the norm the
-    // GPU wrote, checked against the reference.
-    auto products_input = [&](bool folded, std::vector<float>* input) {
-        const Snapshot o = out.snapshot();
-        ASSERT_TRUE(o.guards_intact());
-        const std::vector<float> ref = reference_norm();
-        if (folded) {
-            for (int64_t i = 0; i < in; ++i)
-                ASSERT_TRUE(o.f32_is_poison(i)) << "the folded norm's output written at " << i;
-            *input = ref;
-            return;
+        const MatmulExpectation eg = expect_matmul(wg, x, n), eu = expect_matmul(wu, x, n);
+        const bool quantized = eg.path == MatmulPath::kInt8Activations;
+        for (int pass = 0; pass < (quantized ? 2 : 1); ++pass) {
+            const std::vector<double>& g = pass == 0 ? eg.want : eg.exact_q;
+            const std::vector<double>& u = pass == 0 ? eu.want : eu.exact_q;
+            const std::vector<double>& dg = pass == 0 ? eg.loose : eg.tight;
+            const std::vector<double>& du = pass == 0 ? eu.loose : eu.tight;
+            std::vector<double> want(g.size()), tol(g.size());
+            for (size_t i = 0; i < g.size(); ++i) {
+                const double a = glu_activation(kind, g[i]);
+                want[i] = a * u[i];
+                tol[i] = kGluSlope * dg[i] * (std::fabs(u[i]) + du[i]) + std::fabs(a) * du[i] +
+                         kGluRel * std::fabs(want[i]) + kGluCancel * std::fabs(g[i] * u[i]) + 1e-30;
+            }
+            ASSERT_TRUE(all_close(got, want, tol,
+                                  pass == 0 ? "act(gate) * up over the unquantized activations"
+                                            : "act(gate) * up over the int8-quantized activations"));
         }
-        const std::vector<double> want = to_double(ref);
-        ASSERT_TRUE(all_close(o, want, rel_tol(want, kRmsNormRel, 1e-30), "reference::rms_norm"));
-        input->assign(reinterpret_cast<const float*>(o.body()), reinterpret_cast<const float*>(o.body()) + in);
-    };
-    std::vector<float> input;
-    {
-        SCOPED_TRACE("q/k/v in one call");
-        GuardedBuffer yq(be, wq.out * 4), yk(be, wk.out * 4), yv(be, wv.out * 4);
-        const Tensor ws[3] = {wq.tensor, wk.tensor, wv.tensor};
-        const Tensor ys[3] = {yq.tensor(DType::kF32, {wq.out, 1}), yk.tensor(DType::kF32, {wk.out, 1}),
-                              yv.tensor(DType::kF32, {wv.out, 1})};
-        be.rms_norm_for_products(xt, gt, eps, ot);
-        be.matmul_shared_input(ws, ys, 3, ot);
-        products_input(folds, &input);
-        if (::testing::Test::HasFatalFailure()) return;
-        verify_matmul(yq.snapshot(), wq, input, 1);
-        verify_matmul(yk.snapshot(), wk, input, 1);
-        verify_matmul(yv.snapshot(), wv, input, 1);
-        if (::testing::Test::HasFatalFailure()) return;
-        ASSERT_EQ(std::memcmp(xbuf->snapshot().body(), x.data(), x.size() * 4), 0) << "the products modified x";
-    }
-    for (GluKind kind : {GluKind::kSilu, GluKind::kGeluTanh}) {
-        SCOPED_TRACE(kind == GluKind::kSilu ? "GLU (silu)" : "GLU (gelu_tanh)");
-        out.poison();
-        GuardedBuffer gate(be, rows * 4), up(be, rows * 4);
-        be.rms_norm_for_products(xt, gt, eps, ot);
-        be.matmul_glu(wg.tensor, wu.tensor, ot, kind, gate.tensor(DType::kF32, {rows, 1}),
-                      up.tensor(DType::kF32, {rows, 1}), gate.tensor(DType::kF32, {rows, 1}));
-        products_input(folds, &input);
-        if (::testing::Test::HasFatalFailure()) return;
-        verify_glu(gate.snapshot(), wg, wu, input, 1, kind);
-        if (::testing::Test::HasFatalFailure()) return;
-    }
-    {
-        SCOPED_TRACE("a product that folds, then one that cannot: the norm is written before the second");
-        out.poison();
-        GuardedBuffer y1(be, wq.out * 4), y2(be, w8.out * 4);
-        be.rms_norm_for_products(xt, gt, eps, ot);
-        be.matmul(wq.tensor, ot, y1.tensor(DType::kF32, {wq.out, 1}));
-        be.matmul(w8.tensor, ot, y2.tensor(DType::kF32, {w8.out, 1}));
-        const bool second_folds = matmul_path(w8.dtype, 1) == MatmulPath::kFloat && in % 8 == 0;
-        products_input(second_folds, &input);
-        if (::testing::Test::HasFatalFailure()) return;
-        verify_matmul(y1.snapshot(), wq, folds ? reference_norm() : input, 1);
-        verify_matmul(y2.snapshot(), w8, input, 1);
-        if (::testing::Test::HasFatalFailure()) return;
-    }
-    {
-        SCOPED_TRACE("no product reads the norm before another call");
-        out.poison();
-        be.rms_norm_for_products(xt, gt, eps, ot);
-        be.scale(other.tensor(DType::kF32, {in, 1}), 0.5f);
-        products_input(false, &input);
-        if (::testing::Test::HasFatalFailure()) return;
-    }
-    {
-        SCOPED_TRACE("a product over another input comes first");
-        out.poison();
-        GuardedBuffer y(be, wq.out * 4);
-        const Snapshot o = other.snapshot();
-        const std::vector<float> ox(reinterpret_cast<const float*>(o.body()),
-                                    reinterpret_cast<const float*>(o.body()) + in);
-        be.rms_norm_for_products(xt, gt, eps, ot);
-        be.matmul(wq.tensor, other.tensor(DType::kF32, {in, 1}), y.tensor(DType::kF32, {wq.out, 1}));
-        products_input(false, &input);
-        if (::testing::Test::HasFatalFailure()) return;
-        verify_matmul(y.snapshot(), wq, ox, 1);
-        if (::testing::Test::HasFatalFailure()) return;
-    }
-    if (in <= 512) {  // a square weight: kept small
-        SCOPED_TRACE("matmul_add onto the norm's own input");
-        out.poison();
-        PlacedWeight wsq;
-        place_random_weight(be, rng, dtype, in, in, &wsq);
-        if (::testing::Test::HasFatalFailure()) return;
-        be.rms_norm_for_products(xt, gt, eps, ot);
-        be.matmul_add(wsq.tensor, ot, scratch.tensor(DType::kF32, {in, 1}), xt);
-        products_input(false, &input);
-        if (::testing::Test::HasFatalFailure()) return;
-        const Snapshot got = xbuf->snapshot();
-        ASSERT_TRUE(got.guards_intact());
-        const MatmulExpectation e = expect_matmul(wsq, input, 1);
-        std::vector<double> want(static_cast<size_t>(in)), tol(static_cast<size_t>(in));
-        for (int64_t i = 0; i < in; ++i) {
-            want[i] = x[i] + e.want[i];
-            tol[i] = e.loose[i] + std::fabs(want[i]) * 0x1p-24 + 1e-30;
-        }
-        ASSERT_TRUE(all_close(got, want, tol, "x + w rms_norm(x)"));
-        x.assign(reinterpret_cast<const float*>(got.body()), reinterpret_cast<const float*>(got.body()) + in);
-    }
-    {
-        SCOPED_TRACE("recorded in a graph, replayed over a new x");
-        out.poison();
-        GuardedBuffer gate(be, rows * 4), up(be, rows * 4);
-        const uint64_t key = 0x6e6f726d00000000ull + static_cast<uint64_t>(in);
-        auto issue = [&] {
-            be.rms_norm_for_products(xt, gt, eps, ot);
-            be.matmul_glu(wg.tensor, wu.tensor, ot, GluKind::kSilu, gate.tensor(DType::kF32, {rows, 1}),
-                          up.tensor(DType::kF32, {rows, 1}), gate.tensor(DType::kF32, {rows, 1}));
-        };
-        be.run_graph(key, issue);
-        x = product_activations(rng, in, 1);
-        xbuf->upload(x);
-        gate.poison();
-        be.run_graph(key, issue);
-        products_input(folds, &input);
-        if (::testing::Test::HasFatalFailure()) return;
-        verify_glu(gate.snapshot(), wg, wu, input, 1, GluKind::kSilu);
-        be.clear_graphs();
     }
 }
 
@@ -1480,21 +1319,6 @@ std::vector<OpCase> build_cases() {
                     check_matmul_shared_input(be, rng, std::vector<DType>(outs.size(), t), in, outs, fused_counts);
                 });
         }
-    }
-    // rms_norm_for_products: the bulk-copy GLU of BF16 at Llama widths (one row per block, four warps a row) and
-    // narrower (several rows a block), the register kernels of F32 and F16, widths that are not whole 16-byte rows
-    // (no fold), and quantized formats (no fold).
-    for (auto [t, in, rows] : {std::tuple<DType, int64_t, int64_t>{DType::kBF16, 4096, 40},
-                               {DType::kBF16, 256, 40},
-                               {DType::kF16, 4096, 40},
-                               {DType::kF32, 512, 37},
-                               {DType::kF32, 172, 37},
-                               {DType::kF16, 172, 24},
-                               {DType::kQ4_K, 4096, 40},
-                               {DType::kQ8_0, 512, 40},
-                               {DType::kQ6_K, 256, 24}}) {
-        add(fmt::format("rms_norm_for_products_{}_in{}_rows{}", dtype_name(t), in, rows),
-            [=](Backend& be, std::mt19937& rng) { check_norm_for_products(be, rng, t, in, rows); });
     }
     add("matmul_shared_input_Q4_K_count4", [=](Backend& be, std::mt19937& rng) {
         check_matmul_shared_input(be, rng, std::vector<DType>(4, DType::kQ4_K), 512, {32, 8, 8, 5}, fused_counts);

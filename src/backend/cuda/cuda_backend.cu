@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <optional>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -223,7 +222,6 @@ public:
     }
 
     void copy_to_device(const Tensor& dst, const void* src, size_t bytes) override {
-        resolve_pending_norm();
         forget_activation_copies();
         // Staged through pinned memory so the copy queues behind earlier work instead of waiting for it; the
         // staging area is recycled after the next synchronization (copy_to_host).
@@ -239,7 +237,6 @@ public:
     }
 
     void copy_to_host(void* dst, const Tensor& src, size_t bytes) override {
-        resolve_pending_norm();
         uint8_t* stage = download_staging_.ensure(bytes);
         CUDA_CHECK(cudaMemcpyAsync(stage, src.data, bytes, cudaMemcpyDeviceToHost, stream_));
         CUDA_CHECK(cudaStreamSynchronize(stream_));
@@ -248,36 +245,16 @@ public:
     }
 
     void fill_zero(const Tensor& t) override {
-        resolve_pending_norm();
         forget_activation_copies();
         CUDA_CHECK(cudaMemsetAsync(t.data, 0, static_cast<size_t>(t.size_bytes()), stream_));
     }
 
     void get_rows(const Tensor& table, const Tensor& ids, const Tensor& out) override {
-        resolve_pending_norm();
         forget_activation_copies();
         cuda::launch_get_rows(view_of(table), ids.as<int32_t>(), ids.num_elements(), out.as<float>(), stream_);
     }
 
     void rms_norm(const Tensor& x, const Tensor& weight, float eps, const Tensor& out) override {
-        resolve_pending_norm();
-        write_rms_norm(x, weight, eps, out);
-    }
-
-    // One token's norm is left pending for the products over `out` that follow (fold_pending_norm); any other call
-    // writes or drops it first (resolve_pending_norm).
-    void rms_norm_for_products(const Tensor& x, const Tensor& weight, float eps, const Tensor& out) override {
-        resolve_pending_norm();
-        const bool fold = options_.fold_norms && x.rows() == 1 && out.rows() == 1 && x.cols() == out.cols() &&
-                          x.dtype == DType::kF32 && out.dtype == DType::kF32 && weight.dtype == DType::kF32 &&
-                          weight.num_elements() == x.cols() && !tensors_overlap(x, out) &&
-                          !tensors_overlap(weight, out);
-        if (!fold) return write_rms_norm(x, weight, eps, out);
-        forget_activation_copies();
-        pending_norm_ = PendingNorm{x, weight, out, eps, false};
-    }
-
-    void write_rms_norm(const Tensor& x, const Tensor& weight, float eps, const Tensor& out) {
         forget_activation_copies();
         const int64_t n = x.rows(), d = x.cols();
         // A short batch's normalized rows feed the next matrix-vector products: quantize them in the same pass.
@@ -300,8 +277,7 @@ public:
         cuda::MatvecJob job;
         job.w[0] = view_of(w);
         job.y[0] = y.as<float>();
-        if (use_matvec(&w, 1, x)) return run_matvec(job, fold_pending_norm(job, x));
-        write_pending_norm_read_by(x);
+        if (use_matvec(&w, 1, x)) return run_matvec(job, x);
         gemm(w, x, y);
     }
 
@@ -313,7 +289,7 @@ public:
             job.w[i] = view_of(ws[i]);
             job.y[i] = ys[i].as<float>();
         }
-        run_matvec(job, fold_pending_norm(job, x));
+        run_matvec(job, x);
     }
 
     void matmul_glu(const Tensor& w_gate, const Tensor& w_up, const Tensor& x, GluKind kind, const Tensor& gate,
@@ -329,36 +305,30 @@ public:
         job.w[0] = view_of(w_gate);
         job.w[1] = view_of(w_up);
         job.y[0] = out.as<float>();
-        run_matvec(job, fold_pending_norm(job, x));
+        run_matvec(job, x);
     }
 
     void matmul_add(const Tensor& w, const Tensor& x, const Tensor& scratch, const Tensor& residual) override {
         // The GEMM adds onto the residual in its epilogue; scratch is not needed.
-        if (!use_matvec(&w, 1, x)) {
-            write_pending_norm_read_by(x);
-            return gemm(w, x, residual, /*accumulate=*/true);
-        }
+        if (!use_matvec(&w, 1, x)) return gemm(w, x, residual, /*accumulate=*/true);
         cuda::MatvecJob job;
         job.w[0] = view_of(w);
         job.y[0] = residual.as<float>();
         job.accumulate = true;
-        run_matvec(job, fold_pending_norm(job, x));
+        run_matvec(job, x);
     }
 
     void add(const Tensor& a, const Tensor& b, const Tensor& out) override {
-        resolve_pending_norm();
         forget_activation_copies();
         cuda::launch_add(a.as<float>(), b.as<float>(), a.num_elements(), b.num_elements(), out.as<float>(), stream_);
     }
 
     void scale(const Tensor& x, float s) override {
-        resolve_pending_norm();
         forget_activation_copies();
         cuda::launch_scale(x.as<float>(), x.num_elements(), s, stream_);
     }
 
     void rope(const Tensor& x, const Tensor& positions, const RopeParams& params) override {
-        resolve_pending_norm();
         forget_activation_copies();
         const float* factors = params.freq_factors != nullptr ? params.freq_factors->as<float>() : nullptr;
         cuda::launch_rope(x.as<float>(), x.shape[2] * x.shape[3], x.shape[1], x.shape[0], positions.as<int32_t>(),
@@ -366,7 +336,6 @@ public:
     }
 
     void glu(const Tensor& gate, const Tensor& up, GluKind kind, const Tensor& out) override {
-        resolve_pending_norm();
         forget_activation_copies();
         const int64_t n = out.rows(), d = out.cols();
         __nv_bfloat16* xb = n * d == gate.num_elements() ? bf16_copy_target(out.data, n, d) : nullptr;
@@ -375,7 +344,6 @@ public:
 
     void store_kv(const Tensor& k, const Tensor& v, const Tensor& slot_mapping, const Tensor& k_cache,
                   const Tensor& v_cache) override {
-        resolve_pending_norm();
         forget_activation_copies();
         CHECK(k_cache.dtype == DType::kF16 || k_cache.dtype == DType::kF32) << dtype_name(k_cache.dtype);
         CHECK(v_cache.dtype == k_cache.dtype);
@@ -389,7 +357,6 @@ public:
     void rope_store_kv(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& positions,
                        const RopeParams& params, const Tensor& slot_mapping, const Tensor& k_cache,
                        const Tensor& v_cache) override {
-        resolve_pending_norm();
         const int64_t head_dim = q.shape[0];
         if (k.shape[0] != head_dim || v.shape[0] != head_dim || v.shape[1] != k.shape[1] || head_dim % 2 != 0 ||
             params.n_rot % 2 != 0 || k_cache.dtype != v_cache.dtype) {
@@ -437,14 +404,11 @@ public:
         rope.cache_f16 = k_cache.dtype == DType::kF16;
         rope.k_cache = k_cache.data;
         rope.v_cache = v_cache.data;
-        // The rope epilogue's formats are quantized ones, which take no folded norm: this writes a pending one.
-        write_pending_norm_read_by(x);
         run_matvec(job, x, &rope);
     }
 
     void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const AttentionBatch& batch,
                    const AttentionParams& params, const Tensor& out) override {
-        resolve_pending_norm();
         forget_activation_copies();
         cuda::AttentionLaunch a{};
         a.q = q.as<float>();
@@ -506,7 +470,6 @@ public:
 
     void moe_route(const Tensor& logits, const MoeRouting& routing, const Tensor& expert_ids,
                    const Tensor& expert_weights) override {
-        resolve_pending_norm();
         // Writes only the small id and weight buffers: the normalized input's quantized copy, which moe_ffn reads
         // next, stays unless they overlap it.
         forget_copies_if_overlap(expert_ids.data, static_cast<int64_t>(expert_ids.size_bytes()));
@@ -536,7 +499,6 @@ public:
     // for the host, so any step can be recorded into a graph.
     void moe_ffn(const Tensor& gate_exps, const Tensor& up_exps, const Tensor& down_exps, const Tensor& x,
                  const Tensor& expert_ids, const Tensor& expert_weights, GluKind kind, const Tensor& out) override {
-        resolve_pending_norm();
         const int64_t n = x.rows(), dim = x.cols();
         const int64_t ffn = gate_exps.shape[1], num_experts = gate_exps.shape[2];
         CHECK_EQ(gate_exps.shape[0], dim);
@@ -643,14 +605,12 @@ public:
     }
 
     void sigmoid_scale_rows(const Tensor& x, const Tensor& gate) override {
-        resolve_pending_norm();
         forget_activation_copies();
         CHECK_EQ(gate.num_elements(), x.rows());
         cuda::launch_sigmoid_scale_rows(x.as<float>(), gate.as<float>(), x.rows(), x.cols(), stream_);
     }
 
     void copy_cols(const Tensor& src, int64_t offset, const Tensor& dst) override {
-        resolve_pending_norm();
         forget_activation_copies();
         const int64_t rows = dst.rows();
         if (rows == 0) return;
@@ -659,7 +619,6 @@ public:
     }
 
     void matmul_heads(const Tensor& w, const Tensor& x, const Tensor& y) override {
-        resolve_pending_norm();
         const int64_t in = w.shape[0], out_dim = w.shape[1], heads = w.shape[2];
         const int64_t n = x.num_elements() / (heads * in);
         CHECK_EQ(x.num_elements(), n * heads * in);
@@ -678,7 +637,6 @@ public:
     void mla_attention(const Tensor& q_latent, const Tensor& q_rope, const Tensor& latent_cache,
                        const Tensor& rope_cache, const AttentionBatch& batch, const AttentionParams& params,
                        const Tensor& out) override {
-        resolve_pending_norm();
         forget_activation_copies();
         CHECK(latent_cache.dtype == DType::kF16 || latent_cache.dtype == DType::kF32) << dtype_name(latent_cache.dtype);
         CHECK(rope_cache.dtype == latent_cache.dtype) << "latent and rotary caches differ in dtype";
@@ -721,7 +679,6 @@ public:
     }
 
     void sample(const Tensor& logits, const SamplingRow* rows, int64_t n, float softcap, const Tensor& ids) override {
-        resolve_pending_norm();
         CHECK(logits.dtype == DType::kF32 && ids.dtype == DType::kI32 && logits.rows() == n && ids.num_elements() == n);
         for (int64_t r = 0; r < n; ++r) CHECK(can_sample(rows[r]));
         if (n == 0) return;
@@ -772,14 +729,12 @@ public:
     }
 
     void run_graph(uint64_t key, const std::function<void()>& issue) override {
-        resolve_pending_norm();
         forget_activation_copies();  // a recording must not rely on work issued before it
         auto it = graphs_.find(key);
         if (it == graphs_.end()) {
             // Relaxed capture: a scratch buffer may still be allocated (never freed) during the first capture.
             CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeRelaxed));
             issue();
-            resolve_pending_norm();  // nor may work after it rely on state the recording left
             cudaGraph_t graph = nullptr;
             CUDA_CHECK(cudaStreamEndCapture(stream_, &graph));
             cudaGraphExec_t exec = nullptr;
@@ -855,65 +810,6 @@ private:
     // matrix-vector kernels (no GEMM will read it). Call after the op has forgotten the old copies.
     __nv_bfloat16* bf16_copy_target(const void* out, int64_t n, int64_t K) {
         return short_batch(n) ? nullptr : bf16_buffer_for(out, n, K);
-    }
-
-    // ---- the pending norm of rms_norm_for_products ----
-    struct PendingNorm {
-        Tensor x, weight, out;
-        float eps;
-        bool read;  // whether a product has read it (folded in)
-    };
-
-    static bool tensors_overlap(const Tensor& a, const Tensor& b) {
-        const auto* pa = static_cast<const uint8_t*>(a.data);
-        const auto* pb = static_cast<const uint8_t*>(b.data);
-        return pa < pb + b.size_bytes() && pb < pa + a.size_bytes();
-    }
-
-    // Before any call other than a product over the pending norm's output: a norm no product has read is written
-    // (what rms_norm would have done at its call: x and weight are unchanged since, as only products that did not
-    // write them came between); one that products read is dropped, its output being unspecified from here on.
-    void resolve_pending_norm() {
-        if (!pending_norm_) return;
-        const PendingNorm p = *pending_norm_;
-        pending_norm_.reset();
-        if (!p.read) write_rms_norm(p.x, p.weight, p.eps, p.out);
-    }
-
-    // Before a product over x that does not fold the norm in: if x is the pending norm's output, the norm is
-    // written now, read or not (x and weight are still unchanged); otherwise x is another input and the pending
-    // norm is resolved as for any other call.
-    void write_pending_norm_read_by(const Tensor& x) {
-        if (!pending_norm_) return;
-        if (!tensors_overlap(x, pending_norm_->out)) return resolve_pending_norm();
-        const PendingNorm p = *pending_norm_;
-        pending_norm_.reset();
-        write_rms_norm(p.x, p.weight, p.eps, p.out);
-    }
-
-    // The input a matrix-vector job over x reads: the pending norm's own input x, with the norm folded into the
-    // job (MatvecJob::norm_weight), when x is that norm's output, the job's format and width take a folded norm and
-    // none of its outputs overlaps the norm's input, weight or output; else x, after write_pending_norm_read_by.
-    Tensor fold_pending_norm(cuda::MatvecJob& job, const Tensor& x) {
-        if (!pending_norm_ || !tensors_overlap(x, pending_norm_->out)) {
-            resolve_pending_norm();
-            return x;
-        }
-        PendingNorm& p = *pending_norm_;
-        bool fold = x.data == p.out.data && x.rows() == 1 && x.cols() == p.out.cols() &&
-                    cuda::matvec_norm_supported(job.w[0].format, x.cols(), 1);
-        for (int i = 0; i < (job.glu ? 1 : job.count) && fold; ++i) {
-            const Tensor y(job.y[i], DType::kF32, {job.w[i].rows});
-            fold = !tensors_overlap(y, p.x) && !tensors_overlap(y, p.weight) && !tensors_overlap(y, p.out);
-        }
-        if (!fold) {
-            write_pending_norm_read_by(x);
-            return x;
-        }
-        p.read = true;
-        job.norm_weight = p.weight.as<float>();
-        job.norm_eps = p.eps;
-        return p.x;
     }
 
     // Every op that may write device memory its cached copies were made from forgets them (int8 and BF16).
@@ -1018,7 +914,6 @@ private:
     };
 
     CudaBackendOptions options_;
-    std::optional<PendingNorm> pending_norm_;  // rms_norm_for_products
     cudaDeviceProp props_{};
     cudaStream_t stream_ = nullptr;
     std::unique_ptr<cuda::Gemm> gemm_;

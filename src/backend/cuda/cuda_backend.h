@@ -25,10 +25,6 @@ struct CudaBackendOptions {
     // step as before. Costs 2 bytes a weight of device memory.
     bool cache_bf16_weights = true;
     size_t bf16_cache_headroom_bytes = size_t{8} << 30;
-    // rms_norm_for_products with one token: the products with float weights (F32, F16, BF16) that read the norm's
-    // output compute the norm themselves (each warp reduces x * x alongside its dot product and scales by 1 / rms),
-    // so no norm kernel runs and its output is never written; other formats get the norm kernel as with rms_norm.
-    bool fold_norms = true;
 };
 
 // Whether a usable CUDA device exists; when not, *why says what is missing (no driver, no device...).

@@ -57,14 +57,7 @@ struct MatvecJob {
     bool accumulate = false;
     bool glu = false;
     GluKind glu_kind = GluKind::kSilu;
-    // With norm_weight (matvec_norm_supported): the products read rms_norm(x) * norm_weight (eps norm_eps) where
-    // they would read x, and x is the vector before the norm; no kernel writes the normalized vector.
-    const float* norm_weight = nullptr;
-    float norm_eps = 0;
 };
-// Whether launch_matvec folds an RMSNorm into products of this format and width for n tokens (MatvecJob::norm_weight):
-// one token and float weights whose rows are whole 16-byte vectors.
-bool matvec_norm_supported(WeightFormat format, int64_t K, int64_t n);
 // The q/k/v products' epilogue that launch_rope_store_kv would otherwise run (one token; job: w = wq, wk, wv with
 // even row counts; y = q, k, v):
 // adjacent-pair rotation (RopeMode::kNormal) of q's and k's first n_rot elements of every head, and k and v written

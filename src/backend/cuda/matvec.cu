@@ -83,41 +83,13 @@ __device__ __forceinline__ void rope_pair_store(const RopeEpilogue& rope, const 
     }
 }
 
-template <WeightFormat F>
-constexpr bool kFloatWeights = F == WeightFormat::kF32 || F == WeightFormat::kF16 || F == WeightFormat::kBF16;
-
-template <WeightFormat F>
-using FloatWeight = std::conditional_t<F == WeightFormat::kF32, float,
-                                       std::conditional_t<F == WeightFormat::kF16, __half, __nv_bfloat16>>;
-
-// Blocks per SM the folded-norm kernels must fit (their __launch_bounds__; 0, unset, for the others, whose code it
-// would change): 10 blocks of 4 warps, the 48-register budget of the unfolded BF16 kernels. Left to itself nvcc gave
-// the folded forms 52-56 registers, 9 blocks, and BF16 decode ran 1.2% slower than with the norm kernels (H100).
-constexpr int kNormMinBlocks = 10;
-
-// R rows of float weights against rms_norm(x) * job.norm_weight for one token (MatvecJob::norm_weight): each lane's
-// partial sums into acc, unscaled; returns 1 / rms(x), the same in every lane, to scale the reduced sums by.
-template <WeightFormat F, int R>
-__device__ __forceinline__ float rows_dot_norm(const WeightView (&ws)[R], const int64_t (&row)[R], const float* x,
-                                               const MatvecJob& job, float (&acc)[R][1]) {
-    static_assert(kFloatWeights<F>, "the folded norm takes float weights");
-    const int64_t K = ws[0].cols;
-    const FloatWeight<F>* wr[R];
-#pragma unroll
-    for (int r = 0; r < R; ++r) wr[r] = reinterpret_cast<const FloatWeight<F>*>(ws[r].data) + row[r] * K;
-    float ss = 0;
-    dot_float_norm<FloatWeight<F>, R>(wr, K, x, job.norm_weight, acc, ss);
-    return rms_inverse(warp_sum(ss), K, job.norm_eps);
-}
-
 // kGlu is a template parameter so the stacked products keep the smaller register footprint (higher occupancy) of
 // the one-row path; the GLU path reads its two rows together.
 // kRope (one token, two rows per warp): the q/k/v products with launch_rope_store_kv's work in the epilogue. A warp's
 // rows 2i and 2i + 1 are an adjacent pair of one head (every row count is even): lane 0 rotates and stores them.
-// kNorm (one token, float weights, one row per warp or the GLU): the RMSNorm of MatvecJob::norm_weight folded in.
-template <int NT, WeightFormat F, bool kGlu, bool kRope = false, bool kNorm = false>
-__global__ void __launch_bounds__(kThreads, kNorm ? kNormMinBlocks : 0)
-    matvec_kernel(MatvecJob job, QuantizedActivations xq, const float* xf, int n, RopeEpilogue rope) {
+template <int NT, WeightFormat F, bool kGlu, bool kRope = false>
+__global__ void __launch_bounds__(kThreads) matvec_kernel(MatvecJob job, QuantizedActivations xq, const float* xf,
+                                                          int n, RopeEpilogue rope) {
     const int64_t row = blockIdx.x * static_cast<int64_t>(kRowsPerBlock) + threadIdx.x / kWarpSize;
     const int lane = threadIdx.x % kWarpSize;
     if constexpr (kGlu) {
@@ -131,18 +103,11 @@ __global__ void __launch_bounds__(kThreads, kNorm ? kNormMinBlocks : 0)
         float gu[2][NT] = {};
         const WeightView ws[2] = {job.w[0], job.w[1]};
         const int64_t rows2[2] = {row, row};
-        if constexpr (kNorm) {
-            static_assert(NT == 1, "the folded norm takes one token");
-            const float inv = rows_dot_norm<F, 2>(ws, rows2, xf, job, gu);
-            const float gs = warp_sum(gu[0][0]) * inv, us = warp_sum(gu[1][0]) * inv;
-            if (lane == 0) job.y[0][row] = glu_activation(job.glu_kind, gs) * us;
-        } else {
-            rows_dot<NT, F, 2, true>(ws, rows2, xq, xf, n, gu);
+        rows_dot<NT, F, 2, true>(ws, rows2, xq, xf, n, gu);
 #pragma unroll
-            for (int t = 0; t < NT; ++t) {
-                const float gs = warp_sum(gu[0][t]), us = warp_sum(gu[1][t]);
-                if (lane == 0 && t < n) job.y[0][t * rows + row] = glu_activation(job.glu_kind, gs) * us;
-            }
+        for (int t = 0; t < NT; ++t) {
+            const float gs = warp_sum(gu[0][t]), us = warp_sum(gu[1][t]);
+            if (lane == 0 && t < n) job.y[0][t * rows + row] = glu_activation(job.glu_kind, gs) * us;
         }
     } else if constexpr (kStackedRows<F> == 1) {
         // The one-row path spelled out rather than the R-row branch below with R = 1. The two are equivalent, but
@@ -162,16 +127,10 @@ __global__ void __launch_bounds__(kThreads, kNorm ? kNormMinBlocks : 0)
         float acc[1][NT] = {};
         const WeightView ws[1] = {w};
         const int64_t rows1[1] = {r};
-        float inv = 1.0f;
-        if constexpr (kNorm) {
-            static_assert(NT == 1, "the folded norm takes one token");
-            inv = rows_dot_norm<F, 1>(ws, rows1, xf, job, acc);
-        } else {
-            rows_dot<NT, F, 1, true, true>(ws, rows1, xq, xf, n, acc);
-        }
+        rows_dot<NT, F, 1, true, true>(ws, rows1, xq, xf, n, acc);
 #pragma unroll
         for (int t = 0; t < NT; ++t) {
-            const float v = kNorm ? warp_sum(acc[0][t]) * inv : warp_sum(acc[0][t]);
+            const float v = warp_sum(acc[0][t]);
             if (lane == 0 && t < n) {
                 float* dst = y + t * w.rows + r;
                 *dst = job.accumulate ? *dst + v : v;
@@ -181,7 +140,6 @@ __global__ void __launch_bounds__(kThreads, kNorm ? kNormMinBlocks : 0)
         // kStackedRows<F> consecutive flat rows per warp, read together when they are in the same matrix (always,
         // when the stacked matrices have row counts divisible by it), else one after the other.
         constexpr int R = kStackedRows<F>;
-        static_assert(!kNorm, "the folded norm takes the one-row path");
         const int64_t end0 = job.w[0].rows;
         const int64_t end1 = end0 + (job.count > 1 ? job.w[1].rows : 0);
         const int64_t end2 = end1 + (job.count > 2 ? job.w[2].rows : 0);
@@ -345,27 +303,14 @@ __device__ __forceinline__ void tile_dot(const uint8_t* const (&main)[R], const 
     }
 }
 
-// The float rows of tile_dot against rms_norm(x) * g over [k0, k0 + Kc) (MatvecJob::norm_weight): unscaled sums
-// into acc, this lane's sum of squares of x over the chunk into ss.
-template <WeightFormat F, int R>
-__device__ __forceinline__ void tile_dot_norm(const uint8_t* const (&main)[R], int64_t k0, int64_t Kc, const float* x,
-                                              const float* g, float (&acc)[R][1], float& ss) {
-    const FloatWeight<F>* wr[R];
-#pragma unroll
-    for (int r = 0; r < R; ++r) wr[r] = reinterpret_cast<const FloatWeight<F>*>(main[r]) + k0;
-    dot_float_norm<FloatWeight<F>, R>(wr, Kc, x + k0, g + k0, acc, ss);
-}
-
 // kRope: the q/k/v products with the rope epilogue (rows per block even): the block's rows meet in shared memory and
-// thread i stores pair i. kNorm (float weights): the RMSNorm of MatvecJob::norm_weight folded in.
-template <WeightFormat F, bool kGlu, bool kRope = false, bool kNorm = false>
-__global__ void __launch_bounds__(kBulkThreads, kNorm ? kNormMinBlocks : 0)
-    matvec_bulk_kernel(MatvecJob job, QuantizedActivations xq, const float* xf, BulkPlan plan, RopeEpilogue rope) {
-    static_assert(!kNorm || (kFloatWeights<F> && !kRope), "the folded norm takes float weights, without rope");
+// thread i stores pair i.
+template <WeightFormat F, bool kGlu, bool kRope = false>
+__global__ void __launch_bounds__(kBulkThreads) matvec_bulk_kernel(MatvecJob job, QuantizedActivations xq,
+                                                                   const float* xf, BulkPlan plan, RopeEpilogue rope) {
     extern __shared__ __align__(128) uint8_t tile[];
     __shared__ uint64_t bar;
     __shared__ float partial[2][kBulkWarps];
-    __shared__ float partial_ss[kNorm ? kBulkWarps : 1];
     __shared__ float rope_rows[kRope ? 32 : 1];
     constexpr int kMats = kGlu ? 2 : 1;
     int64_t b = blockIdx.x;
@@ -435,24 +380,15 @@ __global__ void __launch_bounds__(kBulkThreads, kNorm ? kNormMinBlocks : 0)
                 mains[i] = row_main(i, r);
                 auxs[i] = row_aux(i, r);
             }
-            if constexpr (kNorm) {
-                float ss = 0;
-                tile_dot_norm<F, kMats>(mains, 0, K, xf, job.norm_weight, acc, ss);
-                const float inv = rms_inverse(warp_sum(ss), K, job.norm_eps);
+            tile_dot<F, kMats>(mains, auxs, 0, K, xq, xf, acc);
 #pragma unroll
-                for (int i = 0; i < kMats; ++i) acc[i][0] = warp_sum(acc[i][0]) * inv;
-            } else {
-                tile_dot<F, kMats>(mains, auxs, 0, K, xq, xf, acc);
-#pragma unroll
-                for (int i = 0; i < kMats; ++i) acc[i][0] = warp_sum(acc[i][0]);
-            }
+            for (int i = 0; i < kMats; ++i) acc[i][0] = warp_sum(acc[i][0]);
             if (lane == 0) finish(r, acc);
         }
     } else {
         const int r = warp / plan.splits, s = warp % plan.splits;
         const int64_t Kc = K / plan.splits;
         float acc[kMats][1] = {};
-        float ss = 0;
         if (r < rows) {
             const uint8_t* mains[kMats];
             const uint8_t* auxs[kMats];
@@ -461,34 +397,19 @@ __global__ void __launch_bounds__(kBulkThreads, kNorm ? kNormMinBlocks : 0)
                 mains[i] = row_main(i, r);
                 auxs[i] = row_aux(i, r);
             }
-            if constexpr (kNorm) {
-                tile_dot_norm<F, kMats>(mains, s * Kc, Kc, xf, job.norm_weight, acc, ss);
-            } else {
-                tile_dot<F, kMats>(mains, auxs, s * Kc, Kc, xq, xf, acc);
-            }
+            tile_dot<F, kMats>(mains, auxs, s * Kc, Kc, xq, xf, acc);
         }
 #pragma unroll
         for (int i = 0; i < kMats; ++i) {
             const float v = warp_sum(acc[i][0]);
             if (lane == 0) partial[i][warp] = v;
         }
-        if constexpr (kNorm) {
-            ss = warp_sum(ss);
-            if (lane == 0) partial_ss[warp] = ss;
-        }
         __syncthreads();
         if (threadIdx.x < rows) {
             float sum[kMats][1] = {};
-            float ss_row = 0;
             for (int k = 0; k < plan.splits; ++k) {
 #pragma unroll
                 for (int i = 0; i < kMats; ++i) sum[i][0] += partial[i][threadIdx.x * plan.splits + k];
-                if constexpr (kNorm) ss_row += partial_ss[threadIdx.x * plan.splits + k];
-            }
-            if constexpr (kNorm) {
-                const float inv = rms_inverse(ss_row, K, job.norm_eps);
-#pragma unroll
-                for (int i = 0; i < kMats; ++i) sum[i][0] *= inv;
             }
             finish(threadIdx.x, sum);
         }
@@ -569,20 +490,7 @@ bool launch_bulk(const MatvecJob& job, const QuantizedActivations& xq, const flo
             blocks += plan.blocks[i];
         }
         const size_t smem = static_cast<size_t>(rb * row_total);
-        if (job.norm_weight != nullptr) {
-            if constexpr (kFloatWeights<F>) {
-                CHECK(rope == nullptr) << "no folded norm with the rope epilogue";
-                if (job.glu) {
-                    launch_kernel(matvec_bulk_kernel<F, true, false, true>, static_cast<unsigned>(blocks), kBulkThreads,
-                                  smem, stream, job, xq, xf, plan, RopeEpilogue{});
-                } else {
-                    launch_kernel(matvec_bulk_kernel<F, false, false, true>, static_cast<unsigned>(blocks),
-                                  kBulkThreads, smem, stream, job, xq, xf, plan, RopeEpilogue{});
-                }
-            } else {
-                CHECK(false) << "no folded norm for this format (matvec_norm_supported)";
-            }
-        } else if (rope != nullptr) {
+        if (rope != nullptr) {
             // Only Q8's stacked products take this kernel (bulk_tile_bytes); matvec_rope_epilogue_supported agrees.
             if constexpr (F == WeightFormat::kQ8) {
                 CHECK(rb >= 2 && !job.glu) << "the rope epilogue pairs rows within a block";
@@ -618,23 +526,6 @@ void launch_format(const MatvecJob& job, const QuantizedActivations& xq, const f
         CHECK(false) << "no rope epilogue for this product (matvec_rope_epilogue_supported)";
     }
     if (NT == 1 && launch_bulk<F>(job, xq, xf, stream, nullptr)) return;
-    if (job.norm_weight != nullptr) {
-        // One token and float weights (matvec_norm_supported), one row per warp.
-        if constexpr (NT == 1 && kFloatWeights<F> && kStackedRows<F> == 1) {
-            int64_t rows = job.w[0].rows;
-            for (int i = 1; i < (job.glu ? 1 : job.count); ++i) rows += job.w[i].rows;
-            const auto blocks = static_cast<unsigned>(ceil_div(rows, kRowsPerBlock));
-            if (job.glu) {
-                launch_kernel(matvec_kernel<1, F, true, false, true>, blocks, kThreads, 0, stream, job, xq, xf, n,
-                              RopeEpilogue{});
-            } else {
-                launch_kernel(matvec_kernel<1, F, false, false, true>, blocks, kThreads, 0, stream, job, xq, xf, n,
-                              RopeEpilogue{});
-            }
-            return;
-        }
-        CHECK(false) << "no folded norm for this product (matvec_norm_supported)";
-    }
     int64_t rows = job.w[0].rows;
     if (!job.glu) {
         for (int i = 1; i < job.count; ++i) rows += job.w[i].rows;
@@ -687,11 +578,6 @@ bool matvec_rope_epilogue_supported(WeightFormat format, int64_t K) {
     }
 }
 
-bool matvec_norm_supported(WeightFormat format, int64_t K, int64_t n) {
-    const bool is_float = format == WeightFormat::kF32 || format == WeightFormat::kF16 || format == WeightFormat::kBF16;
-    return n == 1 && is_float && K % 8 == 0;
-}
-
 bool matvec_uses_quantized_activations(WeightFormat format) {
     return format != WeightFormat::kF32 && format != WeightFormat::kF16 && format != WeightFormat::kBF16;
 }
@@ -702,9 +588,6 @@ void launch_matvec(const MatvecJob& job, const float* x, const QuantizedActivati
     CHECK(job.count >= 1 && job.count <= 3 && (!job.glu || job.count == 2));
     for (int i = 1; i < job.count; ++i) {
         CHECK(job.w[i].format == job.w[0].format && job.w[i].cols == job.w[0].cols);
-    }
-    if (job.norm_weight != nullptr) {
-        CHECK(rope == nullptr && matvec_norm_supported(job.w[0].format, job.w[0].cols, n));
     }
     if (rope != nullptr) {
         CHECK(n == 1 && !job.glu && job.count == 3 && matvec_rope_epilogue_supported(job.w[0].format, job.w[0].cols));

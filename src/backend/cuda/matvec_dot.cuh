@@ -392,38 +392,6 @@ __device__ __forceinline__ void dot_float(const T* const (&wr)[R], int64_t K, co
     }
 }
 
-// One token's dot_float with an RMSNorm folded in: acc[r] += w_r . (x * g) over this lane's elements, and ss += the
-// sum of x * x over the same elements (the caller reduces ss across the lanes, scales acc by 1 / rms(x) and so
-// finishes the norm that would otherwise have written x / rms(x) * g). x and g: K floats, 16-byte aligned.
-template <typename T, int R>
-__device__ __forceinline__ void dot_float_norm(const T* const (&wr)[R], int64_t K, const float* x, const float* g,
-                                               float (&acc)[R][1], float& ss) {
-    const int lane = threadIdx.x % kWarpSize;
-#pragma unroll 4
-    for (int64_t c = lane * 8; c < K; c += 8 * kWarpSize) {
-        float wv[R][8];
-#pragma unroll
-        for (int r = 0; r < R; ++r) load_weights8<T>(wr[r] + c, wv[r]);
-        const float4 a = *reinterpret_cast<const float4*>(x + c);
-        const float4 b = *reinterpret_cast<const float4*>(x + c + 4);
-        const float4 ga = *reinterpret_cast<const float4*>(g + c);
-        const float4 gb = *reinterpret_cast<const float4*>(g + c + 4);
-        ss += a.x * a.x + a.y * a.y + a.z * a.z + a.w * a.w + b.x * b.x + b.y * b.y + b.z * b.z + b.w * b.w;
-        const float xg[8] = {a.x * ga.x, a.y * ga.y, a.z * ga.z, a.w * ga.w,
-                             b.x * gb.x, b.y * gb.y, b.z * gb.z, b.w * gb.w};
-#pragma unroll
-        for (int r = 0; r < R; ++r) {
-            acc[r][0] += wv[r][0] * xg[0] + wv[r][1] * xg[1] + wv[r][2] * xg[2] + wv[r][3] * xg[3] + wv[r][4] * xg[4] +
-                         wv[r][5] * xg[5] + wv[r][6] * xg[6] + wv[r][7] * xg[7];
-        }
-    }
-}
-
-// 1 / rms of a vector of K elements whose sum of squares is ss (as rms_norm's kernels compute it, in float here).
-__device__ __forceinline__ float rms_inverse(float ss, int64_t K, float eps) {
-    return rsqrtf(ss / static_cast<float>(K) + eps);
-}
-
 // Float weights whose rows are not a whole number of 16-byte vectors (e.g. 172 columns): one element per lane-step.
 template <int NT, typename T>
 __device__ __forceinline__ void dot_float_scalar(const WeightView& w, int64_t row, const QuantizedActivations& xq,
