@@ -15,7 +15,10 @@ bash scripts/device/stage.sh "$build" | tail -1
 d=docs/perf/data
 bash scripts/device/stage_variant.sh "$build" $d/h100_ab_48_bf16_two_rows_a_warp.patch bf16r2 | tail -1
 bash scripts/device/stage_variant.sh "$build" $d/h100_ab_49_bf16_four_rows_a_warp.patch bf16r4 | tail -1
-TESTS=1 bash scripts/device/stage_variant.sh "$build" $d/h100_ab_50_bf16_two_rows_rope.patch bf16rope | tail -1
+bash scripts/device/stage_variant.sh "$build" $d/h100_ab_50_bf16_two_rows_rope.patch bf16rope | tail -1
+# The two patches touch different files, so together they apply as one.
+cat $d/h100_ab_50_bf16_two_rows_rope.patch $d/h100_ab_51_no_int8_copies_for_float_models.patch > /tmp/bf16ropenoq.patch
+TESTS=1 bash scripts/device/stage_variant.sh "$build" /tmp/bf16ropenoq.patch bf16ropenoq | tail -1
 bash scripts/device/stage_variant.sh "$build" $d/h200_ab_46_q4k_glu_launch_bounds_untested.patch lb9 | tail -1
 cp "$build/bench/frugal_cuda_q4k_layout_bench" .devcarry/bin/ && strip .devcarry/bin/frugal_cuda_q4k_layout_bench
 rm -f .devcarry/bin/frugal_cuda_sync_bench*
