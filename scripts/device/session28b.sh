@@ -10,5 +10,8 @@ TEST_TAG=noq TYPES=BF16 REPS=1 bash "$dir/h200_ab.sh" - noq 2>&1 | grep -v "^==\
 SKIP_TESTS=1 TYPES=BF16 REPS=1 bash "$dir/h200_ab.sh" noq - > /dev/null 2>&1
 SKIP_TESTS=1 TYPES="BF16 Q4_K" REPS=1 bash "$dir/h200_ab.sh" - noq > /dev/null 2>&1
 grep -E "tests from .* ran|PASSED|FAILED" "$OUT/cuda_tests.txt"
+. "$dir/env.sh"
+"$root/.devcarry/bin/frugal_cuda_tests_noq" --gtest_filter='*FloatOnly*:*matmul_sequence*:*rms_norm_d4096*' 2>&1 \
+    | grep -E "^\[ +(OK|FAILED|SKIPPED) +\]" | head -12
 echo "== A/B (tok/s: median, min, max)"
 sed 's/| synthetic llama3-8b [A-Z0-9_]* | cuda:0 (NVIDIA \([A-Z0-9]*\)[^)]*) | 16 | tg128 @ d512 |/\1/' "$OUT/ab.txt"
