@@ -1639,6 +1639,49 @@ std::unique_ptr<Backend> make_backend_or_skip(std::string* skip) {
     return be.ok() ? std::move(be).value() : nullptr;
 }
 
+// A backend holding only float weights (an F32/F16/BF16 model) has its norms write no int8 copy of their output.
+// On a fresh backend: the norm without that copy (checked against the reference), float products of its output;
+// then a Q8_0 weight arrives, and its product of the same output (whose copy the norm never made) must quantize
+// it first; from then on the norms write the copy, and each Q8_0 product must read the latest norm's.
+TEST(CudaOpsSequenceTest, FloatOnlyWeightsSkipTheNormsInt8Copy) {
+    std::string why;
+    std::unique_ptr<Backend> be = make_backend_or_skip(&why);
+    if (!why.empty()) GTEST_SKIP() << why;
+    ASSERT_NE(be, nullptr);
+    const uint32_t seed = base_seed() ^ 0x3c6ef372u;
+    SCOPED_TRACE("seed " + std::to_string(seed) + " (replay with FRUGAL_TEST_SEED=" + std::to_string(base_seed()) +
+                 ")");
+    std::mt19937 rng(seed);
+    const int64_t in = 512, n = 3;
+    PlacedWeight wf, wh, wq;
+    place_random_weight(*be, rng, DType::kBF16, in, 48, &wf);
+    place_random_weight(*be, rng, DType::kF16, in, 32, &wh);
+    if (::testing::Test::HasFatalFailure()) return;
+    GuardedBuffer xbuf(*be, n * in * 4), src(*be, n * in * 4), src2(*be, n * in * 4), norm_w(*be, in * 4);
+    const std::vector<float> s1 = normal_floats(rng, n * in, 2.0f), s2 = normal_floats(rng, n * in, 3.0f);
+    const std::vector<float> g = normal_floats(rng, in, 1.0f);
+    src.upload(s1);
+    src2.upload(s2);
+    norm_w.upload(g);
+    const Tensor x = xbuf.tensor(DType::kF32, {in, n});
+    ProductRun run(*be, xbuf, in, n, 8);
+    be->rms_norm(src.tensor(DType::kF32, {in, n}), norm_w.tensor(DType::kF32, {in}), 1e-5f, x);
+    std::vector<float> ref(s1.size());
+    reference::rms_norm(s1.data(), g.data(), 1e-5f, in, 0, n, ref.data());
+    const std::vector<double> want = to_double(ref);
+    ASSERT_TRUE(all_close(xbuf.snapshot(), want, rel_tol(want, kRmsNormRel, 1e-30), "reference::rms_norm"));
+    run.product(wf, n);
+    run.product(wh, n);
+    place_random_weight(*be, rng, DType::kQ8_0, in, 40, &wq);
+    if (::testing::Test::HasFatalFailure()) return;
+    run.product(wq, n);  // the norm made no int8 copy: quantized here
+    be->rms_norm(src2.tensor(DType::kF32, {in, n}), norm_w.tensor(DType::kF32, {in}), 1e-5f, x);
+    run.product(wq, n);  // the norm's own int8 copy
+    run.product(wf, n);
+    be->rms_norm(src.tensor(DType::kF32, {in, n}), norm_w.tensor(DType::kF32, {in}), 1e-5f, x);
+    run.product(wq, n);
+}
+
 // Sanity of the harness on the device: a write into a guard shows, and so does an element left poisoned;
 // otherwise a broken harness would make every case above pass vacuously.
 TEST(CudaOpsHarnessTest, GuardsAndPoisonDetectMistakes) {

@@ -208,6 +208,7 @@ public:
             }
         }
         if (!packed.empty()) upload = packed.data();
+        if (t.dtype != DType::kF32 && t.dtype != DType::kF16 && t.dtype != DType::kBF16) int8_products_ = true;
         const auto bytes = static_cast<size_t>(t.size_bytes());
         void* device = nullptr;
         if (cudaMalloc(&device, std::max<size_t>(bytes, 256)) != cudaSuccess) {
@@ -257,8 +258,14 @@ public:
     void rms_norm(const Tensor& x, const Tensor& weight, float eps, const Tensor& out) override {
         forget_activation_copies();
         const int64_t n = x.rows(), d = x.cols();
-        // A short batch's normalized rows feed the next matrix-vector products: quantize them in the same pass.
+        // A short batch's normalized rows feed the next matrix-vector products: quantize them in the same pass
+        // (unless no placed weight takes int8 activations; then the same kernel without the quantization).
         if (short_batch(n) && cuda::rms_norm_quantize_supported(d)) {
+            if (!int8_products_) {
+                cuda::launch_rms_norm_quantize(x.as<float>(), weight.as<float>(), eps, n, d, out.as<float>(), nullptr,
+                                               nullptr, nullptr, stream_);
+                return;
+            }
             auto* q = static_cast<int8_t*>(scratch(kScratchActQ, static_cast<size_t>(n * d)));
             auto* qd = static_cast<float*>(scratch(kScratchActD, static_cast<size_t>(n * d / 32) * 4));
             auto* qs = static_cast<float*>(scratch(kScratchActSum, static_cast<size_t>(n * d / 32) * 4));
@@ -452,7 +459,7 @@ public:
         // product that reads it next.
         cuda::QuantizedOut qo;
         const int64_t K = a.heads * a.head_dim;
-        if (a.n <= std::min<int64_t>(options_.max_matvec_tokens, cuda::kMaxMatvecTokens)) {
+        if (int8_products_ && a.n <= std::min<int64_t>(options_.max_matvec_tokens, cuda::kMaxMatvecTokens)) {
             qo.q = static_cast<int8_t*>(scratch(kScratchActQ, static_cast<size_t>(a.n * K)));
             qo.d = static_cast<float*>(scratch(kScratchActD, static_cast<size_t>(a.n * K / 32) * 4));
             qo.sum = static_cast<float*>(scratch(kScratchActSum, static_cast<size_t>(a.n * K / 32) * 4));
@@ -922,6 +929,10 @@ private:
     std::vector<void*> retired_;
     PinnedBuffer upload_staging_, download_staging_;
     size_t staging_used_ = 0;
+    // Whether a placed weight is of a format whose matrix-vector kernels read int8 activations. When none is (an
+    // all-F32/F16/BF16 model), the norms and the attention merge write no int8 copy; a product that needed one
+    // would still make it (quantized()), so this only saves work.
+    bool int8_products_ = false;
     // The activations currently held quantized in the kScratchAct* buffers (nullptr: none).
     const void* quantized_x_ = nullptr;
     int64_t quantized_n_ = 0, quantized_k_ = 0;

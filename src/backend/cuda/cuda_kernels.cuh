@@ -16,7 +16,8 @@ void launch_get_rows(const WeightView& table, const int32_t* ids, int64_t n, flo
 // out_bf16 (optional, [rows, d]): out rounded to BF16 as launch_f32_to_bf16 would, written in the same pass.
 void launch_rms_norm(const float* x, const float* weight, float eps, int64_t rows, int64_t d, float* out,
                      cudaStream_t stream, __nv_bfloat16* out_bf16 = nullptr);
-// The same, also writing x's quantized copy (as launch_quantize_activations would) in the same pass.
+// The same, also writing x's quantized copy (as launch_quantize_activations would) in the same pass; with q null, the
+// norm alone.
 bool rms_norm_quantize_supported(int64_t d);
 void launch_rms_norm_quantize(const float* x, const float* weight, float eps, int64_t rows, int64_t d, float* out,
                               int8_t* q, float* qd, float* qsum, cudaStream_t stream);

@@ -136,7 +136,9 @@ __global__ void __launch_bounds__(kNormThreads) rms_norm_kernel(const float* x, 
 
 // RMSNorm of one short row that also writes the int8 copy the matrix-vector kernels read (one pass instead of
 // norm + quantize): thread i holds elements [8i, 8i + 8), so four neighbouring lanes hold one 32-block and find
-// its amax with two shuffles. d is a multiple of 32 and at most 8 * 1024.
+// its amax with two shuffles. d is a multiple of 32 and at most 8 * 1024. kQuantize false: the norm alone, in the
+// same form (the weights loaded before the wait).
+template <bool kQuantize>
 __global__ void __launch_bounds__(kNormThreads) rms_norm_quantize_kernel(const float* x, const float* weight, float eps,
                                                                          int64_t d, float* out, int8_t* q,
                                                                          float* qd, float* qsum) {
@@ -174,6 +176,7 @@ __global__ void __launch_bounds__(kNormThreads) rms_norm_quantize_kernel(const f
         *reinterpret_cast<float4*>(yr) = make_float4(v[0], v[1], v[2], v[3]);
         *reinterpret_cast<float4*>(yr + 4) = make_float4(v[4], v[5], v[6], v[7]);
     }
+    if constexpr (!kQuantize) return;
     amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 1));
     amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 2));
     const float scale = amax / 127.0f;
@@ -490,7 +493,13 @@ void launch_rms_norm_quantize(const float* x, const float* weight, float eps, in
     if (rows == 0) return;
     CHECK(rms_norm_quantize_supported(d)) << d;
     const auto threads = static_cast<unsigned>(ceil_div(d / 8, kWarpSize) * kWarpSize);
-    launch_kernel(rms_norm_quantize_kernel, static_cast<unsigned>(rows), threads, 0, stream, x, weight, eps, d, out, q, qd, qsum);
+    if (q == nullptr) {
+        launch_kernel(rms_norm_quantize_kernel<false>, static_cast<unsigned>(rows), threads, 0, stream, x, weight, eps,
+                      d, out, q, qd, qsum);
+        return;
+    }
+    launch_kernel(rms_norm_quantize_kernel<true>, static_cast<unsigned>(rows), threads, 0, stream, x, weight, eps, d,
+                  out, q, qd, qsum);
 }
 
 void launch_add(const float* a, const float* b, int64_t n, int64_t b_elems, float* out, cudaStream_t stream) {

@@ -87,6 +87,10 @@ __device__ __forceinline__ void rope_pair_store(const RopeEpilogue& rope, const 
 // the one-row path; the GLU path reads its two rows together.
 // kRope (one token, two rows per warp): the q/k/v products with launch_rope_store_kv's work in the epilogue. A warp's
 // rows 2i and 2i + 1 are an adjacent pair of one head (every row count is even): lane 0 rotates and stores them.
+// BF16 takes two rows a warp in this form only; its other stacked products keep one row. Measured on an H100 (tg128
+// @ d512, two rounds each; docs/perf/h200.md, twenty-eighth session): two rows for all BF16 stacked products lost
+// 3.5%, and the epilogue on top of them won 0.7% back; two rows in the q/k/v product with the epilogue only, +0.7%
+// over the separate rope_store_kv kernel.
 template <int NT, WeightFormat F, bool kGlu, bool kRope = false>
 __global__ void __launch_bounds__(kThreads) matvec_kernel(MatvecJob job, QuantizedActivations xq, const float* xf,
                                                           int n, RopeEpilogue rope) {
@@ -109,7 +113,7 @@ __global__ void __launch_bounds__(kThreads) matvec_kernel(MatvecJob job, Quantiz
             const float gs = warp_sum(gu[0][t]), us = warp_sum(gu[1][t]);
             if (lane == 0 && t < n) job.y[0][t * rows + row] = glu_activation(job.glu_kind, gs) * us;
         }
-    } else if constexpr (kStackedRows<F> == 1) {
+    } else if constexpr (!kRope && kStackedRows<F> == 1) {
         // The one-row path spelled out rather than the R-row branch below with R = 1. The two are equivalent, but
         // nvcc allocates them differently, and on the H200 the general form ran BF16 decode at 206 tok/s against
         // 214 for this one (a single run each); keep this form until a side-by-side measurement says otherwise.
@@ -139,7 +143,7 @@ __global__ void __launch_bounds__(kThreads) matvec_kernel(MatvecJob job, Quantiz
     } else {
         // kStackedRows<F> consecutive flat rows per warp, read together when they are in the same matrix (always,
         // when the stacked matrices have row counts divisible by it), else one after the other.
-        constexpr int R = kStackedRows<F>;
+        constexpr int R = kRope ? 2 : kStackedRows<F>;
         const int64_t end0 = job.w[0].rows;
         const int64_t end1 = end0 + (job.count > 1 ? job.w[1].rows : 0);
         const int64_t end2 = end1 + (job.count > 2 ? job.w[2].rows : 0);
@@ -516,7 +520,7 @@ void launch_format(const MatvecJob& job, const QuantizedActivations& xq, const f
     if (rope != nullptr) {
         if constexpr (NT == 1) {
             if (launch_bulk<F>(job, xq, xf, stream, rope)) return;
-            if constexpr (kStackedRows<F> == 2) {
+            if constexpr (kStackedRows<F> == 2 || F == WeightFormat::kBF16) {
                 const int64_t rows = job.w[0].rows + job.w[1].rows + job.w[2].rows;
                 const auto blocks = static_cast<unsigned>(ceil_div(rows, 2 * kRowsPerBlock));
                 launch_kernel(matvec_kernel<1, F, false, true>, blocks, kThreads, 0, stream, job, xq, xf, n, *rope);
@@ -564,12 +568,13 @@ void launch_for_tokens(const MatvecJob& job, const QuantizedActivations& xq, con
 }  // namespace
 
 bool matvec_rope_epilogue_supported(WeightFormat format, int64_t K) {
-    // The two-row kernel (Q4_K, Q5_K) and Q8's bulk-copy kernel. The one-row kernel's form of the epilogue (the
-    // pair's two warps meeting at a named barrier) was correct but slower: BF16 tg128 @ d512 on an H100 175.8 ->
-    // 169.5 tok/s (docs/perf/h200.md, sixteenth session).
+    // The two-row kernel (Q4_K, Q5_K, and BF16 in this form only) and Q8's bulk-copy kernel. The one-row kernel's
+    // form of the epilogue (the pair's two warps meeting at a named barrier) was correct but slower: BF16 tg128 @
+    // d512 on an H100 175.8 -> 169.5 tok/s (docs/perf/h200.md, sixteenth session).
     switch (format) {
         case WeightFormat::kQ4K:
         case WeightFormat::kQ5K:
+        case WeightFormat::kBF16:
             return true;
         case WeightFormat::kQ8:
             return bulk_rows_per_block<WeightFormat::kQ8>(K, false) >= 2;
