@@ -45,27 +45,36 @@ CpuKernels scalar_kernels() {
 
 }  // namespace
 
+// Each table is built the first time its ISA is asked for, and only then: the AVX-512 registration is compiled for
+// AVX-512 and may itself use those instructions, so building it on a CPU without them would fault (a block-scope
+// static is initialized when control passes its declaration, so the three must not share one path).
 const CpuKernels& cpu_kernels(CpuIsa isa) {
-    static const CpuKernels scalar = scalar_kernels();
-    static const CpuKernels avx2 = [] {
-        CpuKernels k = scalar_kernels();
-        k.isa = CpuIsa::kAvx2;
-        register_avx2_kernels(k);
-        return k;
-    }();
-    static const CpuKernels avx512 = [] {
-        CpuKernels k = scalar_kernels();
-        k.isa = CpuIsa::kAvx512;
-        register_avx512_kernels(k);
-        return k;
-    }();
     switch (isa) {
-        case CpuIsa::kScalar: return scalar;
-        case CpuIsa::kAvx2: return avx2;
-        case CpuIsa::kAvx512: return avx512;
+        case CpuIsa::kScalar: {
+            static const CpuKernels scalar = scalar_kernels();
+            return scalar;
+        }
+        case CpuIsa::kAvx2: {
+            static const CpuKernels avx2 = [] {
+                CpuKernels k = scalar_kernels();
+                k.isa = CpuIsa::kAvx2;
+                register_avx2_kernels(k);
+                return k;
+            }();
+            return avx2;
+        }
+        case CpuIsa::kAvx512: {
+            static const CpuKernels avx512 = [] {
+                CpuKernels k = scalar_kernels();
+                k.isa = CpuIsa::kAvx512;
+                register_avx512_kernels(k);
+                return k;
+            }();
+            return avx512;
+        }
     }
     CHECK(false) << "unknown CpuIsa";
-    return scalar;
+    return cpu_kernels(CpuIsa::kScalar);
 }
 
 }  // namespace frugal
