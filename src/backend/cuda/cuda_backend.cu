@@ -208,7 +208,7 @@ public:
             }
         }
         if (!packed.empty()) upload = packed.data();
-        if (t.dtype != DType::kF32 && t.dtype != DType::kF16 && t.dtype != DType::kBF16) int8_products_ = true;
+        if (cuda::matvec_uses_quantized_activations(format_of(t.dtype))) int8_products_ = true;
         const auto bytes = static_cast<size_t>(t.size_bytes());
         void* device = nullptr;
         if (cudaMalloc(&device, std::max<size_t>(bytes, 256)) != cudaSuccess) {

@@ -493,13 +493,8 @@ void launch_rms_norm_quantize(const float* x, const float* weight, float eps, in
     if (rows == 0) return;
     CHECK(rms_norm_quantize_supported(d)) << d;
     const auto threads = static_cast<unsigned>(ceil_div(d / 8, kWarpSize) * kWarpSize);
-    if (q == nullptr) {
-        launch_kernel(rms_norm_quantize_kernel<false>, static_cast<unsigned>(rows), threads, 0, stream, x, weight, eps,
-                      d, out, q, qd, qsum);
-        return;
-    }
-    launch_kernel(rms_norm_quantize_kernel<true>, static_cast<unsigned>(rows), threads, 0, stream, x, weight, eps, d,
-                  out, q, qd, qsum);
+    auto* kernel = q != nullptr ? rms_norm_quantize_kernel<true> : rms_norm_quantize_kernel<false>;
+    launch_kernel(kernel, static_cast<unsigned>(rows), threads, 0, stream, x, weight, eps, d, out, q, qd, qsum);
 }
 
 void launch_add(const float* a, const float* b, int64_t n, int64_t b_elems, float* out, cudaStream_t stream) {
